@@ -1,0 +1,1 @@
+//! The ovn-mesos framework library.

@@ -1,0 +1,2 @@
+//! `ovn-mesos`: the framework binary.
+fn main() {}

@@ -1,0 +1,5 @@
+//! The OVN control plane of ovn-mesos: an async OVSDB client with a monitored
+//! cache ([`ovsdb`]), typed rows for the Northbound and local Open_vSwitch tables,
+//! pure IPAM, the tenant/gateway/network topology and service load balancers.
+
+pub mod ovsdb;

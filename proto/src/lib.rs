@@ -1,0 +1,1 @@
+//! Mesos v1 protobuf messages, Mesos-JSON mapping and RecordIO.
