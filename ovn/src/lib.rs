@@ -2,4 +2,6 @@
 //! cache ([`ovsdb`]), typed rows for the Northbound and local Open_vSwitch tables,
 //! pure IPAM, the tenant/gateway/network topology and service load balancers.
 
+pub mod ipam;
 pub mod ovsdb;
+pub mod owner;

@@ -1,1 +1,27 @@
 //! Test harness: real OVN/OVS daemons in a private temp dir per test.
+//!
+//! * [`OvnCentral`]: NB + SB ovsdb-server and ovn-northd on unix sockets.
+//! * [`RaftNb`]: a clustered (Raft) NB database.
+//! * [`LocalOvs`]: a chassis' Open_vSwitch database server.
+//! * [`wait_for`] / [`poll::wait_for_async`]: poll a condition with a deadline.
+//!
+//! Everything an instance starts lives in its own `ovn-mesos-test-XXXXXX`
+//! directory (`OVS_*`/`OVN_*` dirs point there), so tests run in parallel in
+//! separate processes. Daemons stop on drop (graceful, then by pid); set
+//! `OVN_MESOS_KEEP_TEST_DIR=1` to keep the directories for inspection.
+
+pub mod central;
+pub mod daemon;
+pub mod dump;
+pub mod logs;
+pub mod ovs;
+pub mod poll;
+pub mod raft;
+pub mod workdir;
+
+pub use central::OvnCentral;
+pub use daemon::{Daemon, DaemonSpec};
+pub use ovs::LocalOvs;
+pub use poll::{wait_for, wait_for_async};
+pub use raft::RaftNb;
+pub use workdir::WorkDir;
