@@ -384,11 +384,7 @@ impl fmt::Display for Datum {
 
 /// Encodes a row as a JSON object.
 pub fn row_to_json(row: &Row) -> Value {
-    Value::Object(
-        row.iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
-            .collect(),
-    )
+    Value::Object(row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
 }
 
 /// Parses a JSON object into a row.
@@ -426,8 +422,16 @@ mod tests {
     fn uuids_and_named_uuids_use_their_tagged_forms() {
         let u = Uuid::new_v4();
         assert_eq!(Datum::uuid(u).to_json(), json!(["uuid", u.to_string()]));
-        assert_eq!(Datum::named("row1").to_json(), json!(["named-uuid", "row1"]));
-        assert_eq!(Datum::from_json(&json!(["uuid", u.to_string()])).unwrap().as_uuid(), Some(u));
+        assert_eq!(
+            Datum::named("row1").to_json(),
+            json!(["named-uuid", "row1"])
+        );
+        assert_eq!(
+            Datum::from_json(&json!(["uuid", u.to_string()]))
+                .unwrap()
+                .as_uuid(),
+            Some(u)
+        );
     }
 
     #[test]

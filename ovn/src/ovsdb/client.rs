@@ -1,0 +1,360 @@
+//! The OVSDB client: reads from the monitored cache, writes as transactions
+//! whose every result is checked, and waits after each commit until the cache
+//! shows the transaction's effect (read-your-writes). [`Client::ensure`] is the
+//! level-triggered write: it computes the change from the current cache, and
+//! after a lost reply or a leader change recomputes it from the resynced cache,
+//! so a change that did commit becomes a no-op instead of a duplicate.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
+use tracing::{debug, warn};
+
+use super::cache::Cache;
+use super::config::ClientConfig;
+use super::error::{Error, OpErrorKind};
+use super::fence::{fixed_names, Fence};
+use super::operation::{Operation, Txn};
+use super::remote::{format_remotes, Remote};
+use super::result::{OpResult, Plan};
+use super::schema::Schema;
+use super::session::{self, Shared};
+
+/// A handle on one OVSDB session; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Handle>,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last handle is gone: stop the session task.
+        self.shared.stop.send_replace(true);
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("database", &self.inner.shared.config.database)
+            .field("remote", &self.current_remote())
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+/// Removes a fence from the session when the transaction is over.
+struct FenceGuard<'a> {
+    shared: &'a Shared,
+    fence: Arc<Fence>,
+}
+
+impl Drop for FenceGuard<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .fences
+            .lock()
+            .expect("fences lock")
+            .retain(|f| !Arc::ptr_eq(f, &self.fence));
+    }
+}
+
+impl Client {
+    /// Connects to a usable server (for a clustered database, with `leader_only`,
+    /// the leader), fetches and checks the schema, loads the monitored tables,
+    /// and starts the background task that keeps the session. Gives up with
+    /// [`Error::NoServer`] after `connect_timeout`; an unknown table is
+    /// [`Error::Schema`].
+    pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
+        if config.remotes.is_empty() {
+            return Err(Error::BadRemote {
+                remote: String::new(),
+                reason: "no remote given".into(),
+            });
+        }
+        let deadline = Instant::now() + config.connect_timeout;
+        let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        let mut est = session::connect_any(&config, 0, Some(deadline), &mut stop)
+            .await
+            .ok_or(Error::NotConnected)??;
+        let shared = Arc::new(Shared::new(config, est.schema()));
+        session::install(&shared, &mut est);
+        let task = tokio::spawn(session::run(shared.clone(), est));
+        Ok(Client {
+            inner: Arc::new(Handle {
+                shared,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Commits `txn` (`ovsdb-client transact`) and checks every result: an
+    /// operation error is [`Error::Op`], a failed commit [`Error::Commit`], a row
+    /// count its `Expect` rejects [`Error::Count`]. On success, waits until the
+    /// cache shows the transaction's inserts, deletes, updates and set/map
+    /// mutations of monitored rows, so the caller's next read sees its writes.
+    pub async fn transact(&self, txn: &Txn) -> Result<Vec<OpResult>, Error> {
+        if txn.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = self.shared();
+        let (conn, remote) = shared.live_conn().ok_or(Error::NotConnected)?;
+        let ours = txn.database == shared.config.database;
+        let fence = Arc::new(Fence::default());
+        let _guard = ours.then(|| {
+            let cache = shared.cache.read().expect("cache lock");
+            fence.add(txn, &fixed_names(txn), &cache);
+            shared
+                .fences
+                .lock()
+                .expect("fences lock")
+                .push(fence.clone());
+            FenceGuard {
+                shared,
+                fence: fence.clone(),
+            }
+        });
+        let started = Instant::now();
+        let plan = Plan::new(txn);
+        let reply = conn.request("transact", plan.params.clone()).await;
+        debug!(db = %txn.database, ops = txn.len(), %remote, ok = reply.is_ok(),
+               elapsed_us = started.elapsed().as_micros() as u64, "transact");
+        let results = plan.check(txn, &reply?)?;
+        if ours {
+            let mut names = fixed_names(txn);
+            for ((op, _), r) in txn.ops.iter().zip(&results) {
+                if let (
+                    Operation::Insert {
+                        uuid_name: Some(n), ..
+                    },
+                    Some(u),
+                ) = (op, r.uuid)
+                {
+                    names.insert(n.clone(), u);
+                }
+            }
+            fence.add(txn, &names, &shared.cache.read().expect("cache lock"));
+            let deadline = Instant::now() + shared.config.write_visible_timeout;
+            let mut version = shared.cache_version.subscribe();
+            while !fence.is_done() {
+                if timeout_at(deadline, version.changed()).await.is_err() {
+                    return Err(Error::Timeout {
+                        what: format!(
+                            "the cache to show the committed transaction: {}",
+                            fence.waiting_for()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Level-triggered write: `build` computes the transaction from the current
+    /// cache (`None` = nothing to do), which is committed. After a retryable
+    /// failure (reply lost, not connected, leader changed, a failed `wait`
+    /// guard) it waits for the session to come back and the cache to resync,
+    /// then builds again, until `ensure_deadline`; a change that did commit is
+    /// then seen in the cache and not redone. A `duplicate uuid` on a fixed-uuid
+    /// insert whose row is in the cache also means "already applied". `build`
+    /// runs under the cache lock: it must be quick and must not call the client.
+    pub async fn ensure<F>(&self, what: &str, mut build: F) -> Result<Vec<OpResult>, Error>
+    where
+        F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
+    {
+        let shared = self.shared();
+        let deadline = Instant::now() + shared.config.ensure_deadline;
+        let mut after_duplicate = false;
+        for attempt in 1u32.. {
+            let generation = shared.session.borrow().generation;
+            let built = self.read(|c| {
+                let txn = build(c)?;
+                // Rebuilt after "duplicate uuid": inserting a row that exists means
+                // the earlier attempt committed.
+                let applied = after_duplicate
+                    && txn.as_ref().is_some_and(|t| {
+                        t.ops.iter().any(|(op, _)| match op {
+                            Operation::Insert {
+                                table,
+                                uuid: Some(u),
+                                ..
+                            } => c.contains(table, u),
+                            _ => false,
+                        })
+                    });
+                Ok::<_, Error>(if applied { None } else { txn })
+            })?;
+            let Some(txn) = built else {
+                return Ok(Vec::new());
+            };
+            let err = match self.transact(&txn).await {
+                Ok(results) => return Ok(results),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(err);
+            }
+            if let Error::Op {
+                kind: OpErrorKind::DuplicateUuid,
+                index,
+                ..
+            } = &err
+            {
+                let Some((
+                    Operation::Insert {
+                        table,
+                        uuid: Some(u),
+                        ..
+                    },
+                    _,
+                )) = txn.ops.get(*index)
+                else {
+                    return Err(err);
+                };
+                let (table, u) = (table.clone(), *u);
+                debug!(what, %table, uuid = %u, "fixed-uuid row exists; checking it is ours");
+                let wait = deadline.min(Instant::now() + shared.config.write_visible_timeout);
+                if !self.wait_for(wait, |c| c.contains(&table, &u)).await {
+                    return Err(err);
+                }
+                after_duplicate = true;
+            } else if err.is_disconnect() {
+                warn!(what, attempt, error = %err, "write interrupted; waiting for the OVSDB session to resync");
+                if !session::wait_session(shared, generation, deadline).await {
+                    return Err(err);
+                }
+            } else if err.is_retryable() {
+                debug!(what, attempt, error = %err, "retrying write on a fresh cache");
+                if matches!(
+                    err,
+                    Error::Op {
+                        kind: OpErrorKind::TimedOut,
+                        ..
+                    }
+                ) {
+                    // A guard failed: the cache is behind the server; let it catch up.
+                    let version = *shared.cache_version.borrow();
+                    let until = deadline
+                        .min(Instant::now() + Duration::from_millis(10u64 << attempt.min(6)));
+                    let mut rx = shared.cache_version.subscribe();
+                    let _ = timeout_at(until, rx.wait_for(|v| *v != version)).await;
+                }
+            } else {
+                return Err(err);
+            }
+        }
+        unreachable!("the retry loop only ends by returning")
+    }
+
+    /// Runs `f` on the cache under its read lock (never held across an await).
+    /// `f` must not call back into the client (the lock is not reentrant).
+    pub fn read<R>(&self, f: impl FnOnce(&Cache) -> R) -> R {
+        f(&self.shared().cache.read().expect("cache lock"))
+    }
+
+    async fn wait_for(&self, deadline: Instant, mut cond: impl FnMut(&Cache) -> bool) -> bool {
+        let mut version = self.shared().cache_version.subscribe();
+        loop {
+            version.borrow_and_update();
+            if self.read(&mut cond) {
+                return true;
+            }
+            if timeout_at(deadline, version.changed()).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Waits until `cond` holds on the cache, re-checking after every change;
+    /// [`Error::Timeout`] names `what`.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl FnMut(&Cache) -> bool,
+    ) -> Result<(), Error> {
+        if self.wait_for(Instant::now() + timeout, cond).await {
+            Ok(())
+        } else {
+            Err(Error::Timeout {
+                what: what.to_owned(),
+            })
+        }
+    }
+
+    /// The schema of the current session.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.shared().schema.read().expect("schema lock").clone()
+    }
+
+    /// True while a session is established.
+    pub fn is_connected(&self) -> bool {
+        self.shared().session.borrow().connected
+    }
+
+    /// The server of the current session.
+    pub fn current_remote(&self) -> Option<Remote> {
+        self.shared().live_conn().map(|(_, r)| r)
+    }
+
+    /// The configured remotes, comma-separated.
+    pub fn remotes(&self) -> String {
+        format_remotes(&self.shared().config.remotes)
+    }
+
+    /// How many times the session was re-established after the first connect.
+    pub fn reconnects(&self) -> u64 {
+        self.shared().reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Round-trips an `echo` request (`ovsdb-client` liveness check).
+    pub async fn echo(&self) -> Result<(), Error> {
+        let (conn, _) = self.shared().live_conn().ok_or(Error::NotConnected)?;
+        conn.request("echo", json!(["ovn-mesos"])).await.map(drop)
+    }
+
+    /// Stops the background task and closes the connection.
+    pub async fn close(&self) {
+        self.shared().stop.send_replace(true);
+        let task = self.inner.task.lock().expect("task lock").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn a_client_can_be_shared_between_tasks() {
+        shareable::<Client>();
+    }
+
+    #[tokio::test]
+    async fn connecting_without_remotes_is_a_bad_remote() {
+        let mut config = ClientConfig::new("unix:/x.sock", "db").unwrap();
+        config.remotes.clear();
+        assert!(matches!(
+            Client::connect(config).await,
+            Err(Error::BadRemote { .. })
+        ));
+    }
+}

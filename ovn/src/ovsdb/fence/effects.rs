@@ -1,0 +1,293 @@
+//! The effects a transaction must have on the monitored cache, derived from
+//! its operations: which rows appear (inserts; a non-root row only when the
+//! transaction references it, else it is garbage-collected), which disappear
+//! (deletes by `_uuid`), and which columns change how (updates and set/map
+//! mutations by `_uuid`). Named uuids are resolved from fixed-uuid inserts
+//! before sending and from the reply after it.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{Check, ColumnCheck};
+use crate::ovsdb::cache::Cache;
+use crate::ovsdb::datum::{Atom, Datum};
+use crate::ovsdb::operation::{Condition, Function, Mutator, Operation, Txn};
+
+/// The uuid-name -> uuid map known before sending: fixed-uuid inserts.
+pub fn fixed_names(txn: &Txn) -> HashMap<String, Uuid> {
+    txn.ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Operation::Insert {
+                uuid_name: Some(n),
+                uuid: Some(u),
+                ..
+            } => Some((n.clone(), *u)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Replaces named-uuid atoms by the rows' uuids; `None` if one is unknown.
+fn resolve(d: &Datum, names: &HashMap<String, Uuid>) -> Option<Datum> {
+    let atom = |a: &Atom| match a {
+        Atom::NamedUuid(n) => names.get(n).map(|u| Atom::Uuid(*u)),
+        other => Some(other.clone()),
+    };
+    Some(match d {
+        Datum::Set(s) => Datum::Set(s.iter().map(atom).collect::<Option<_>>()?),
+        Datum::Map(m) => Datum::Map(
+            m.iter()
+                .map(|(k, v)| Some((atom(k)?, atom(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// The row an operation targets when its condition is exactly `_uuid == U`.
+fn target(conditions: &[Condition], names: &HashMap<String, Uuid>) -> Option<Uuid> {
+    match conditions {
+        [c] if c.column == "_uuid" && c.function == Function::Eq => {
+            resolve(&c.value, names)?.as_uuid()
+        }
+        _ => None,
+    }
+}
+
+/// True when another operation of `txn` mentions the inserted row (so a
+/// non-root row is referenced and survives garbage collection).
+fn referenced(txn: &Txn, index: usize, name: Option<&String>, uuid: Option<Uuid>) -> bool {
+    let mentions = |d: &Datum| {
+        let hit = |a: &Atom| match a {
+            Atom::NamedUuid(n) => Some(n) == name,
+            Atom::Uuid(u) => Some(*u) == uuid,
+            _ => false,
+        };
+        match d {
+            Datum::Set(s) => s.iter().any(hit),
+            Datum::Map(m) => m.iter().any(|(k, v)| hit(k) || hit(v)),
+        }
+    };
+    txn.ops.iter().enumerate().any(|(i, (op, _))| {
+        i != index
+            && match op {
+                Operation::Insert { row, .. } | Operation::Update { row, .. } => {
+                    row.values().any(mentions)
+                }
+                Operation::Mutate { mutations, .. } => mutations.iter().any(|m| mentions(&m.value)),
+                _ => false,
+            }
+    })
+}
+
+pub(super) fn checks(
+    txn: &Txn,
+    names: &HashMap<String, Uuid>,
+    cache: &Cache,
+) -> Vec<(usize, Check)> {
+    let mut out = Vec::new();
+    for (index, (op, _)) in txn.ops.iter().enumerate() {
+        let Some(table) = op.table() else { continue };
+        if !cache.monitors(table, None) {
+            continue;
+        }
+        let t = table.to_owned();
+        match op {
+            Operation::Insert {
+                uuid_name, uuid, ..
+            } => {
+                let uuid = uuid.or_else(|| uuid_name.as_ref().and_then(|n| names.get(n).copied()));
+                let Some(uuid) = uuid else { continue };
+                let root = cache
+                    .schema()
+                    .and_then(|s| s.table(table))
+                    .is_none_or(|ts| ts.is_root);
+                if root || referenced(txn, index, uuid_name.as_ref(), Some(uuid)) {
+                    out.push((index, Check::Present { table: t, uuid }));
+                }
+            }
+            Operation::Delete { conditions, .. } => {
+                if let Some(uuid) = target(conditions, names) {
+                    out.push((index, Check::Absent { table: t, uuid }));
+                }
+            }
+            Operation::Update {
+                conditions, row, ..
+            } => {
+                let Some(uuid) = target(conditions, names) else {
+                    continue;
+                };
+                let mut columns = Vec::new();
+                for (c, d) in row {
+                    if !cache.monitors(table, Some(c)) {
+                        continue;
+                    }
+                    let Some(d) = resolve(d, names) else { continue };
+                    columns.push(ColumnCheck::Equals(c.clone(), cache.normalize(table, c, d)));
+                }
+                if !columns.is_empty() {
+                    let was_present = cache.contains(table, &uuid);
+                    out.push((
+                        index,
+                        Check::Row {
+                            table: t,
+                            uuid,
+                            was_present,
+                            columns,
+                        },
+                    ));
+                }
+            }
+            Operation::Mutate {
+                conditions,
+                mutations,
+                ..
+            } => {
+                let Some(uuid) = target(conditions, names) else {
+                    continue;
+                };
+                let mut columns = Vec::new();
+                for m in mutations {
+                    let (true, Some(ty)) = (
+                        cache.monitors(table, Some(&m.column)),
+                        cache.column_type(table, &m.column),
+                    ) else {
+                        continue;
+                    };
+                    let Some(d) = resolve(&m.value, names) else {
+                        continue;
+                    };
+                    let c = m.column.clone();
+                    let d = match (ty.is_map(), d) {
+                        (true, Datum::Set(s)) if m.mutator == Mutator::Delete => Datum::Set(s),
+                        (_, d) => ty.normalize(d),
+                    };
+                    columns.push(match (m.mutator, d) {
+                        (Mutator::Insert, Datum::Set(s)) => {
+                            ColumnCheck::HasAtoms(c, s.into_iter().collect())
+                        }
+                        (Mutator::Insert, Datum::Map(m)) => {
+                            ColumnCheck::HasKeys(c, m.into_keys().collect())
+                        }
+                        (Mutator::Delete, Datum::Set(s)) if ty.is_map() => {
+                            ColumnCheck::LacksKeys(c, s.into_iter().collect())
+                        }
+                        (Mutator::Delete, Datum::Set(s)) => {
+                            ColumnCheck::LacksAtoms(c, s.into_iter().collect())
+                        }
+                        (Mutator::Delete, Datum::Map(m)) => {
+                            ColumnCheck::LacksPairs(c, m.into_iter().collect())
+                        }
+                        _ => continue,
+                    });
+                }
+                if !columns.is_empty() {
+                    let was_present = cache.contains(table, &uuid);
+                    out.push((
+                        index,
+                        Check::Row {
+                            table: t,
+                            uuid,
+                            was_present,
+                            columns,
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ovsdb::datum::Row;
+    use crate::ovsdb::fence::Fence;
+    use crate::ovsdb::operation::Mutation;
+    use crate::ovsdb::schema::tests::sample;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const LS: &str = "Logical_Switch";
+    const LSP: &str = "Logical_Switch_Port";
+
+    fn cache() -> Cache {
+        Cache::new(Arc::new(sample()), &[(LS.into(), None), (LSP.into(), None)])
+    }
+
+    fn apply(c: &mut Cache, updates: serde_json::Value) {
+        c.apply_update2(&updates).unwrap();
+    }
+
+    fn named_row(name: &str) -> Row {
+        Row::from([("name".to_string(), Datum::string(name))])
+    }
+
+    #[test]
+    fn an_unreferenced_non_root_insert_is_not_awaited_but_a_referenced_one_is() {
+        let c = cache();
+        let mut txn = Txn::new("db");
+        txn.insert(LSP, named_row("orphan"));
+        let fence = Fence::default();
+        fence.add(&txn, &fixed_names(&txn), &c);
+        assert!(fence.is_done(), "garbage-collected rows never appear");
+
+        let mut txn = Txn::new("db");
+        let (port, _) = txn.insert(LSP, named_row("p1"));
+        txn.mutate_row(
+            LS,
+            Uuid::from_u128(1),
+            vec![Mutation::insert("ports", port)],
+        );
+        let fence = Fence::default();
+        fence.add(&txn, &fixed_names(&txn), &c);
+        assert_eq!(fence.items.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn deletes_updates_and_mutates_by_uuid_wait_for_their_effect() {
+        let mut c = cache();
+        let (sw, gone) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let port = Uuid::from_u128(3);
+        apply(
+            &mut c,
+            json!({LS: {
+                sw.to_string(): {"initial": {"name": "sw0", "external_ids": ["map", [["old", "1"]]]}},
+                gone.to_string(): {"initial": {"name": "gone"}}
+            }}),
+        );
+        let mut txn = Txn::new("db");
+        txn.delete_row(LS, gone);
+        txn.update_row(
+            LS,
+            sw,
+            Row::from([("external_ids".to_string(), Datum::empty())]),
+        );
+        txn.mutate_row(LS, sw, vec![Mutation::insert("ports", Datum::uuid(port))]);
+        let fence = Fence::default();
+        fence.add(&txn, &fixed_names(&txn), &c);
+        assert!(!fence.is_done());
+        apply(
+            &mut c,
+            json!({LS: {
+                gone.to_string(): {"delete": null},
+                sw.to_string(): {"modify": {"external_ids": ["map", [["old", "1"]]], "ports": ["uuid", port.to_string()]}}
+            }}),
+        );
+        fence.observe(&c);
+        assert!(fence.is_done(), "{}", fence.waiting_for());
+    }
+
+    #[test]
+    fn unmonitored_tables_are_not_awaited() {
+        let c = Cache::new(Arc::new(sample()), &[(LSP.into(), None)]);
+        let mut txn = Txn::new("db");
+        txn.insert(LS, named_row("sw0"));
+        let fence = Fence::default();
+        fence.add(&txn, &fixed_names(&txn), &c);
+        assert!(fence.is_done());
+    }
+}
