@@ -30,12 +30,24 @@ enum ColumnCheck {
     Equals(String, Datum),
     HasAtoms(String, Vec<Atom>),
     LacksAtoms(String, Vec<Atom>),
-    HasKeys(String, Vec<Atom>),
+    /// Map pairs a mutate `insert` adds (keys absent before it, or deleted earlier in the txn).
+    HasPairs(String, Vec<(Atom, Atom)>),
     LacksKeys(String, Vec<Atom>),
     LacksPairs(String, Vec<(Atom, Atom)>),
 }
 
 impl ColumnCheck {
+    fn column(&self) -> &str {
+        match self {
+            ColumnCheck::Equals(c, _)
+            | ColumnCheck::HasAtoms(c, _)
+            | ColumnCheck::LacksAtoms(c, _)
+            | ColumnCheck::HasPairs(c, _)
+            | ColumnCheck::LacksKeys(c, _)
+            | ColumnCheck::LacksPairs(c, _) => c,
+        }
+    }
+
     fn holds(&self, row: &Row) -> bool {
         let get = |c: &String| row.get(c).cloned().unwrap_or_default();
         match self {
@@ -48,9 +60,9 @@ impl ColumnCheck {
                 Datum::Set(s) => atoms.iter().all(|a| !s.contains(a)),
                 Datum::Map(_) => true,
             },
-            ColumnCheck::HasKeys(c, keys) => match get(c) {
-                Datum::Map(m) => keys.iter().all(|k| m.contains_key(k)),
-                Datum::Set(_) => keys.is_empty(),
+            ColumnCheck::HasPairs(c, pairs) => match get(c) {
+                Datum::Map(m) => pairs.iter().all(|(k, v)| m.get(k) == Some(v)),
+                Datum::Set(_) => pairs.is_empty(),
             },
             ColumnCheck::LacksKeys(c, keys) => match get(c) {
                 Datum::Map(m) => keys.iter().all(|k| !m.contains_key(k)),

@@ -87,6 +87,8 @@ pub(super) fn checks(
     cache: &Cache,
 ) -> Vec<(usize, Check)> {
     let mut out = Vec::new();
+    // Map keys deleted so far in this transaction, per (row, column).
+    let mut deleted: std::collections::BTreeSet<(Uuid, String, Atom)> = Default::default();
     for (index, (op, _)) in txn.ops.iter().enumerate() {
         let Some(table) = op.table() else { continue };
         if !cache.monitors(table, None) {
@@ -168,9 +170,31 @@ pub(super) fn checks(
                             ColumnCheck::HasAtoms(c, s.into_iter().collect())
                         }
                         (Mutator::Insert, Datum::Map(m)) => {
-                            ColumnCheck::HasKeys(c, m.into_keys().collect())
+                            // OVSDB ignores an inserted pair whose key is present:
+                            // only keys absent before (or deleted earlier in this
+                            // transaction) take the new value.
+                            let current = cache
+                                .row(table, &uuid)
+                                .and_then(|r| r.get(&c))
+                                .map(|d| match d {
+                                    Datum::Map(m) => m.keys().cloned().collect(),
+                                    Datum::Set(_) => Vec::new(),
+                                })
+                                .unwrap_or_default();
+                            let pairs: Vec<(Atom, Atom)> = m
+                                .into_iter()
+                                .filter(|(k, _)| {
+                                    !current.contains(k)
+                                        || deleted.contains(&(uuid, c.clone(), k.clone()))
+                                })
+                                .collect();
+                            if pairs.is_empty() {
+                                continue;
+                            }
+                            ColumnCheck::HasPairs(c, pairs)
                         }
                         (Mutator::Delete, Datum::Set(s)) if ty.is_map() => {
+                            deleted.extend(s.iter().map(|k| (uuid, c.clone(), k.clone())));
                             ColumnCheck::LacksKeys(c, s.into_iter().collect())
                         }
                         (Mutator::Delete, Datum::Set(s)) => {
@@ -198,7 +222,31 @@ pub(super) fn checks(
             _ => {}
         }
     }
+    keep_last_per_column(&mut out);
     out
+}
+
+/// Keeps only the last check of each (table, row, column): when a transaction
+/// touches one column several times (delete a map key, then insert it again),
+/// only the final effect shows in the cache, and the earlier checks could
+/// contradict it forever. One effect per column is enough: ovsdb-server sends
+/// a transaction's changes in one notification.
+fn keep_last_per_column(out: &mut Vec<(usize, Check)>) {
+    let mut seen = std::collections::HashSet::new();
+    for (_, check) in out.iter_mut().rev() {
+        if let Check::Row {
+            table,
+            uuid,
+            columns,
+            ..
+        } = check
+        {
+            columns.reverse();
+            columns.retain(|c| seen.insert((table.clone(), *uuid, c.column().to_owned())));
+            columns.reverse();
+        }
+    }
+    out.retain(|(_, c)| !matches!(c, Check::Row { columns, .. } if columns.is_empty()));
 }
 
 #[cfg(test)]
@@ -276,6 +324,34 @@ mod tests {
                 gone.to_string(): {"delete": null},
                 sw.to_string(): {"modify": {"external_ids": ["map", [["old", "1"]]], "ports": ["uuid", port.to_string()]}}
             }}),
+        );
+        fence.observe(&c);
+        assert!(fence.is_done(), "{}", fence.waiting_for());
+    }
+
+    #[test]
+    fn a_key_deleted_then_inserted_again_waits_only_for_the_final_value() {
+        let mut c = cache();
+        let sw = Uuid::from_u128(1);
+        apply(
+            &mut c,
+            json!({LS: {sw.to_string(): {"initial": {"name": "sw0", "external_ids": ["map", [["k", "old"]]]}}}}),
+        );
+        let mut txn = Txn::new("db");
+        txn.mutate_row(
+            LS,
+            sw,
+            vec![
+                Mutation::delete("external_ids", Datum::set(["k"])),
+                Mutation::insert("external_ids", Datum::map([("k", "new")])),
+            ],
+        );
+        let fence = Fence::default();
+        fence.add(&txn, &fixed_names(&txn), &c);
+        assert!(!fence.is_done());
+        apply(
+            &mut c,
+            json!({LS: {sw.to_string(): {"modify": {"external_ids": ["map", [["k", "new"]]]}}}}),
         );
         fence.observe(&c);
         assert!(fence.is_done(), "{}", fence.waiting_for());
