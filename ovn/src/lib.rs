@@ -3,5 +3,10 @@
 //! pure IPAM, the tenant/gateway/network topology and service load balancers.
 
 pub mod ipam;
+pub mod nb;
 pub mod ovsdb;
 pub mod owner;
+pub mod ports;
+pub mod services;
+pub mod topology;
+pub mod vswitch;

@@ -2,7 +2,6 @@
 //!
 //! * [`OvnCentral`]: NB + SB ovsdb-server and ovn-northd on unix sockets.
 //! * [`RaftNb`]: a clustered (Raft) NB database.
-//! * [`LocalOvs`]: a chassis' Open_vSwitch database server.
 //! * [`wait_for`] / [`poll::wait_for_async`]: poll a condition with a deadline.
 //!
 //! Everything an instance starts lives in its own `ovn-mesos-test-XXXXXX`

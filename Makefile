@@ -1,0 +1,34 @@
+# ovn-mesos: `make demo` and `make test` are the two commands a newcomer runs.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all deps build test lint unit bench demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Every test: unit tests and integration tests against real OVN/OVS daemons.
+test: deps lint
+	@if command -v cargo-nextest >/dev/null; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast $(if $(CI),--profile ci,); \
+	else \
+	  $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+bench: deps
+	$(CARGO) bench --workspace
+
+demo: deps
+	@scripts/demo.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,255 @@
+//! The `ovn-mesos` command line: clap definitions only. Every option can also
+//! come from an environment variable; the NB address follows `ovn-nbctl`
+//! (`--nb`, `OVN_NB_DB`, default `unix:$OVN_RUNDIR/ovnnb_db.sock`).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnetwork::Ipv4Network;
+
+/// A Mesos framework with OVN networking built in.
+#[derive(Debug, Parser)]
+#[command(name = "ovn-mesos", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// OVN Northbound database: `unix:PATH` or `tcp:IP:PORT`, comma-separated for
+    /// a clustered NB (default `unix:$OVN_RUNDIR/ovnnb_db.sock`).
+    #[arg(long, env = "OVN_NB_DB", global = true)]
+    pub nb: Option<String>,
+
+    /// The local Open vSwitch database (default `unix:$OVS_RUNDIR/db.sock`, with
+    /// OVS_RUNDIR defaulting to /var/run/openvswitch).
+    #[arg(long, env = "OVN_MESOS_OVS_DB", global = true)]
+    pub ovs_db: Option<String>,
+
+    /// How long to keep trying to reach a database before giving up.
+    #[arg(long, env = "OVN_MESOS_DB_TIMEOUT", global = true, default_value = "10s", value_parser = parse_duration)]
+    pub db_timeout: Duration,
+
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info,ovn=debug`).
+    #[arg(long, env = "OVN_MESOS_LOG", global = true, default_value = "warn")]
+    pub log: String,
+}
+
+impl GlobalArgs {
+    /// The NB address, `ovn-nbctl`'s default when none is given.
+    pub fn nb_remote(&self) -> String {
+        self.nb.clone().unwrap_or_else(|| {
+            let rundir = std::env::var("OVN_RUNDIR").unwrap_or_else(|_| "/var/run/ovn".into());
+            format!("unix:{rundir}/ovnnb_db.sock")
+        })
+    }
+
+    /// The local OVS DB address, `ovs-vsctl`'s default when none is given.
+    pub fn ovs_remote(&self) -> String {
+        self.ovs_db.clone().unwrap_or_else(|| {
+            let rundir =
+                std::env::var("OVS_RUNDIR").unwrap_or_else(|_| "/var/run/openvswitch".into());
+            format!("unix:{rundir}/db.sock")
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a tenant: its router and join switch (`ovn-mesos-init tenant-init`).
+    TenantInit(TenantInitArgs),
+    /// Create a gateway router for a tenant on this chassis (`ovn-mesos-init gateway-init`).
+    GatewayInit(GatewayInitArgs),
+    /// Create a network (logical switch) for a tenant (`ovn-mesos-init network-init`).
+    NetworkInit(NetworkInitArgs),
+    /// Delete a network created by network-init.
+    NetworkDelete(NetworkDeleteArgs),
+    /// Delete a tenant's gateway router on a chassis.
+    GatewayDelete(GatewayDeleteArgs),
+    /// Delete a tenant created by tenant-init.
+    TenantDelete(TenantDeleteArgs),
+    /// Show a service's VIPs and backends (reads NB; the framework need not run).
+    Vip(VipArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantInitArgs {
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant_name: String,
+    /// The tenant's cluster subnet (every network of the tenant lies inside it).
+    #[arg(long)]
+    pub cluster_ip_subnet: Option<Ipv4Network>,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayInitArgs {
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant_name: String,
+    /// The tenant's cluster subnet, SNATed to the physical IP on the way out.
+    #[arg(long)]
+    pub cluster_ip_subnet: Ipv4Network,
+    /// The gateway's external address with its prefix, e.g. 10.10.1.12/24.
+    #[arg(long)]
+    pub physical_ip: Ipv4Network,
+    /// The next hop for traffic leaving the tenant, e.g. 10.10.1.1.
+    #[arg(long)]
+    pub default_gw: Ipv4Addr,
+    /// Physical-interface mode: this NIC is plugged into br-int as the external
+    /// switch's port. With --localnet, the NIC is added to the localnet bridge.
+    #[arg(long)]
+    pub physical_interface: Option<String>,
+    /// Localnet mode: the external switch gets a localnet port on this physical
+    /// network, mapped to --bridge in `ovn-bridge-mappings`.
+    #[arg(long, value_name = "PHYSNET")]
+    pub localnet: Option<String>,
+    /// The OVS bridge of the localnet mode.
+    #[arg(long, default_value = "br-ex")]
+    pub bridge: String,
+    /// The chassis to pin the gateway router to (default: this host's OVS system-id).
+    #[arg(long, env = "OVN_MESOS_SYSTEM_ID")]
+    pub system_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkInitArgs {
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant_name: String,
+    /// The network's name, which is also its logical switch's name.
+    #[arg(long)]
+    pub network_name: String,
+    #[arg(long)]
+    pub subnet: Ipv4Network,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkDeleteArgs {
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant_name: String,
+    #[arg(long)]
+    pub network_name: String,
+    /// Also delete the task ports still on the network.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayDeleteArgs {
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant_name: String,
+    /// The gateway's chassis (default: this host's OVS system-id).
+    #[arg(long, env = "OVN_MESOS_SYSTEM_ID")]
+    pub system_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TenantDeleteArgs {
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant_name: String,
+    /// Also delete the tenant's networks and gateways.
+    #[arg(long)]
+    pub cascade: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VipArgs {
+    /// The service's name.
+    pub service: String,
+    /// The tenant, when several tenants have a service of that name.
+    #[arg(long, env = "OVN_MESOS_TENANT")]
+    pub tenant: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses durations in stout/humane form: `500ms`, `10s`, `2secs`, `1min`, or bare seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 10s, 2mins"))?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "ns" => value / 1e9,
+        "m" | "min" | "mins" => value * 60.0,
+        "h" | "hr" | "hrs" => value * 3600.0,
+        "d" | "day" | "days" => value * 86400.0,
+        "w" | "week" | "weeks" => value * 604800.0,
+        other => return Err(format!("invalid duration unit {other:?} in {s:?}")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_seed_gateway_init_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ovn-mesos",
+            "gateway-init",
+            "--cluster-ip-subnet=192.168.0.0/16",
+            "--physical-interface=enp0s9",
+            "--physical-ip=10.10.1.12/24",
+            "--default-gw=10.10.1.1",
+            "--tenant-name=coke",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::GatewayInit(a) => {
+                assert_eq!(a.tenant_name, "coke");
+                assert_eq!(a.physical_ip.ip(), Ipv4Addr::new(10, 10, 1, 12));
+                assert_eq!(a.physical_ip.prefix(), 24);
+                assert_eq!(a.physical_interface.as_deref(), Some("enp0s9"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_cidr_is_a_usage_error() {
+        let err = Cli::try_parse_from([
+            "ovn-mesos",
+            "network-init",
+            "--tenant-name=coke",
+            "--network-name=coke1",
+            "--subnet=192.168.1.0/33",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--subnet"), "{err}");
+    }
+
+    #[test]
+    fn durations_accept_stout_units() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2secs").unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            parse_duration("1week").unwrap(),
+            Duration::from_secs(604800)
+        );
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,314 @@
+//! The network subcommands of `ovn-mesos` (what the seed's `ovn-mesos-init`
+//! did, plus the inverses and VIP lookups): connect to the NB (and the local
+//! OVS for gateways), run one topology command, print what changed.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ovn::ovsdb::{Client, ClientConfig};
+use ovn::services::{self, ServiceInfo};
+use ovn::topology::{
+    self, GatewayMode, GatewayReport, GatewaySpec, NetworkSpec, Report, TenantSpec,
+};
+use serde_json::json;
+
+use crate::cli::{
+    Command, GatewayDeleteArgs, GatewayInitArgs, GlobalArgs, NetworkDeleteArgs, NetworkInitArgs,
+    TenantDeleteArgs, TenantInitArgs, VipArgs,
+};
+
+/// Connects to the OVN NB with the monitors every network command needs.
+pub async fn connect_nb(global: &GlobalArgs) -> Result<Client> {
+    let remote = global.nb_remote();
+    let config = ClientConfig::new(&remote, ovn::nb::NB_DB)
+        .with_context(|| format!("bad --nb {remote:?}"))?;
+    let mut config = topology::monitor_nb(config).monitor("Load_Balancer");
+    config.connect_timeout = global.db_timeout;
+    Client::connect(config)
+        .await
+        .with_context(|| format!("cannot reach the OVN NB database at {remote}"))
+}
+
+/// Connects to the local Open_vSwitch database.
+pub async fn connect_ovs(global: &GlobalArgs, timeout: Duration) -> Result<Client> {
+    let remote = global.ovs_remote();
+    let config = ClientConfig::new(&remote, ovn::vswitch::VSWITCH_DB)
+        .with_context(|| format!("bad --ovs-db {remote:?}"))?;
+    let mut config = topology::monitor_ovs(config);
+    config.connect_timeout = timeout;
+    Client::connect(config)
+        .await
+        .with_context(|| format!("cannot reach the local Open_vSwitch database at {remote}"))
+}
+
+/// The local OVS for a gateway command: required without `--system-id` (it
+/// names the chassis); with `--system-id`, used only when it IS that chassis,
+/// so running the command elsewhere changes only the NB.
+async fn local_ovs_for(
+    global: &GlobalArgs,
+    system_id: Option<&str>,
+    out: &mut impl Write,
+) -> Result<Option<Client>> {
+    let Some(want) = system_id else {
+        return connect_ovs(global, global.db_timeout).await.map(Some);
+    };
+    let ovs = match connect_ovs(global, global.db_timeout.min(Duration::from_secs(2))).await {
+        Ok(ovs) => ovs,
+        Err(_) => {
+            writeln!(
+                out,
+                "note: no local Open_vSwitch database at {}; chassis {want} is configured in the NB only",
+                global.ovs_remote()
+            )?;
+            return Ok(None);
+        }
+    };
+    let local =
+        ovs.read(|c| ovn::vswitch::open_vswitch(c).and_then(|o| o.system_id().map(str::to_owned)));
+    if local.as_deref() == Some(want) {
+        return Ok(Some(ovs));
+    }
+    writeln!(
+        out,
+        "note: this host is chassis {}, not {want}; run the same command on {want} to configure its Open vSwitch",
+        local.as_deref().unwrap_or("(no system-id)")
+    )?;
+    ovs.close().await;
+    Ok(None)
+}
+
+/// Runs one network subcommand, writing its report to `out`.
+pub async fn run(global: &GlobalArgs, command: &Command, out: &mut impl Write) -> Result<()> {
+    let nb = connect_nb(global).await?;
+    let result = dispatch(global, &nb, command, out).await;
+    nb.close().await;
+    result
+}
+
+async fn dispatch(
+    global: &GlobalArgs,
+    nb: &Client,
+    command: &Command,
+    out: &mut impl Write,
+) -> Result<()> {
+    match command {
+        Command::TenantInit(a) => tenant_init(nb, a, out).await,
+        Command::GatewayInit(a) => gateway_init(global, nb, a, out).await,
+        Command::NetworkInit(a) => network_init(nb, a, out).await,
+        Command::NetworkDelete(a) => network_delete(nb, a, out).await,
+        Command::GatewayDelete(a) => gateway_delete(global, nb, a, out).await,
+        Command::TenantDelete(a) => tenant_delete(nb, a, out).await,
+        Command::Vip(a) => vip(nb, a, out),
+    }
+}
+
+async fn tenant_init(nb: &Client, a: &TenantInitArgs, out: &mut impl Write) -> Result<()> {
+    let spec = TenantSpec {
+        name: a.tenant_name.clone(),
+        cluster_subnet: a.cluster_ip_subnet,
+    };
+    let report = topology::tenant_init(nb, &spec)
+        .await
+        .with_context(|| format!("tenant-init {}", a.tenant_name))?;
+    print_report(out, &format!("tenant {}", a.tenant_name), &report)
+}
+
+async fn gateway_init(
+    global: &GlobalArgs,
+    nb: &Client,
+    a: &GatewayInitArgs,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mode = match (&a.localnet, &a.physical_interface) {
+        (Some(physnet), iface) => GatewayMode::Localnet {
+            physnet: physnet.clone(),
+            bridge: a.bridge.clone(),
+            interface: iface.clone(),
+        },
+        (None, Some(iface)) => GatewayMode::PhysicalInterface {
+            iface: iface.clone(),
+        },
+        (None, None) => {
+            bail!("gateway-init needs --localnet PHYSNET or --physical-interface IFACE")
+        }
+    };
+    let spec = GatewaySpec {
+        tenant: a.tenant_name.clone(),
+        cluster_subnet: Some(a.cluster_ip_subnet),
+        physical_ip: a.physical_ip,
+        default_gw: a.default_gw,
+        mode,
+        system_id: a.system_id.clone(),
+    };
+    let ovs = local_ovs_for(global, a.system_id.as_deref(), out).await?;
+    let result = topology::gateway_init(nb, ovs.as_ref(), &spec)
+        .await
+        .with_context(|| format!("gateway-init for tenant {}", a.tenant_name));
+    if let Some(ovs) = ovs {
+        ovs.close().await;
+    }
+    print_gateway(out, &result?)
+}
+
+async fn network_init(nb: &Client, a: &NetworkInitArgs, out: &mut impl Write) -> Result<()> {
+    let spec = NetworkSpec {
+        tenant: a.tenant_name.clone(),
+        name: a.network_name.clone(),
+        subnet: a.subnet,
+    };
+    let report = topology::network_init(nb, &spec)
+        .await
+        .with_context(|| format!("network-init {}", a.network_name))?;
+    print_report(out, &format!("network {}", a.network_name), &report)
+}
+
+async fn network_delete(nb: &Client, a: &NetworkDeleteArgs, out: &mut impl Write) -> Result<()> {
+    let report = topology::network_delete(nb, &a.tenant_name, &a.network_name, a.force)
+        .await
+        .with_context(|| format!("network-delete {}", a.network_name))?;
+    print_report(out, &format!("network {}", a.network_name), &report)
+}
+
+async fn gateway_delete(
+    global: &GlobalArgs,
+    nb: &Client,
+    a: &GatewayDeleteArgs,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ovs = local_ovs_for(global, a.system_id.as_deref(), out).await?;
+    let result = topology::gateway_delete(nb, ovs.as_ref(), &a.tenant_name, a.system_id.as_deref())
+        .await
+        .with_context(|| format!("gateway-delete for tenant {}", a.tenant_name));
+    if let Some(ovs) = ovs {
+        ovs.close().await;
+    }
+    print_gateway(out, &result?)
+}
+
+async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) -> Result<()> {
+    if a.cascade {
+        // The tenant's service load balancers go first: they hang off its gateways.
+        let names: Vec<String> = nb.read(|c| {
+            services::list_services(c)
+                .into_iter()
+                .filter(|s| s.tenant == a.tenant_name)
+                .map(|s| s.name)
+                .collect()
+        });
+        for name in names {
+            services::delete_service(nb, &a.tenant_name, &name)
+                .await
+                .with_context(|| format!("deleting service {}/{name}", a.tenant_name))?;
+            writeln!(out, "deleted service {}/{name}", a.tenant_name)?;
+        }
+    }
+    let report = topology::tenant_delete(nb, &a.tenant_name, a.cascade)
+        .await
+        .with_context(|| format!("tenant-delete {}", a.tenant_name))?;
+    print_report(out, &format!("tenant {}", a.tenant_name), &report)
+}
+
+fn vip(nb: &Client, a: &VipArgs, out: &mut impl Write) -> Result<()> {
+    let found = nb
+        .read(|c| services::find_service(c, a.tenant.as_deref(), &a.service))
+        .with_context(|| format!("vip {}", a.service))?;
+    let Some(info) = found else {
+        match &a.tenant {
+            Some(t) => bail!("no service named {} in tenant {t}", a.service),
+            None => bail!("no service named {}", a.service),
+        }
+    };
+    if a.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&service_json(&info))?
+        )?;
+    } else {
+        write_service(out, &info)?;
+    }
+    Ok(())
+}
+
+/// The JSON form of a service (`ovn-mesos vip --json`).
+pub fn service_json(info: &ServiceInfo) -> serde_json::Value {
+    json!({
+        "tenant": info.tenant,
+        "name": info.name,
+        "protocol": info.protocol.as_str(),
+        "load_balancer": info.load_balancer,
+        "vips": info.vips.iter().map(|v| json!({
+            "vip": v.vip.to_string(),
+            "router": v.router,
+            "backends": v.backends.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "east_west": info.east_west.as_ref().map(|e| json!({
+            "vip": e.vip.to_string(),
+            "switches": e.switches,
+            "backends": e.backends.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+fn write_service(out: &mut impl Write, info: &ServiceInfo) -> Result<()> {
+    writeln!(
+        out,
+        "service {}/{} ({}), load balancer {}",
+        info.tenant,
+        info.name,
+        info.protocol.as_str(),
+        info.load_balancer
+    )?;
+    let list = |b: &[std::net::SocketAddrV4]| {
+        if b.is_empty() {
+            "(no backends)".to_owned()
+        } else {
+            b.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    for v in &info.vips {
+        let router = if v.router.is_empty() {
+            "(no gateway)"
+        } else {
+            &v.router
+        };
+        writeln!(out, "  {} on {router} -> {}", v.vip, list(&v.backends))?;
+    }
+    if let Some(e) = &info.east_west {
+        writeln!(
+            out,
+            "  {} on {} -> {}",
+            e.vip,
+            e.switches.join(", "),
+            list(&e.backends)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_report(out: &mut impl Write, what: &str, report: &Report) -> Result<()> {
+    if report.is_empty() {
+        writeln!(out, "{what}: already up to date")?;
+    } else {
+        for change in &report.changes {
+            writeln!(out, "{change}")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_gateway(out: &mut impl Write, r: &GatewayReport) -> Result<()> {
+    let what = match r.join_ip {
+        Some(ip) => format!("gateway {} (chassis {}, join {ip})", r.router, r.system_id),
+        None => format!("gateway {} (chassis {})", r.router, r.system_id),
+    };
+    print_report(out, &what, &r.nb)?;
+    for change in &r.ovs.changes {
+        writeln!(out, "{change} (local OVS)")?;
+    }
+    Ok(())
+}

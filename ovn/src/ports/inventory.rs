@@ -1,0 +1,81 @@
+//! The task ports that exist: listing them for repair passes and removing one
+//! (`ovn-nbctl lsp-del`) when its task is gone.
+
+use tracing::info;
+
+use super::index::SwitchIndex;
+use super::plan::task_port_from_row;
+use super::{PortError, TaskPort};
+use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table, NB_DB};
+use crate::ovsdb::{Cache, Client, Datum, Mutation, Txn};
+use crate::owner::{self, Kind};
+
+/// Removes a task's port and its reference from its switch in one transaction
+/// (`ovn-nbctl lsp-del`). `Ok(false)` when no port has that name; a port that
+/// is not an ovn-mesos task port is [`PortError::NotATaskPort`].
+pub async fn delete_task_port(nb: &Client, name: &str) -> Result<bool, PortError> {
+    let mut outcome: Result<bool, PortError> = Ok(false);
+    nb.ensure(&format!("delete task port {name}"), |cache| {
+        let found = cache.find(LogicalSwitchPort::TABLE, "name", &Datum::string(name));
+        let Some((uuid, row)) = found.first() else {
+            outcome = Ok(false);
+            return Ok(None);
+        };
+        let ids = row
+            .get("external_ids")
+            .map(Datum::string_map_value)
+            .unwrap_or_default();
+        if owner::kind_of(&ids) != Some(Kind::TaskPort) {
+            outcome = Err(PortError::NotATaskPort {
+                name: name.to_owned(),
+            });
+            return Ok(None);
+        }
+        let mut txn = Txn::new(NB_DB);
+        for (sw, sw_row) in cache.table(LogicalSwitch::TABLE) {
+            let holds = sw_row
+                .get("ports")
+                .is_some_and(|p| p.atoms().any(|a| a.as_uuid() == Some(*uuid)));
+            if holds {
+                txn.mutate_row(
+                    LogicalSwitch::TABLE,
+                    *sw,
+                    vec![Mutation::delete("ports", Datum::uuid(*uuid))],
+                );
+            }
+        }
+        txn.delete_row(LogicalSwitchPort::TABLE, *uuid);
+        outcome = Ok(true);
+        Ok(Some(txn))
+    })
+    .await
+    .map_err(|source| PortError::Ovsdb {
+        what: format!("deleting task port {name}"),
+        source,
+    })?;
+    if matches!(outcome, Ok(true)) {
+        info!(port = %name, "task port deleted");
+    }
+    outcome
+}
+
+/// Every ovn-mesos task port in the cache, by name (for repair passes).
+pub fn list_task_ports(cache: &Cache) -> Vec<TaskPort> {
+    let mut out = Vec::new();
+    for (sw_uuid, sw_row) in cache.table(LogicalSwitch::TABLE) {
+        let name = sw_row
+            .get("name")
+            .and_then(Datum::as_str)
+            .unwrap_or_default();
+        let Ok(idx) = SwitchIndex::build(cache, *sw_uuid, name, sw_row) else {
+            continue;
+        };
+        let ports = sw_row.get("ports").map(Datum::uuids).unwrap_or_default();
+        out.extend(ports.into_iter().filter_map(|u| {
+            let row = cache.row(LogicalSwitchPort::TABLE, &u)?;
+            task_port_from_row(u, row, name, idx.subnet(), idx.gateway())
+        }));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what ovn-mesos' tests and demo need on a Debian 12 machine: the OVN and
+# Open vSwitch packages (userspace datapath, started by the tests themselves; no
+# service is enabled), iproute2, ethtool and curl. Safe to run again: it installs
+# only what is missing. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+need=()
+command -v ovsdb-server >/dev/null || need+=(openvswitch-switch)
+command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch)
+command -v ovn-northd >/dev/null || need+=(ovn-central)
+command -v ovn-controller >/dev/null || need+=(ovn-host)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ethtool >/dev/null || need+=(ethtool)
+command -v curl >/dev/null || need+=(curl)
+command -v ping >/dev/null || need+=(iputils-ping)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "install-deps: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found; install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+echo "install-deps: $(ovsdb-server --version | head -1), $(ovn-northd --version | head -1)"

@@ -1,0 +1,319 @@
+//! Service load balancers against real ovsdb-server and ovn-northd: the seed's
+//! `lb-add coke 10.10.1.12:32350 192.168.1.2:80,192.168.1.3:80` + `lr-lb-add`
+//! done by `ensure_service`, backend replacement in one transaction, lookups,
+//! idempotency, empty backends (reject), a gateway added later, the repair
+//! pass, and deletion.
+
+use std::net::SocketAddrV4;
+
+use ovn::nb::NB_DB;
+use ovn::ovsdb::{Client, ClientConfig};
+use ovn::services::{
+    delete_service, ensure_service, find_service, list_services, reconcile_services, Protocol,
+    ReconcileScope, ServiceChange, ServiceError, ServiceKey, ServiceSpec,
+};
+use ovn::topology::{
+    gateway_init, monitor_nb, network_init, tenant_init, GatewayMode, GatewaySpec, NetworkSpec,
+    TenantSpec,
+};
+use ovn_mesos_tests::OvnCentral;
+use serde_json::Value;
+
+/// Runs a blocking harness call without stalling the client's tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn nbctl(central: &OvnCentral, args: &[&str]) -> String {
+    blocking(|| central.nbctl(args)).unwrap()
+}
+
+/// `tenant-init` and `network-init` (switch `<tenant>1`, 192.168.`octet`.0/24).
+async fn add_tenant(nb: &Client, tenant: &str, octet: u8) {
+    let spec = TenantSpec {
+        name: tenant.into(),
+        cluster_subnet: Some("192.168.0.0/16".parse().unwrap()),
+    };
+    tenant_init(nb, &spec).await.unwrap();
+    let net = NetworkSpec {
+        tenant: tenant.into(),
+        name: format!("{tenant}1"),
+        subnet: format!("192.168.{octet}.0/24").parse().unwrap(),
+    };
+    network_init(nb, &net).await.unwrap();
+}
+
+/// `gateway-init` of `GR_<tenant>_<chassis>` at `ip/24` (NB side only).
+async fn add_gateway(nb: &Client, tenant: &str, chassis: &str, ip: &str) {
+    let spec = GatewaySpec {
+        tenant: tenant.into(),
+        cluster_subnet: None,
+        physical_ip: format!("{ip}/24").parse().unwrap(),
+        // The physical network's router: x.y.z.1 of the gateway's /24.
+        default_gw: format!("{}.1", ip.rsplit_once('.').unwrap().0)
+            .parse()
+            .unwrap(),
+        mode: GatewayMode::Localnet {
+            physnet: "physnet".into(),
+            bridge: "br-ex".into(),
+            interface: None,
+        },
+        system_id: Some(chassis.into()),
+    };
+    gateway_init(nb, None, &spec).await.unwrap();
+}
+
+async fn connect(central: &OvnCentral) -> Client {
+    let config = monitor_nb(ClientConfig::new(&central.nb_remote(), NB_DB).unwrap())
+        .monitor("Load_Balancer");
+    Client::connect(config).await.unwrap()
+}
+
+fn addr(s: &str) -> SocketAddrV4 {
+    s.parse().unwrap()
+}
+
+fn web(backends: &[&str]) -> ServiceSpec {
+    ServiceSpec {
+        tenant: "coke".into(),
+        name: "web".into(),
+        protocol: Protocol::Tcp,
+        port: 32350,
+        backends: backends.iter().map(|b| addr(b)).collect(),
+        east_west_vip: None,
+    }
+}
+
+/// The tables of two NB dumps that differ.
+fn changed_tables(before: &Value, after: &Value) -> Vec<String> {
+    let (b, a) = (before.as_object().unwrap(), after.as_object().unwrap());
+    b.keys().filter(|t| b[*t] != a[*t]).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_vip_is_written_replaced_looked_up_and_deleted() {
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central).await;
+    add_tenant(&nb, "coke", 1).await;
+    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+
+    let created = ensure_service(&nb, &web(&["192.168.1.3:80", "192.168.1.2:80"]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(created, ServiceChange::Created { .. }),
+        "{created:?}"
+    );
+    let lbs = nbctl(&central, &["lb-list"]);
+    assert!(lbs.contains("coke_web_tcp"), "{lbs}");
+    assert!(
+        lbs.contains("10.10.1.12:32350") && lbs.contains("192.168.1.2:80,192.168.1.3:80"),
+        "{lbs}"
+    );
+    let attached = nbctl(&central, &["lr-lb-list", "GR_coke_ch1"]);
+    assert!(
+        attached.contains("coke_web_tcp") && attached.contains("10.10.1.12:32350"),
+        "{attached}"
+    );
+    blocking(|| central.sync_sb()).unwrap();
+    let flows = blocking(|| central.sbctl(&["lflow-list", "GR_coke_ch1"])).unwrap();
+    assert!(
+        flows.contains("ct_lb_mark(backends=192.168.1.2:80,192.168.1.3:80;"),
+        "{flows}"
+    );
+
+    // The same spec again: no transaction at all.
+    let before = blocking(|| central.nb_dump()).unwrap();
+    let again = ensure_service(&nb, &web(&["192.168.1.2:80", "192.168.1.3:80"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        ServiceChange::Unchanged {
+            uuid: created.uuid()
+        }
+    );
+    assert_eq!(blocking(|| central.nb_dump()).unwrap(), before);
+
+    // Replacing the backend set changes the load balancer row and nothing else.
+    let replaced = ensure_service(&nb, &web(&["192.168.1.4:80"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced,
+        ServiceChange::Updated {
+            uuid: created.uuid()
+        }
+    );
+    let after = blocking(|| central.nb_dump()).unwrap();
+    assert_eq!(
+        changed_tables(&before, &after),
+        vec!["Load_Balancer".to_owned()]
+    );
+    assert_eq!(after["Load_Balancer"].as_array().unwrap().len(), 1);
+    blocking(|| central.sync_sb()).unwrap();
+    let flows = blocking(|| central.sbctl(&["lflow-list", "GR_coke_ch1"])).unwrap();
+    assert!(
+        flows.contains("ct_lb_mark(backends=192.168.1.4:80;"),
+        "{flows}"
+    );
+
+    let info = nb
+        .read(|c| find_service(c, Some("coke"), "web"))
+        .unwrap()
+        .unwrap();
+    let same = nb.read(|c| find_service(c, None, "web")).unwrap().unwrap();
+    assert_eq!(info, same);
+    assert_eq!(
+        (info.protocol, info.load_balancer.as_str()),
+        (Protocol::Tcp, "coke_web_tcp")
+    );
+    assert_eq!(info.vips.len(), 1);
+    assert_eq!(info.vips[0].vip, addr("10.10.1.12:32350"));
+    assert_eq!(info.vips[0].router, "GR_coke_ch1");
+    assert_eq!(info.vips[0].backends, vec![addr("192.168.1.4:80")]);
+    assert!(nb
+        .read(|c| find_service(c, Some("coke"), "db"))
+        .unwrap()
+        .is_none());
+
+    // No backends: the VIP stays and northd turns it into a reject (TCP RST).
+    ensure_service(&nb, &web(&[])).await.unwrap();
+    blocking(|| central.sync_sb()).unwrap();
+    let flows = blocking(|| central.sbctl(&["lflow-list", "GR_coke_ch1"])).unwrap();
+    let vip_flow = flows
+        .lines()
+        .find(|l| {
+            l.contains("lr_in_dnat")
+                && l.contains("ip4.dst == 10.10.1.12")
+                && l.contains("tcp.dst == 32350")
+        })
+        .unwrap_or_else(|| panic!("no DNAT flow for the VIP:\n{flows}"));
+    assert!(vip_flow.contains("reject {"), "{vip_flow}");
+
+    assert!(delete_service(&nb, "coke", "web").await.unwrap());
+    assert_eq!(nbctl(&central, &["lb-list"]), "");
+    assert_eq!(nbctl(&central, &["lr-lb-list", "GR_coke_ch1"]), "");
+    assert!(!delete_service(&nb, "coke", "web").await.unwrap());
+    assert!(nb.read(|c| find_service(c, None, "web")).unwrap().is_none());
+    blocking(|| central.sync_sb()).unwrap();
+    blocking(|| central.check_logs()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repair_pass_adds_new_gateways_and_removes_unwanted_services_only() {
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central).await;
+    add_tenant(&nb, "coke", 1).await;
+    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+    nbctl(
+        &central,
+        &["lb-add", "manual", "10.0.0.1:80", "192.168.1.9:80"],
+    );
+    ensure_service(&nb, &web(&["192.168.1.2:80"]))
+        .await
+        .unwrap();
+    let mut old = web(&["192.168.1.5:80"]);
+    old.name = "old".into();
+    ensure_service(&nb, &old).await.unwrap();
+
+    add_gateway(&nb, "coke", "ch2", "10.10.1.14").await;
+    let report = reconcile_services(&nb, &[web(&["192.168.1.2:80"])], &ReconcileScope::All)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(
+        matches!(report.ensured[..], [(ref k, ServiceChange::Updated { .. })] if *k == ServiceKey::new("coke", "web"))
+    );
+    assert_eq!(report.deleted, vec![ServiceKey::new("coke", "old")]);
+    for gr in ["GR_coke_ch1", "GR_coke_ch2"] {
+        let attached = nbctl(&central, &["lr-lb-list", gr]);
+        assert!(
+            attached.contains("10.10.1.12:32350") && attached.contains("10.10.1.14:32350"),
+            "{gr}: {attached}"
+        );
+    }
+    let lbs = nbctl(&central, &["lb-list"]);
+    assert!(
+        lbs.contains("manual") && !lbs.contains("coke_old_tcp"),
+        "{lbs}"
+    );
+    let info = nb
+        .read(|c| find_service(c, Some("coke"), "web"))
+        .unwrap()
+        .unwrap();
+    let routers: Vec<&str> = info.vips.iter().map(|v| v.router.as_str()).collect();
+    assert_eq!(routers, vec!["GR_coke_ch1", "GR_coke_ch2"]);
+
+    // A second pass has nothing to do.
+    let before = blocking(|| central.nb_dump()).unwrap();
+    let report = reconcile_services(&nb, &[web(&["192.168.1.2:80"])], &ReconcileScope::All)
+        .await
+        .unwrap();
+    assert!(report.ensured.iter().all(|(_, c)| !c.changed()) && report.deleted.is_empty());
+    assert_eq!(blocking(|| central.nb_dump()).unwrap(), before);
+    blocking(|| central.sync_sb()).unwrap();
+    blocking(|| central.check_logs()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_are_checked_east_west_vips_attach_to_switches_and_names_can_be_ambiguous() {
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central).await;
+    add_tenant(&nb, "coke", 1).await;
+    add_tenant(&nb, "pepsi", 2).await;
+    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+
+    let mut unknown = web(&[]);
+    unknown.tenant = "fanta".into();
+    let e = ensure_service(&nb, &unknown).await.unwrap_err();
+    assert!(
+        matches!(e, ServiceError::UnknownTenant { ref tenant } if tenant == "fanta"),
+        "{e:?}"
+    );
+    let mut no_gw = web(&[]);
+    no_gw.tenant = "pepsi".into();
+    let e = ensure_service(&nb, &no_gw).await.unwrap_err();
+    assert!(
+        matches!(e, ServiceError::NoGateway { ref tenant } if tenant == "pepsi"),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    assert_eq!(nbctl(&central, &["lb-list"]), "");
+
+    let mut ew = web(&["192.168.1.2:80"]);
+    ew.protocol = Protocol::Udp;
+    ew.east_west_vip = Some(addr("10.96.0.10:53"));
+    ensure_service(&nb, &ew).await.unwrap();
+    let on_switch = nbctl(&central, &["ls-lb-list", "coke1"]);
+    assert!(
+        on_switch.contains("coke_web_udp") && on_switch.contains("10.96.0.10:53"),
+        "{on_switch}"
+    );
+    let info = nb
+        .read(|c| find_service(c, Some("coke"), "web"))
+        .unwrap()
+        .unwrap();
+    let east_west = info.east_west.unwrap();
+    assert_eq!(
+        (east_west.vip, east_west.switches),
+        (addr("10.96.0.10:53"), vec!["coke1".to_owned()])
+    );
+    assert_eq!(info.vips.len(), 1);
+
+    add_gateway(&nb, "pepsi", "ch1", "10.10.2.12").await;
+    ensure_service(&nb, &no_gw).await.unwrap();
+    let e = nb.read(|c| find_service(c, None, "web")).unwrap_err();
+    assert!(
+        matches!(e, ServiceError::Ambiguous { ref tenants, .. } if tenants == &["coke", "pepsi"]),
+        "{e}"
+    );
+    let all: Vec<String> = nb
+        .read(list_services)
+        .iter()
+        .map(|s| s.key().to_string())
+        .collect();
+    assert_eq!(all, vec!["coke/web", "pepsi/web"]);
+    blocking(|| central.sync_sb()).unwrap();
+    blocking(|| central.check_logs()).unwrap();
+}
