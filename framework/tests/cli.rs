@@ -150,6 +150,7 @@ async fn vip_prints_the_service_with_its_backends() -> Result<()> {
 fn bad_input_is_one_line_and_changes_nothing() -> Result<()> {
     let lab = Lab::start()?;
     lab.seed();
+    lab.central.sync_sb()?;
     let before = lab.central.nb_dump()?;
     let cases: [(&[&str], i32, &str); 6] = [
         (

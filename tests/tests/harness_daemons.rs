@@ -61,6 +61,8 @@ fn a_failing_nbctl_names_its_arguments_and_stderr() {
 fn nb_dump_is_equal_for_an_unchanged_db_and_differs_after_a_change() {
     let central = OvnCentral::start().unwrap();
     central.nbctl(&["ls-add", "a"]).unwrap();
+    // northd writes NB_Global once it has processed the change: wait for it.
+    central.sync_sb().unwrap();
     let first = central.nb_dump().unwrap();
     let second = central.nb_dump().unwrap();
     assert_eq!(first, second);

@@ -230,7 +230,9 @@ async fn ports_get_distinct_addresses_around_router_excluded_static_and_dynamic_
     );
     assert_eq!(insert_records(&central, "web.0").len(), 1);
 
-    // The same task again: the same port, no transaction.
+    // The same task again: the same port, no transaction. (northd writes
+    // `up` into new ports: let it finish before taking the dump.)
+    blocking(|| central.sync_sb()).unwrap();
     let before = blocking(|| central.nb_dump()).unwrap();
     let again = create_task_port(&nb, &spec("web.0")).await.unwrap();
     assert_eq!(&again, p);
@@ -260,6 +262,7 @@ async fn a_full_subnet_is_an_error_that_leaves_nothing_half_created() {
             .unwrap();
     }
     // Two addresses left (.5, .6): a batch of three fails as a whole.
+    blocking(|| central.sync_sb()).unwrap();
     let before = blocking(|| central.nb_dump()).unwrap();
     let batch: Vec<TaskPortSpec> = (3..6).map(|i| spec(&format!("t{i}"))).collect();
     let e = create_task_ports_batch(&nb, &batch).await.unwrap_err();

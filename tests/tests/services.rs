@@ -246,6 +246,7 @@ async fn the_repair_pass_adds_new_gateways_and_removes_unwanted_services_only() 
     assert_eq!(routers, vec!["GR_coke_ch1", "GR_coke_ch2"]);
 
     // A second pass has nothing to do.
+    blocking(|| central.sync_sb()).unwrap();
     let before = blocking(|| central.nb_dump()).unwrap();
     let report = reconcile_services(&nb, &[web(&["192.168.1.2:80"])], &ReconcileScope::All)
         .await
