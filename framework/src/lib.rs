@@ -1,6 +1,10 @@
 //! The ovn-mesos framework library: the command line ([`cli`]) and the network
-//! commands it runs ([`network`]). Later parts add the scheduler.
+//! commands it runs ([`network`]), the task definitions that describe services
+//! ([`tasks`]) and the framework's local state store ([`state`]). The
+//! scheduler that launches the tasks builds on these.
 
 pub mod cli;
 pub mod exit;
 pub mod network;
+pub mod state;
+pub mod tasks;

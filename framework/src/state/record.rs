@@ -1,0 +1,195 @@
+//! What the state dir stores, as JSON with a format version: the framework
+//! id (`framework.json`) and one file per task (`tasks/<task id>.json`), so
+//! a launch rewrites one small file, not the whole task set.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mesos_proto::v1::{AgentId, FrameworkId, TaskId, TaskState};
+use ovn::ipam::MacAddr;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The on-disk format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A task the framework launched: enough to find its port and service
+/// again after a restart and to keep its IP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    #[serde(with = "task_id")]
+    pub task_id: TaskId,
+    pub service: String,
+    pub tenant: String,
+    pub switch: String,
+    /// The template it was launched from (the definition's task id).
+    pub definition: String,
+    #[serde(with = "agent_id")]
+    pub agent_id: Option<AgentId>,
+    pub port: PortRecord,
+    /// The last state seen (`TASK_RUNNING` on disk).
+    #[serde(with = "task_state")]
+    pub state: TaskState,
+    /// When the task was launched (Unix milliseconds on disk).
+    #[serde(with = "unix_ms")]
+    pub launched_at: SystemTime,
+    /// Launch attempts of this template slot so far (1 for the first).
+    pub attempts: u32,
+}
+
+/// The task's logical switch port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRecord {
+    /// The logical switch port's name (`ovn::ports::port_name`).
+    pub name: String,
+    pub ip: Ipv4Addr,
+    #[serde(with = "mac")]
+    pub mac: MacAddr,
+}
+
+/// `framework.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct FrameworkFile {
+    pub version: u32,
+    #[serde(with = "framework_id")]
+    pub framework_id: FrameworkId,
+}
+
+/// `tasks/<id>.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct TaskFile {
+    pub version: u32,
+    pub task: TaskRecord,
+}
+
+/// Only the version, read first so a newer format gets its own error.
+#[derive(Debug, Deserialize)]
+pub(super) struct Versioned {
+    pub version: u32,
+}
+
+/// The file name of a task's record: the id where it is made of
+/// `[A-Za-z0-9_-]` (and `.` not first), else every other byte as `%XX`.
+pub(super) fn task_file_name(id: &TaskId) -> String {
+    let mut name = String::new();
+    for (i, b) in id.as_str().bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
+        if plain {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    name.push_str(".json");
+    name
+}
+
+macro_rules! string_id_serde {
+    ($module:ident, $ty:ty) => {
+        mod $module {
+            use super::*;
+
+            pub fn serialize<S: Serializer>(id: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(id.as_str())
+            }
+
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                String::deserialize(d).map(<$ty>::from)
+            }
+        }
+    };
+}
+
+string_id_serde!(task_id, TaskId);
+string_id_serde!(framework_id, FrameworkId);
+
+mod agent_id {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(id: &Option<AgentId>, s: S) -> Result<S::Ok, S::Error> {
+        id.as_ref().map(|a| a.as_str()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentId>, D::Error> {
+        Option::<String>::deserialize(d).map(|o| o.map(AgentId::from))
+    }
+}
+
+mod task_state {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(state: &TaskState, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(state.as_str_name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TaskState, D::Error> {
+        let name = String::deserialize(d)?;
+        TaskState::from_str_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown task state {name:?}")))
+    }
+}
+
+mod unix_ms {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        s.serialize_u64(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        u64::deserialize(d).map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+    }
+}
+
+mod mac {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(mac: &MacAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(mac)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MacAddr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a MAC address")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ids_are_their_own_file_names_and_others_are_escaped() {
+        assert_eq!(task_file_name(&TaskId::from("web-1.a_b")), "web-1.a_b.json");
+        assert_eq!(task_file_name(&TaskId::from("../x")), "%2E.%2Fx.json");
+        assert_eq!(task_file_name(&TaskId::from("a/b c")), "a%2Fb%20c.json");
+    }
+
+    #[test]
+    fn a_record_is_written_with_names_not_numbers() {
+        let record = TaskRecord {
+            task_id: TaskId::from("t1"),
+            service: "web".into(),
+            tenant: "coke".into(),
+            switch: "coke1".into(),
+            definition: "1234".into(),
+            agent_id: Some(AgentId::from("a1")),
+            port: PortRecord {
+                name: "t1".into(),
+                ip: Ipv4Addr::new(192, 168, 1, 2),
+                mac: "0a:58:c0:a8:01:02".parse().unwrap(),
+            },
+            state: TaskState::TaskRunning,
+            launched_at: UNIX_EPOCH + Duration::from_millis(1500),
+            attempts: 1,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["state"], "TASK_RUNNING");
+        assert_eq!(json["launched_at"], 1500);
+        assert_eq!(json["port"]["mac"], "0a:58:c0:a8:01:02");
+        assert_eq!(json["agent_id"], "a1");
+        let back: TaskRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+    }
+}

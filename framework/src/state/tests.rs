@@ -1,0 +1,177 @@
+//! Tests of the state store: round trips through a reopen, crash leftovers,
+//! corrupt and newer files, and two stores on one dir.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, UNIX_EPOCH};
+
+use mesos_proto::v1::{AgentId, TaskState};
+
+use super::*;
+
+fn record(id: &str, ip: u8) -> TaskRecord {
+    TaskRecord {
+        task_id: TaskId::from(id),
+        service: "coke-web".into(),
+        tenant: "coke".into(),
+        switch: "coke1".into(),
+        definition: "apachecoke".into(),
+        agent_id: Some(AgentId::from("agent-1")),
+        port: PortRecord {
+            name: id.into(),
+            ip: Ipv4Addr::new(192, 168, 1, ip),
+            mac: format!("0a:58:c0:a8:01:{ip:02x}").parse().unwrap(),
+        },
+        state: TaskState::TaskStaging,
+        launched_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        attempts: 1,
+    }
+}
+
+#[test]
+fn the_framework_id_and_tasks_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    assert!(store.framework_id().is_none());
+    store.set_framework_id(&FrameworkId::from("fw-1")).unwrap();
+    store.put_task(record("a.1", 2)).unwrap();
+    store.put_task(record("b/1", 3)).unwrap();
+    let mut running = record("a.1", 2);
+    running.state = TaskState::TaskRunning;
+    store.put_task(running.clone()).unwrap();
+    drop(store);
+
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.framework_id().map(|f| f.as_str()), Some("fw-1"));
+    let ids: Vec<_> = store.tasks().map(|t| t.task_id.as_str()).collect();
+    assert_eq!(ids, ["a.1", "b/1"]);
+    assert_eq!(store.task(&TaskId::from("a.1")), Some(&running));
+}
+
+#[test]
+fn a_removed_task_stays_removed_and_the_id_can_be_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.set_framework_id(&FrameworkId::from("fw-1")).unwrap();
+    store.put_task(record("a", 2)).unwrap();
+    assert_eq!(
+        store.remove_task(&TaskId::from("a")).unwrap(),
+        Some(record("a", 2))
+    );
+    assert_eq!(store.remove_task(&TaskId::from("a")).unwrap(), None);
+    store.clear_framework_id().unwrap();
+    drop(store);
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.tasks().len(), 0);
+    assert!(store.framework_id().is_none());
+}
+
+#[test]
+fn a_crash_before_the_rename_keeps_the_old_record_and_the_leftover_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.put_task(record("a", 2)).unwrap();
+    drop(store);
+    // What a crash between write and rename leaves: a half temp file.
+    let tasks = dir.path().join(TASKS_DIR);
+    let leftover = tasks.join(".tmp.a.json.0123456789abcdef");
+    fs::write(&leftover, b"{\"version\": 1, \"task\": {\"task_id\"").unwrap();
+    fs::write(dir.path().join(".tmp.framework.json.00"), b"{").unwrap();
+
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.task(&TaskId::from("a")), Some(&record("a", 2)));
+    assert!(
+        !leftover.exists(),
+        "the temp file should be removed at open"
+    );
+    assert!(!dir.path().join(".tmp.framework.json.00").exists());
+}
+
+#[test]
+fn a_corrupt_task_file_is_an_error_naming_it_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(StateStore::open(dir.path()).unwrap());
+    let path = dir.path().join(TASKS_DIR).join("x.json");
+    fs::write(&path, b"{\"version\": 1, \"task\": 7}").unwrap();
+    let err = StateStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"{\"version\": 1, \"task\": 7}");
+}
+
+#[test]
+fn a_corrupt_framework_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(FRAMEWORK_FILE), b"not json").unwrap();
+    let err = StateStore::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "state file {} is corrupt: ",
+            dir.path().join(FRAMEWORK_FILE).display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_record_under_another_tasks_name_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.put_task(record("a", 2)).unwrap();
+    drop(store);
+    let tasks = dir.path().join(TASKS_DIR);
+    fs::rename(tasks.join("a.json"), tasks.join("b.json")).unwrap();
+    let err = StateStore::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("holds task a, expected in a.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_newer_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join(FRAMEWORK_FILE),
+        b"{\"version\": 2, \"framework_id\": \"x\"}",
+    )
+    .unwrap();
+    let err = StateStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StateError::UnsupportedVersion { found: 2, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_store_on_the_same_dir_is_refused_with_the_holder_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = StateStore::open(dir.path()).unwrap();
+    let err = StateStore::open(dir.path()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "state dir {} is in use by another ovn-mesos process (pid {})",
+            dir.path().display(),
+            std::process::id()
+        )
+    );
+    drop(first);
+    StateStore::open(dir.path()).expect("free again once the first store is gone");
+}
+
+#[test]
+fn an_unchanged_record_is_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.put_task(record("a", 2)).unwrap();
+    let path = dir.path().join(TASKS_DIR).join("a.json");
+    fs::write(&path, b"{\"version\": 1, \"marker\": true}").unwrap();
+    store.put_task(record("a", 2)).unwrap();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        b"{\"version\": 1, \"marker\": true}"
+    );
+}

@@ -1,0 +1,244 @@
+//! Task definitions: mesos-execute TaskInfo JSON files turned into validated
+//! desired services (data flow step 1 of `docs/architecture.md`).
+//!
+//! A task file is one Mesos `TaskInfo` in Mesos JSON, exactly what
+//! `mesos-execute --task=file://...` reads; the seed's original files load
+//! unchanged. What ovn-mesos reads from it:
+//!
+//! * `name`, `task_id.value` (the template id; defaults to `name`),
+//!   `resources` (`cpus`, `mem`, `disk`, `ports`), `command`;
+//! * the network: `container.network_infos[].labels` `logical_switch=<switch>`
+//!   (the tenant is the switch's owner in the NB, found by [`Services::resolve`]);
+//! * the service: `discovery.name` (default: the task `name`), the backend
+//!   port `discovery.ports.ports[].number` and a port label `VIP_0` =
+//!   `/<service>:<port>` (DC/OS named VIP) or `<gateway-ip>:<port>`;
+//! * instances and restart policy in task `labels` ([`LABEL_INSTANCES`] ...).
+//!
+//! Parsing ([`parse_task_file`], [`load_paths`]) is pure: it names the switch
+//! only. [`Services::resolve`] looks the switches up ([`Topology`]) and groups
+//! the definitions into services. Errors are [`Problem`] lines naming the
+//! file and field; fields ovn-mesos ignores give [`Warning`]s.
+
+mod fields;
+mod ignored;
+mod load;
+mod parse;
+mod problem;
+mod services;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mesos_proto::v1::{CommandInfo, TaskId, TaskInfo, TaskState};
+use ovn::services::Protocol;
+
+pub use load::load_paths;
+pub use parse::parse_task_file;
+pub use problem::{Problem, TaskFileError, Warning};
+pub use services::{Member, Service, Services, Topology};
+
+/// Task label: how many copies of the task the service runs (0 to
+/// [`MAX_INSTANCES`], default 1).
+pub const LABEL_INSTANCES: &str = "ovn-mesos/instances";
+/// Task label: when to relaunch a task that ended: `always` (default),
+/// `on-failure` or `never` ([`RestartMode`]).
+pub const LABEL_RESTART: &str = "ovn-mesos/restart";
+/// Task label: the delay before the first relaunch, in seconds (default 1).
+pub const LABEL_BACKOFF_SECONDS: &str = "ovn-mesos/backoff-seconds";
+/// Task label: the factor the delay grows by after each failure (default 2).
+pub const LABEL_BACKOFF_FACTOR: &str = "ovn-mesos/backoff-factor";
+/// Task label: the longest delay between relaunches, in seconds (default 300).
+pub const LABEL_MAX_BACKOFF_SECONDS: &str = "ovn-mesos/max-backoff-seconds";
+/// Every `ovn-mesos/` task label; any other key with that prefix is an error
+/// (a typo must not silently fall back to a default).
+pub const KNOWN_LABELS: [&str; 5] = [
+    LABEL_INSTANCES,
+    LABEL_RESTART,
+    LABEL_BACKOFF_SECONDS,
+    LABEL_BACKOFF_FACTOR,
+    LABEL_MAX_BACKOFF_SECONDS,
+];
+/// Label of `container.network_infos[]` naming the task's logical switch.
+pub const LABEL_LOGICAL_SWITCH: &str = "logical_switch";
+/// Prefix of the `discovery.ports.ports[].labels` key asking for a VIP
+/// (`VIP_0`, `VIP_1` ...: the DC/OS convention).
+pub const VIP_LABEL_PREFIX: &str = "VIP_";
+/// The largest `ovn-mesos/instances`.
+pub const MAX_INSTANCES: u32 = 1000;
+
+/// One validated task file: a template the scheduler launches
+/// [`instances`](Self::instances) copies of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDefinition {
+    /// The file it came from, as given (or as found in a directory).
+    pub file: PathBuf,
+    /// The TaskInfo as read, normalised: `agent_id` cleared (the offer
+    /// fills it), `task_id` the template id.
+    pub task_info: TaskInfo,
+    /// The task `name`.
+    pub name: String,
+    /// The template id (`task_id.value`, or `name` when that is empty);
+    /// unique across the files of one load.
+    pub task_id: TaskId,
+    /// The logical switch from the `logical_switch` network label.
+    pub switch: String,
+    /// The service: `discovery.name`, else the VIP's name, else `name`.
+    pub service: String,
+    /// The VIP asked for with a `VIP_<n>` port label.
+    pub vip: Option<VipRequest>,
+    /// The port the task listens on: the VIP port's `number`, else the
+    /// first `discovery.ports` entry's.
+    pub backend_port: Option<u16>,
+    /// How many copies to run.
+    pub instances: u32,
+    pub restart: RestartPolicy,
+    pub resources: Resources,
+    /// The command to run (`value` through `sh -c`, or `arguments` when
+    /// `shell` is false).
+    pub command: CommandInfo,
+}
+
+/// A VIP asked for by a task file: the service answers on `port` at the
+/// physical IP of each of its tenant's gateway routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VipRequest {
+    /// The VIP port, e.g. 32350.
+    pub port: u16,
+    /// The port's `protocol` (`tcp` when absent).
+    pub protocol: Protocol,
+    /// The gateway address written in an `<ip>:<port>` label; it must be the
+    /// physical IP of one of the tenant's gateway routers.
+    pub address: Option<Ipv4Addr>,
+}
+
+/// When a task that ended is launched again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartMode {
+    /// After every terminal state (a long-running service).
+    #[default]
+    Always,
+    /// After every terminal state but `TASK_FINISHED`.
+    OnFailure,
+    /// Never: the task runs once.
+    Never,
+}
+
+impl RestartMode {
+    /// The label value: `always`, `on-failure` or `never`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartMode::Always => "always",
+            RestartMode::OnFailure => "on-failure",
+            RestartMode::Never => "never",
+        }
+    }
+}
+
+/// A task's restart policy: the mode and its exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartPolicy {
+    pub mode: RestartMode,
+    /// Delay before the first relaunch.
+    pub backoff: Duration,
+    /// Growth of the delay per consecutive failure (at least 1).
+    pub backoff_factor: f64,
+    /// The delay never exceeds this.
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            mode: RestartMode::Always,
+            backoff: Duration::from_secs(1),
+            backoff_factor: 2.0,
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Whether a task that reached `state` is launched again. Non-terminal
+    /// states never ask for a relaunch.
+    pub fn restarts_after(&self, state: TaskState) -> bool {
+        use TaskState::*;
+        let terminal = matches!(
+            state,
+            TaskFinished
+                | TaskFailed
+                | TaskKilled
+                | TaskError
+                | TaskLost
+                | TaskDropped
+                | TaskGone
+                | TaskGoneByOperator
+        );
+        match self.mode {
+            RestartMode::Always => terminal,
+            RestartMode::OnFailure => terminal && state != TaskFinished,
+            RestartMode::Never => false,
+        }
+    }
+
+    /// The delay before relaunching after `failures` consecutive failures
+    /// (1 for the first): `backoff * factor^(failures-1)`, capped.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(64) as i32;
+        let secs = self.backoff.as_secs_f64() * self.backoff_factor.powi(exponent);
+        let max = self.max_backoff.as_secs_f64();
+        Duration::from_secs_f64(if secs.is_finite() { secs.min(max) } else { max })
+    }
+}
+
+/// What a task needs from an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Resources {
+    /// `cpus` (more than 0).
+    pub cpus: f64,
+    /// `mem` in MB (more than 0).
+    pub mem: f64,
+    /// `disk` in MB (0 when absent).
+    pub disk: f64,
+    /// How many host ports of the `ports` ranges (0 when absent).
+    pub ports: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_and_stops_at_the_maximum() {
+        let policy = RestartPolicy::default();
+        assert_eq!(policy.delay(1), Duration::from_secs(1));
+        assert_eq!(policy.delay(2), Duration::from_secs(2));
+        assert_eq!(policy.delay(4), Duration::from_secs(8));
+        assert_eq!(policy.delay(20), Duration::from_secs(300));
+        assert_eq!(policy.delay(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn on_failure_relaunches_everything_but_a_finished_task() {
+        let policy = RestartPolicy {
+            mode: RestartMode::OnFailure,
+            ..RestartPolicy::default()
+        };
+        assert!(policy.restarts_after(TaskState::TaskFailed));
+        assert!(policy.restarts_after(TaskState::TaskLost));
+        assert!(!policy.restarts_after(TaskState::TaskFinished));
+        assert!(!policy.restarts_after(TaskState::TaskRunning));
+    }
+
+    #[test]
+    fn always_relaunches_finished_tasks_and_never_relaunches_nothing() {
+        let always = RestartPolicy::default();
+        assert!(always.restarts_after(TaskState::TaskFinished));
+        assert!(!always.restarts_after(TaskState::TaskStaging));
+        let never = RestartPolicy {
+            mode: RestartMode::Never,
+            ..RestartPolicy::default()
+        };
+        assert!(!never.restarts_after(TaskState::TaskFailed));
+    }
+}

@@ -1,0 +1,231 @@
+//! Desired services: task definitions resolved against the network topology
+//! (each switch's tenant, subnet and router) and grouped by tenant and
+//! service name. Several files naming one service in one tenant form one
+//! service (apache and nginx behind one VIP); their VIPs must agree.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use ovn::ovsdb::Cache;
+use ovn::services::{ServiceKey, ServiceSpec};
+use ovn::topology::{find_gateway_routers, network_info, NetworkInfo};
+
+use super::{Problem, TaskDefinition, TaskFileError, VipRequest};
+
+/// What resolving needs to know about the OVN topology. [`Cache`] (the NB
+/// cache) implements it; tests use a table.
+pub trait Topology {
+    /// The network whose switch is `switch` (`ovn-nbctl ls-list` plus the
+    /// owner `external_ids`), if ovn-mesos created it.
+    fn network(&self, switch: &str) -> Option<NetworkInfo>;
+    /// The physical IPs of `tenant`'s gateway routers (where VIPs live).
+    fn gateway_ips(&self, tenant: &str) -> Vec<Ipv4Addr>;
+}
+
+impl Topology for Cache {
+    fn network(&self, switch: &str) -> Option<NetworkInfo> {
+        network_info(self, switch)
+    }
+
+    fn gateway_ips(&self, tenant: &str) -> Vec<Ipv4Addr> {
+        find_gateway_routers(self, tenant)
+            .into_iter()
+            .map(|g| g.physical_ip)
+            .collect()
+    }
+}
+
+/// One definition of a service, with its resolved network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub definition: TaskDefinition,
+    pub network: NetworkInfo,
+}
+
+/// A desired service: its members' tasks are its backends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub key: ServiceKey,
+    /// The VIP, when any member asks for one (all that do agree).
+    pub vip: Option<VipRequest>,
+    /// In file order.
+    pub members: Vec<Member>,
+}
+
+impl Service {
+    /// The load balancer wanted for the given running backends, or `None`
+    /// for a service without a VIP (nothing to write in OVN).
+    pub fn spec(&self, backends: Vec<SocketAddrV4>) -> Option<ServiceSpec> {
+        let vip = self.vip?;
+        Some(ServiceSpec {
+            tenant: self.key.tenant.clone(),
+            name: self.key.name.clone(),
+            protocol: vip.protocol,
+            port: vip.port,
+            backends,
+            east_west_vip: None,
+        })
+    }
+
+    /// The total instance count over all members.
+    pub fn instances(&self) -> u32 {
+        self.members.iter().map(|m| m.definition.instances).sum()
+    }
+}
+
+/// Every desired service, by tenant and name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Services {
+    services: BTreeMap<ServiceKey, Service>,
+}
+
+impl Services {
+    /// Finds each definition's network and groups the definitions into
+    /// services. All-or-nothing like loading: every unknown network, VIP
+    /// conflict, backend without a port or VIP address that is no gateway
+    /// of the tenant is one problem line.
+    pub fn resolve(
+        definitions: Vec<TaskDefinition>,
+        topology: &dyn Topology,
+    ) -> Result<Services, TaskFileError> {
+        let mut problems = Vec::new();
+        let mut services: BTreeMap<ServiceKey, Service> = BTreeMap::new();
+        let mut vip_from: BTreeMap<ServiceKey, std::path::PathBuf> = BTreeMap::new();
+        for definition in definitions {
+            let file = definition.file.clone();
+            let Some(network) = topology.network(&definition.switch) else {
+                problems.push(Problem::field(
+                    &file,
+                    "container.network_infos",
+                    format!(
+                        "logical_switch {} is not a network of any tenant (create it with ovn-mesos network-init)",
+                        definition.switch
+                    ),
+                ));
+                continue;
+            };
+            let key = ServiceKey::new(&network.tenant, &definition.service);
+            if let Some(VipRequest {
+                address: Some(ip), ..
+            }) = definition.vip
+            {
+                let gateways = topology.gateway_ips(&network.tenant);
+                if !gateways.contains(&ip) {
+                    problems.push(Problem::field(
+                        &file,
+                        "discovery.ports",
+                        format!(
+                            "VIP address {ip} is not the physical IP of a gateway router of tenant {} (gateways: {})",
+                            network.tenant,
+                            list(&gateways)
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            let service = services.entry(key.clone()).or_insert_with(|| Service {
+                key: key.clone(),
+                vip: None,
+                members: Vec::new(),
+            });
+            if let Some(vip) = definition.vip {
+                match (service.vip, vip_from.get(&key)) {
+                    (Some(existing), Some(first)) if !same_vip(existing, vip) => {
+                        problems.push(Problem::field(
+                            &file,
+                            "discovery.ports",
+                            format!(
+                                "VIP {} of service {key} conflicts with VIP {} in {}",
+                                describe(vip),
+                                describe(existing),
+                                first.display()
+                            ),
+                        ));
+                        continue;
+                    }
+                    (Some(_), _) => {}
+                    (None, _) => {
+                        service.vip = Some(vip);
+                        vip_from.insert(key.clone(), file.clone());
+                    }
+                }
+            }
+            service.members.push(Member {
+                definition,
+                network,
+            });
+        }
+        for service in services.values() {
+            if service.vip.is_none() {
+                continue;
+            }
+            for m in service
+                .members
+                .iter()
+                .filter(|m| m.definition.backend_port.is_none())
+            {
+                problems.push(Problem::field(
+                    &m.definition.file,
+                    "discovery.ports",
+                    format!(
+                        "service {} has a VIP, so its tasks need a backend port (discovery.ports.ports[].number)",
+                        service.key
+                    ),
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Services { services })
+        } else {
+            Err(TaskFileError::Invalid { problems })
+        }
+    }
+
+    pub fn get(&self, key: &ServiceKey) -> Option<&Service> {
+        self.services.get(key)
+    }
+
+    /// Every service, ordered by tenant then name.
+    pub fn iter(&self) -> impl Iterator<Item = &Service> {
+        self.services.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// Every member of every service, in service order.
+    pub fn members(&self) -> impl Iterator<Item = (&Service, &Member)> {
+        self.iter()
+            .flat_map(|s| s.members.iter().map(move |m| (s, m)))
+    }
+}
+
+fn same_vip(a: VipRequest, b: VipRequest) -> bool {
+    // An address label and a /name label on the same port agree: the address
+    // form only pins which gateway the user expects.
+    a.port == b.port
+        && a.protocol == b.protocol
+        && (a.address.is_none() || b.address.is_none() || a.address == b.address)
+}
+
+fn describe(vip: VipRequest) -> String {
+    match vip.address {
+        Some(ip) => format!("{ip}:{}/{}", vip.port, vip.protocol),
+        None => format!("{}/{}", vip.port, vip.protocol),
+    }
+}
+
+fn list(ips: &[Ipv4Addr]) -> String {
+    if ips.is_empty() {
+        return "none".into();
+    }
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
