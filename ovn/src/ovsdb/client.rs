@@ -129,8 +129,9 @@ impl Client {
             }
         });
         let started = Instant::now();
-        let plan = Plan::new(txn);
-        let reply = conn.request("transact", plan.params.clone()).await;
+        let mut plan = Plan::new(txn);
+        let params = std::mem::take(&mut plan.params);
+        let reply = conn.request("transact", params).await;
         debug!(db = %txn.database, ops = txn.len(), %remote, ok = reply.is_ok(),
                elapsed_us = started.elapsed().as_micros() as u64, "transact");
         let results = plan.check(txn, &reply?)?;

@@ -1,19 +1,28 @@
-//! One JSON-RPC connection to one ovsdb-server. A reader task decodes the byte
-//! stream, routes responses to the waiting request by id, answers the server's
-//! `echo` requests and forwards notifications (`update2`, `update3`, `update`)
-//! in order to the session; a writer task drains an outgoing queue. The reader
+//! One JSON-RPC connection to one ovsdb-server. A request is written to the
+//! socket by the caller's own task (the write half sits behind an async lock;
+//! a write cut short by a cancelled caller closes the connection, as the
+//! stream would be corrupt). A reader task decodes the byte stream, routes
+//! responses to the waiting request by id, answers the server's `echo`
+//! requests and hands notifications (`update2`, `update3`, `update`) in order
+//! to their consumer: first a queue, then, once the session is installed, a
+//! handler run in the reader task itself (see
+//! [`Connection::handle_notifications`]), so an update is applied before the
+//! response that follows it is delivered and no other task has to be woken.
+//! A writer task sends what the reader originates (echo replies, probes). The reader
 //! also probes the peer: after `probe_interval` of silence it sends an `echo`,
 //! and after another interval without any byte it declares the peer dead (a
 //! frozen server is detected, like `ovsdb-client --inactivity-probe`). When the
 //! connection dies every pending request fails: [`Error::ReplyLost`] if it had
 //! been written, [`Error::NotConnected`] if not.
 
+mod write;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, trace};
@@ -22,6 +31,7 @@ use super::error::Error;
 use super::jsonrpc::{FrameDecoder, Message};
 use super::pending::PendingRequests;
 use super::remote::Remote;
+use write::{request_bytes, write_loop};
 
 /// A byte stream to a server: Unix or TCP today, TLS later.
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -39,11 +49,25 @@ struct Outgoing {
     bytes: Vec<u8>,
 }
 
+/// Consumes notifications in the reader task; an `Err` closes the connection
+/// with that reason.
+pub type NotificationHandler = Box<dyn FnMut(Notification) -> Result<(), String> + Send>;
+
+/// Where notifications go.
+enum Sink {
+    Queue(mpsc::UnboundedSender<Notification>),
+    Handler(NotificationHandler),
+}
+
+type Writer = tokio::io::WriteHalf<Box<dyn Stream>>;
+
 struct Shared {
     remote: Remote,
     next_id: AtomicU64,
     pending: PendingRequests,
+    writer: tokio::sync::Mutex<Writer>,
     out: mpsc::UnboundedSender<Outgoing>,
+    sink: std::sync::Mutex<Sink>,
     closed: watch::Sender<bool>,
 }
 
@@ -63,6 +87,18 @@ impl Shared {
                 bytes: msg.to_bytes(),
             })
             .is_ok()
+    }
+
+    /// Hands one notification to the current sink.
+    fn notify(&self, n: Notification) -> Result<(), String> {
+        match &mut *self.sink.lock().expect("sink lock") {
+            // A session that stopped listening is about to drop the connection.
+            Sink::Queue(q) => {
+                let _ = q.send(n);
+                Ok(())
+            }
+            Sink::Handler(h) => h(n),
+        }
     }
 }
 
@@ -113,16 +149,13 @@ impl Connection {
             remote: remote.clone(),
             next_id: AtomicU64::new(1),
             pending: PendingRequests::default(),
+            writer: tokio::sync::Mutex::new(write_half),
             out,
+            sink: std::sync::Mutex::new(Sink::Queue(notifications)),
             closed,
         });
-        tokio::spawn(write_loop(shared.clone(), write_half, out_rx));
-        tokio::spawn(read_loop(
-            shared.clone(),
-            read_half,
-            probe_interval,
-            notifications,
-        ));
+        tokio::spawn(write_loop(shared.clone(), out_rx));
+        tokio::spawn(read_loop(shared.clone(), read_half, probe_interval));
         debug!(%remote, "OVSDB connection open");
         Ok(Connection { shared })
     }
@@ -137,12 +170,9 @@ impl Connection {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let reply = self.shared.pending.register(id, method)?;
         trace!(remote = %self.shared.remote, method, id, "request");
-        let msg = Message::Request {
-            id: json!(id),
-            method: method.to_owned(),
-            params,
-        };
-        if !self.shared.send(Some(id), &msg) {
+        let bytes = request_bytes(id, method, &params);
+        drop(params);
+        if !self.shared.write(Some(id), &bytes).await {
             self.shared.pending.forget(id);
             return Err(Error::NotConnected);
         }
@@ -152,6 +182,26 @@ impl Connection {
                 method: method.to_owned(),
             }),
         }
+    }
+
+    /// From now on hands every notification to `handler`, run in the reader
+    /// task in arrival order, after first passing it those still queued in
+    /// `backlog` (the receiver of the queue given to [`Connection::open`]). If
+    /// the handler fails, the connection is closed with its reason.
+    pub fn handle_notifications(
+        &self,
+        backlog: &mut mpsc::UnboundedReceiver<Notification>,
+        mut handler: NotificationHandler,
+    ) {
+        let mut sink = self.shared.sink.lock().expect("sink lock");
+        while let Ok(n) = backlog.try_recv() {
+            if let Err(reason) = handler(n) {
+                drop(sink);
+                self.shared.close(&reason);
+                return;
+            }
+        }
+        *sink = Sink::Handler(handler);
     }
 
     /// Closes the connection; pending requests fail.
@@ -182,36 +232,10 @@ async fn wait_closed(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|closed| *closed).await;
 }
 
-async fn write_loop(
-    shared: Arc<Shared>,
-    mut w: tokio::io::WriteHalf<Box<dyn Stream>>,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-) {
-    let mut closed = shared.closed.subscribe();
-    loop {
-        tokio::select! {
-            biased;
-            _ = wait_closed(&mut closed) => break,
-            msg = rx.recv() => {
-                let Some(msg) = msg else { break };
-                if let Err(e) = w.write_all(&msg.bytes).await {
-                    shared.close(&format!("write failed: {e}"));
-                    break;
-                }
-                if let Some(id) = msg.id {
-                    shared.pending.mark_sent(id);
-                }
-            }
-        }
-    }
-    let _ = w.shutdown().await;
-}
-
 async fn read_loop(
     shared: Arc<Shared>,
     mut r: tokio::io::ReadHalf<Box<dyn Stream>>,
     probe_interval: Duration,
-    notifications: mpsc::UnboundedSender<Notification>,
 ) {
     let mut closed = shared.closed.subscribe();
     let mut decoder = FrameDecoder::new();
@@ -236,8 +260,8 @@ async fn read_loop(
                 match decoder.decode() {
                     Ok(values) => {
                         for v in values {
-                            if let Err(e) = dispatch(&shared, &notifications, v) {
-                                shared.close(&e.to_string());
+                            if let Err(reason) = dispatch(&shared, v) {
+                                shared.close(&reason);
                                 return;
                             }
                         }
@@ -260,12 +284,8 @@ async fn read_loop(
 }
 
 /// Routes one message from the server.
-fn dispatch(
-    shared: &Shared,
-    notifications: &mpsc::UnboundedSender<Notification>,
-    v: Value,
-) -> Result<(), Error> {
-    match Message::from_json(v)? {
+fn dispatch(shared: &Shared, v: Value) -> Result<(), String> {
+    match Message::from_json(v).map_err(|e| e.to_string())? {
         Message::Response { id, result, error } => {
             let Some(id) = id.as_u64() else {
                 // Our own echo probe ("probe") or something we never asked.
@@ -290,8 +310,7 @@ fn dispatch(
             shared.send(None, &reply);
         }
         Message::Notification { method, params } => {
-            // A session that stopped listening is about to drop the connection.
-            let _ = notifications.send(Notification { method, params });
+            shared.notify(Notification { method, params })?;
         }
     }
     Ok(())
@@ -300,6 +319,7 @@ fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::UnixListener;
     use tokio::sync::oneshot;
 
@@ -353,6 +373,58 @@ mod tests {
         assert_eq!(dbs, json!(["OVN_Northbound"]));
         assert_eq!(nrx.recv().await.unwrap().method, "update2");
         drop(conn);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_handler_gets_queued_then_live_notifications_in_order_before_later_replies() {
+        let (_dir, remote, l) = listener();
+        let (queued_tx, queued_rx) = oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(br#"{"id":null,"method":"update2","params":["m",1]}"#)
+                .await
+                .unwrap();
+            let _ = queued_rx.await;
+            let req = read_values(&mut s, 1).await.remove(0);
+            let rest = format!(
+                r#"{{"id":null,"method":"update2","params":["m",2]}}{{"id":{},"result":[],"error":null}}{{"id":null,"method":"bad","params":[]}}"#,
+                req["id"]
+            );
+            s.write_all(rest.as_bytes()).await.unwrap();
+            let _ = s.read(&mut [0u8; 16]).await;
+        });
+        let (ntx, mut nrx) = mpsc::unbounded_channel();
+        let conn = Connection::open(&remote, Duration::ZERO, ntx)
+            .await
+            .unwrap();
+        // Wait until the first notification is queued.
+        let first = nrx.recv().await.unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (requeue, mut backlog) = mpsc::unbounded_channel();
+        requeue.send(first).unwrap();
+        let log = seen.clone();
+        conn.handle_notifications(
+            &mut backlog,
+            Box::new(move |n| {
+                if n.method == "bad" {
+                    return Err("a bad notification".to_owned());
+                }
+                log.lock().unwrap().push(n.params[1].clone());
+                Ok(())
+            }),
+        );
+        let _ = queued_tx.send(());
+        conn.request("transact", json!(["db"])).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [json!(1), json!(2)],
+            "the update before the reply was handled before the reply arrived"
+        );
+        let reason = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("a failing handler closes the connection");
+        assert_eq!(reason, "a bad notification");
         server.await.unwrap();
     }
 

@@ -48,10 +48,13 @@ impl ColumnCheck {
         }
     }
 
+    /// Borrows the column (a switch's `ports` can hold thousands of uuids:
+    /// this runs after every applied update, so it must not copy it).
     fn holds(&self, row: &Row) -> bool {
-        let get = |c: &String| row.get(c).cloned().unwrap_or_default();
+        let empty = Datum::default();
+        let get = |c: &String| row.get(c).unwrap_or(&empty);
         match self {
-            ColumnCheck::Equals(c, d) => &get(c) == d,
+            ColumnCheck::Equals(c, d) => get(c) == d,
             ColumnCheck::HasAtoms(c, atoms) => match get(c) {
                 Datum::Set(s) => atoms.iter().all(|a| s.contains(a)),
                 Datum::Map(_) => false,

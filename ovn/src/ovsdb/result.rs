@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::datum::{row_from_json, Row};
 use super::error::{Error, OpErrorKind};
 use super::jsonrpc::short;
-use super::operation::{Condition, Expect, Operation, Txn};
+use super::operation::{Condition, Expect, Function, Operation, Txn, WaitUntil};
 
 /// The result of one operation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,10 +83,19 @@ impl Plan {
     pub fn new(txn: &Txn) -> Plan {
         let mut params = vec![json!(txn.database)];
         let mut slots = Vec::with_capacity(txn.ops.len());
+        // Rows an earlier `wait` already proved present (see `proves_present`).
+        let mut present: Vec<(&str, Uuid)> = Vec::new();
         for (index, (op, expect)) in txn.ops.iter().enumerate() {
-            if let Some(guard) = guard(op, *expect) {
-                params.push(guard);
-                slots.push((index, true));
+            let proven = single_uuid(op).is_some_and(|row| present.contains(&row));
+            if !proven {
+                if let Some(guard) = guard(op, *expect) {
+                    params.push(guard);
+                    slots.push((index, true));
+                }
+            }
+            match op {
+                Operation::Delete { table, .. } => present.retain(|(t, _)| t != table),
+                _ => present.extend(proves_present(op)),
             }
             params.push(op.to_json());
             slots.push((index, false));
@@ -174,6 +183,50 @@ impl Plan {
             results.push(r);
         }
         Ok(results)
+    }
+}
+
+/// The table and row of an `update`, `mutate` or `delete` whose condition is
+/// exactly `_uuid == U`.
+fn single_uuid(op: &Operation) -> Option<(&str, Uuid)> {
+    let (table, conditions) = match op {
+        Operation::Update {
+            table, conditions, ..
+        }
+        | Operation::Mutate {
+            table, conditions, ..
+        }
+        | Operation::Delete { table, conditions } => (table, conditions),
+        _ => return None,
+    };
+    by_uuid(table, conditions)
+}
+
+fn by_uuid<'a>(table: &'a str, conditions: &[Condition]) -> Option<(&'a str, Uuid)> {
+    match conditions {
+        [c] if c.column == "_uuid" && c.function == Function::Eq => {
+            Some((table, c.value.as_uuid()?))
+        }
+        _ => None,
+    }
+}
+
+/// The row a `wait` proves present when it passes: `until "=="` on exactly
+/// `_uuid == U` with one expected row (the guard `ovn-nbctl`-style writers
+/// put on the row they change, e.g. its `_version`). A later operation on that
+/// row needs no guard of its own: the transaction aborts at the `wait` if the
+/// row is gone, and nothing between them deletes it (a `delete` on the table
+/// forgets the proof).
+fn proves_present(op: &Operation) -> Option<(&str, Uuid)> {
+    match op {
+        Operation::Wait {
+            table,
+            conditions,
+            until: WaitUntil::Equal,
+            rows,
+            ..
+        } if rows.len() == 1 => by_uuid(table, conditions),
+        _ => None,
     }
 }
 
@@ -277,6 +330,55 @@ mod tests {
             Expect::Exactly(0),
         );
         assert_eq!(Plan::new(&unguarded).params.as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_row_proven_present_by_an_earlier_wait_needs_no_guard_until_a_delete() {
+        let ls = Uuid::from_u128(7);
+        let version = Row::from([("_version".to_string(), Datum::uuid(Uuid::from_u128(8)))]);
+        let mutate = |txn: &mut Txn| {
+            txn.mutate_row(
+                "Logical_Switch",
+                ls,
+                vec![Mutation::insert("ports", Datum::uuid(ls))],
+            );
+        };
+        let mut txn = Txn::new("OVN_Northbound");
+        txn.guard_row("Logical_Switch", ls, version.clone());
+        mutate(&mut txn);
+        let ops: Vec<Value> = Plan::new(&txn).params.as_array().unwrap()[1..].to_vec();
+        let names: Vec<&Value> = ops.iter().map(|o| &o["op"]).collect();
+        assert_eq!(names, [&json!("wait"), &json!("mutate")]);
+        // A delete on the table in between forgets the proof.
+        txn.delete_row("Logical_Switch", Uuid::from_u128(9));
+        mutate(&mut txn);
+        let ops = Plan::new(&txn).params;
+        let names: Vec<&Value> = ops.as_array().unwrap()[1..]
+            .iter()
+            .map(|o| &o["op"])
+            .collect();
+        let wait = json!("wait");
+        let expected = [
+            &wait,
+            &json!("mutate"),
+            &wait,
+            &json!("delete"),
+            &wait,
+            &json!("mutate"),
+        ];
+        assert_eq!(names, expected);
+        // The count of the unguarded mutate is still checked.
+        let mut txn = Txn::new("OVN_Northbound");
+        txn.guard_row("Logical_Switch", ls, version);
+        mutate(&mut txn);
+        assert!(matches!(
+            check_results(&txn, &json!([{}, {"count": 0}])),
+            Err(Error::Count {
+                index: 1,
+                count: 0,
+                ..
+            })
+        ));
     }
 
     #[test]

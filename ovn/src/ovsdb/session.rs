@@ -1,8 +1,9 @@
 //! The long-lived session behind a [`super::Client`]: once a connection is
-//! established (see [`establish`]), a background task applies notifications to
-//! the shared cache and, when the connection dies or the server stops being the
-//! leader, reconnects across the remotes round-robin and replaces the cache
-//! with a fresh snapshot (full resync).
+//! established (see [`establish`]) and installed, its reader task applies
+//! notifications to the shared cache as they arrive (resolving read-your-write
+//! fences on the spot), and a background task, when the connection dies or the
+//! server stops being the leader, reconnects across the remotes round-robin
+//! and replaces the cache with a fresh snapshot (full resync).
 
 mod establish;
 
@@ -88,8 +89,9 @@ impl Shared {
     }
 }
 
-/// Makes `est` the live session: replaces schema and cache, publishes the connection.
-pub fn install(shared: &Shared, est: &mut Established) {
+/// Makes `est` the live session: replaces schema and cache, publishes the
+/// connection, and from then on applies its notifications in its reader task.
+pub fn install(shared: &Arc<Shared>, est: &mut Established) {
     *shared.schema.write().expect("schema lock") = est.schema.clone();
     let fresh = std::mem::take(&mut est.cache);
     let rows: usize = fresh.table_names().map(|t| fresh.len(t)).sum();
@@ -107,6 +109,22 @@ pub fn install(shared: &Shared, est: &mut Established) {
             s.connected = true;
         });
     });
+    // Notifications queued since the snapshot are applied first, in order.
+    let weak = Arc::downgrade(shared);
+    let mut server = std::mem::take(&mut est.server);
+    est.conn.handle_notifications(
+        &mut est.notifications,
+        Box::new(move |n| {
+            let Some(shared) = weak.upgrade() else {
+                return Ok(());
+            };
+            match handle(&shared, &mut server, n) {
+                Ok(None) => Ok(()),
+                Ok(Some(reason)) => Err(reason),
+                Err(e) => Err(format!("bad update, resyncing: {e}")),
+            }
+        }),
+    );
     info!(remote = %est.remote, db = %shared.config.database, rows, "OVSDB session established");
 }
 
@@ -120,7 +138,7 @@ fn uninstall(shared: &Shared) {
 pub async fn run(shared: Arc<Shared>, mut est: Established) {
     let mut stop = shared.stop.subscribe();
     loop {
-        let reason = serve(&shared, &mut est, &mut stop).await;
+        let reason = serve(&est, &mut stop).await;
         uninstall(&shared);
         est.conn.close(&reason);
         if *stop.borrow() {
@@ -155,24 +173,13 @@ pub async fn run(shared: Arc<Shared>, mut est: Established) {
     }
 }
 
-/// Applies notifications until the connection must be dropped; returns why.
-async fn serve(shared: &Shared, est: &mut Established, stop: &mut watch::Receiver<bool>) -> String {
-    loop {
-        tokio::select! {
-            biased;
-            _ = stopped(stop) => return "client closed".to_owned(),
-            n = est.notifications.recv() => {
-                let Some(n) = n else {
-                    return est.conn.close_reason().unwrap_or_else(|| "connection closed".to_owned());
-                };
-                match handle(shared, &mut est.server, n) {
-                    Ok(None) => {}
-                    Ok(Some(reason)) => return reason,
-                    Err(e) => return format!("bad update, resyncing: {e}"),
-                }
-            }
-            reason = est.conn.closed() => return reason,
-        }
+/// Waits until the connection must be dropped (it closed: lost, or its reader
+/// found the server unusable or an update bad) or the client stops; returns why.
+async fn serve(est: &Established, stop: &mut watch::Receiver<bool>) -> String {
+    tokio::select! {
+        biased;
+        _ = stopped(stop) => "client closed".to_owned(),
+        reason = est.conn.closed() => reason,
     }
 }
 

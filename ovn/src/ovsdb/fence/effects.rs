@@ -55,30 +55,53 @@ fn target(conditions: &[Condition], names: &HashMap<String, Uuid>) -> Option<Uui
     }
 }
 
-/// True when another operation of `txn` mentions the inserted row (so a
-/// non-root row is referenced and survives garbage collection).
-fn referenced(txn: &Txn, index: usize, name: Option<&String>, uuid: Option<Uuid>) -> bool {
-    let mentions = |d: &Datum| {
-        let hit = |a: &Atom| match a {
-            Atom::NamedUuid(n) => Some(n) == name,
-            Atom::Uuid(u) => Some(*u) == uuid,
-            _ => false,
-        };
-        match d {
-            Datum::Set(s) => s.iter().any(hit),
-            Datum::Map(m) => m.iter().any(|(k, v)| hit(k) || hit(v)),
-        }
-    };
-    txn.ops.iter().enumerate().any(|(i, (op, _))| {
-        i != index
-            && match op {
-                Operation::Insert { row, .. } | Operation::Update { row, .. } => {
-                    row.values().any(mentions)
+/// Which operations mention each named uuid and uuid (in row values and
+/// mutation values), built once per transaction so that finding whether an
+/// insert is referenced stays linear in the size of the transaction.
+#[derive(Default)]
+struct Mentions {
+    names: HashMap<String, Vec<usize>>,
+    uuids: HashMap<Uuid, Vec<usize>>,
+}
+
+impl Mentions {
+    fn of(txn: &Txn) -> Mentions {
+        let mut m = Mentions::default();
+        for (i, (op, _)) in txn.ops.iter().enumerate() {
+            let mut note = |d: &Datum| {
+                let mut atom = |a: &Atom| match a {
+                    Atom::NamedUuid(n) => m.names.entry(n.clone()).or_default().push(i),
+                    Atom::Uuid(u) => m.uuids.entry(*u).or_default().push(i),
+                    _ => {}
+                };
+                match d {
+                    Datum::Set(s) => s.iter().for_each(&mut atom),
+                    Datum::Map(map) => map.iter().for_each(|(k, v)| {
+                        atom(k);
+                        atom(v);
+                    }),
                 }
-                Operation::Mutate { mutations, .. } => mutations.iter().any(|m| mentions(&m.value)),
-                _ => false,
+            };
+            match op {
+                Operation::Insert { row, .. } | Operation::Update { row, .. } => {
+                    row.values().for_each(&mut note)
+                }
+                Operation::Mutate { mutations, .. } => {
+                    mutations.iter().for_each(|m| note(&m.value))
+                }
+                _ => {}
             }
-    })
+        }
+        m
+    }
+
+    /// True when an operation other than `index` mentions the inserted row (so
+    /// a non-root row is referenced and survives garbage collection).
+    fn referenced(&self, index: usize, name: Option<&String>, uuid: Option<Uuid>) -> bool {
+        let other = |ops: Option<&Vec<usize>>| ops.is_some_and(|v| v.iter().any(|&i| i != index));
+        name.is_some_and(|n| other(self.names.get(n)))
+            || uuid.is_some_and(|u| other(self.uuids.get(&u)))
+    }
 }
 
 pub(super) fn checks(
@@ -87,6 +110,7 @@ pub(super) fn checks(
     cache: &Cache,
 ) -> Vec<(usize, Check)> {
     let mut out = Vec::new();
+    let mut mentions: Option<Mentions> = None;
     // Map keys deleted so far in this transaction, per (row, column).
     let mut deleted: std::collections::BTreeSet<(Uuid, String, Atom)> = Default::default();
     for (index, (op, _)) in txn.ops.iter().enumerate() {
@@ -105,7 +129,11 @@ pub(super) fn checks(
                     .schema()
                     .and_then(|s| s.table(table))
                     .is_none_or(|ts| ts.is_root);
-                if root || referenced(txn, index, uuid_name.as_ref(), Some(uuid)) {
+                if root
+                    || mentions
+                        .get_or_insert_with(|| Mentions::of(txn))
+                        .referenced(index, uuid_name.as_ref(), Some(uuid))
+                {
                     out.push((index, Check::Present { table: t, uuid }));
                 }
             }
