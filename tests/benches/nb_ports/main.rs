@@ -225,7 +225,7 @@ fn main() -> anyhow::Result<()> {
         took: best(&d),
     });
     rows.push(Row {
-        what: "(d+m) raw loop + monitor + guard".into(),
+        what: "(d+m) raw loop + monitor".into(),
         ports: n_d,
         existing,
         took: best(&dm),
@@ -345,7 +345,7 @@ fn main() -> anyhow::Result<()> {
     let single_vs_monitor = single.per_port().as_secs_f64() / dm.per_port().as_secs_f64();
     println!();
     println!("ratios: (a)/(b) rate {vs_process:.0}x, (a)/(c) rate {vs_daemon:.1}x, (a)/(d) cost {vs_floor:.2}x, (e) client/nbctl rate {batched:.1}x, cost at 20k/1k {growth:.2}x");
-    println!("        (a)/(d+m) cost {vs_monitor:.2}x, (a')/(d+m) cost {single_vs_monitor:.2}x (a cache-keeping, guarded floor)");
+    println!("        (a)/(d+m) cost {vs_monitor:.2}x, (a')/(d+m) cost {single_vs_monitor:.2}x (a cache-keeping floor)");
     let mut results = Vec::new();
     check(
         &mut results,

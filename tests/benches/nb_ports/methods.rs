@@ -134,15 +134,14 @@ pub fn nbctl_batched(
     Ok(start.elapsed())
 }
 
-/// What the raw loop does besides the insert + mutate.
+/// What the raw loop does besides sending the client's transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Raw {
     /// Nothing: the floor (d).
     Bare,
     /// Also keeps a `monitor_cond` on the switch and port tables on the same
-    /// socket (reads and parses every update, as any cache-keeping client must)
-    /// and sends the same `wait` guard as the client: the floor of a client
-    /// with a cache and safe allocation.
+    /// socket (reads and parses every update, as any cache-keeping client
+    /// must): the floor of a client with a cache.
     MonitorAndGuard,
 }
 
@@ -163,8 +162,9 @@ fn read_reply(
 }
 
 /// (d) the floor: a blocking unix socket, one hand-written `transact` per port
-/// (insert of the same row the client writes + mutate of the switch's
-/// `ports`), reading each reply before the next request. Ports `first ..
+/// (the client's transaction: a `wait` guard on the switch, the insert of the
+/// same row, the mutate of the switch's `ports`), reading each reply before
+/// the next request. Ports `first ..
 /// first + n` of the switch's subnet.
 pub fn raw_jsonrpc(
     sock: &Path,
@@ -200,12 +200,13 @@ pub fn raw_jsonrpc(
             .with(SERVICE, "web")
             .into_map();
         let mut ops = vec![json!("OVN_Northbound")];
-        if mode == Raw::MonitorAndGuard {
-            // An always-true guard of the same size and kind as the client's.
+        {
+            // The same transaction as the client's: an always-true guard of the
+            // same size and kind as its `_version` wait, the insert, the mutate.
             ops.push(
                 json!({"op": "wait", "table": "Logical_Switch", "timeout": 0,
                 "where": [["_uuid", "==", ["uuid", switch.to_string()]]],
-                "columns": ["name"], "until": "==", "rows": [{"name": name}]}),
+                "columns": ["_uuid"], "until": "==", "rows": [{"_uuid": ["uuid", switch.to_string()]}]}),
             );
         }
         ops.push(json!({"op": "insert", "table": "Logical_Switch_Port", "row": row_to_json(&port.to_row()), "uuid-name": "p"}));
