@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ovn-mesos' tests and demo need on a Debian 12 machine: the OVN and
 # Open vSwitch packages (userspace datapath, started by the tests themselves; no
-# service is enabled), iproute2, ethtool and curl. Safe to run again: it installs
+# service is enabled), iproute2, ethtool, curl, and pip for the system Python
+# (the pymesos check installs pymesos into the target directory with it). Safe to run again: it installs
 # only what is missing. Needs root (or sudo) when something is missing.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v curl >/dev/null || need+=(curl)
 command -v ping >/dev/null || need+=(iputils-ping)
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

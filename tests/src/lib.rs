@@ -2,6 +2,9 @@
 //!
 //! * [`OvnCentral`]: NB + SB ovsdb-server and ovn-northd on unix sockets.
 //! * [`RaftNb`]: a clustered (Raft) NB database.
+//! * [`LocalOvs`]: a chassis' Open_vSwitch database server.
+//! * [`Chassis`]: a full chassis (ovs-vswitchd, ovn-controller, `br-int`) in
+//!   its own network namespace, registered with an [`OvnCentral`].
 //! * [`wait_for`] / [`poll::wait_for_async`]: poll a condition with a deadline.
 //!
 //! Everything an instance starts lives in its own `ovn-mesos-test-XXXXXX`
@@ -10,6 +13,7 @@
 //! `OVN_MESOS_KEEP_TEST_DIR=1` to keep the directories for inspection.
 
 pub mod central;
+pub mod chassis;
 pub mod daemon;
 pub mod dump;
 pub mod logs;
@@ -19,6 +23,7 @@ pub mod raft;
 pub mod workdir;
 
 pub use central::OvnCentral;
+pub use chassis::Chassis;
 pub use daemon::{Daemon, DaemonSpec};
 pub use ovs::LocalOvs;
 pub use poll::{wait_for, wait_for_async};

@@ -1,0 +1,234 @@
+//! One task's life, from LAUNCH to its terminal update: TASK_STARTING, the
+//! attachment read, the network set up, the command started inside the
+//! namespace, TASK_RUNNING, then the exit (or a kill: TASK_KILLING, SIGTERM,
+//! SIGKILL after the grace period), the network removed, and TASK_FINISHED,
+//! TASK_FAILED or TASK_KILLED. The network is removed before the terminal
+//! update is sent, on every path.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mesos_proto::v1::task_status::Reason;
+use mesos_proto::v1::{TaskId, TaskInfo, TaskState, TaskStatus};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::attachment::Attachment;
+use crate::plumbing::{Plumber, SetupError};
+use crate::process::{describe_exit, CommandError, CommandSpec, TaskProcess};
+use crate::status::Reporter;
+
+/// What a task reports to the executor loop.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// A status update to send.
+    Status(Box<TaskStatus>),
+    /// The task is over (its terminal update was reported before this).
+    Done(TaskId),
+}
+
+/// What every task of this executor shares.
+#[derive(Debug)]
+pub struct TaskContext {
+    pub plumber: Plumber,
+    pub reporter: Reporter,
+    /// This executor's binary (the `exec-in-netns` helper).
+    pub helper: PathBuf,
+    pub sandbox: PathBuf,
+    pub events: mpsc::UnboundedSender<TaskEvent>,
+}
+
+/// A kill order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kill {
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Send TASK_KILLING first (the framework has the TASK_KILLING_STATE
+    /// capability, as Mesos' executors check).
+    pub report_killing: bool,
+}
+
+/// The kill order of a task, once there is one.
+pub type KillOrder = Option<Kill>;
+
+impl TaskContext {
+    fn report(
+        &self,
+        task: &TaskId,
+        state: TaskState,
+        message: Option<String>,
+        reason: Option<Reason>,
+    ) {
+        let status = self.reporter.status(task, state, message, reason);
+        let _ = self.events.send(TaskEvent::Status(Box::new(status)));
+    }
+}
+
+/// Runs `task` to its end; `received` is when its LAUNCH arrived. `kill`
+/// carries a kill order once the task must be killed.
+pub async fn run_task(
+    ctx: Arc<TaskContext>,
+    task: TaskInfo,
+    received: Instant,
+    kill: watch::Receiver<KillOrder>,
+) {
+    let id = task.task_id.clone();
+    let span = info_span!("task", task = %id);
+    async {
+        let (state, message, reason) = lifecycle(&ctx, &task, received, kill).await;
+        info!(state = ?state, message = %message, "task ended");
+        ctx.report(&id, state, Some(message), reason);
+        let _ = ctx.events.send(TaskEvent::Done(id));
+    }
+    .instrument(span)
+    .await
+}
+
+async fn lifecycle(
+    ctx: &TaskContext,
+    task: &TaskInfo,
+    received: Instant,
+    mut kill: watch::Receiver<KillOrder>,
+) -> (TaskState, String, Option<Reason>) {
+    let id = &task.task_id;
+    ctx.report(id, TaskState::TaskStarting, None, None);
+    let attachment = match Attachment::from_task(task) {
+        Ok(a) => a,
+        Err(e) => {
+            return failed(
+                format!("invalid network attachment: {e}"),
+                Reason::TaskInvalid,
+            )
+        }
+    };
+    let command = match CommandSpec::from_task(task) {
+        Ok(c) => c,
+        Err(e) => return failed(e.to_string(), Reason::TaskInvalid),
+    };
+    if kill.borrow().is_some() {
+        return killed(
+            "killed before its network was set up".into(),
+            Some(Reason::TaskKilledDuringLaunch),
+        );
+    }
+    // The helper process starts (and waits at its gate) while the network
+    // is set up: its fork and exec are off the critical path.
+    let netns_name = ctx.plumber.names(id).netns;
+    let (helper, sandbox, spec) = (ctx.helper.clone(), ctx.sandbox.clone(), command.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        TaskProcess::prepare(&helper, &netns_name, &spec, &sandbox)
+    });
+    let mut cancel = kill.clone();
+    let killed_meanwhile = async move {
+        wait_kill(&mut cancel).await;
+    };
+    let (network, prepared) = tokio::join!(
+        ctx.plumber.setup(id, &attachment, killed_meanwhile),
+        prepared
+    );
+    let prepared = prepared
+        .map_err(|e| CommandError::Spawn(std::io::Error::other(e.to_string())))
+        .and_then(|p| p);
+    let (network, mut process) = match (network, prepared) {
+        (Ok(n), Ok(p)) => (n, p),
+        (Ok(n), Err(e)) => {
+            if let Err(t) = ctx.plumber.teardown(&n.names).await {
+                warn!(error = %t, "network cleanup after a failed start incomplete");
+            }
+            return failed(e.to_string(), Reason::ContainerLaunchFailed);
+        }
+        (Err(e), prepared) => {
+            if let Ok(p) = prepared {
+                p.abort().await;
+            }
+            return match e {
+                SetupError::Cancelled => killed(
+                    "killed during launch".into(),
+                    Some(Reason::TaskKilledDuringLaunch),
+                ),
+                e => failed(
+                    format!("network setup failed: {e}"),
+                    Reason::ContainerLaunchFailed,
+                ),
+            };
+        }
+    };
+    let names = &network.names;
+    let cleanup = |what: &'static str| async move {
+        if let Err(e) = ctx.plumber.teardown(names).await {
+            warn!(error = %e, "network cleanup {what} incomplete");
+        }
+    };
+    if kill.borrow().is_some() {
+        process.abort().await;
+        cleanup("after a kill during launch").await;
+        return killed(
+            "killed during launch".into(),
+            Some(Reason::TaskKilledDuringLaunch),
+        );
+    }
+    if let Err(e) = process.start().await {
+        process.abort().await;
+        cleanup("after a failed start").await;
+        return failed(e.to_string(), Reason::ContainerLaunchFailed);
+    }
+    let pid = process.pid().as_raw() as u32;
+    let _ = ctx.events.send(TaskEvent::Status(Box::new(
+        ctx.reporter.running(id, &network, pid),
+    )));
+    info!(
+        pid,
+        launch_to_running_us = received.elapsed().as_micros() as u64,
+        "TASK_RUNNING"
+    );
+    let mut was_killed = false;
+    let exit = tokio::select! {
+        status = process.wait() => status,
+        order = wait_kill(&mut kill) => {
+            was_killed = true;
+            if order.report_killing {
+                ctx.report(id, TaskState::TaskKilling, None, None);
+            }
+            info!(grace = ?order.grace, "killing the task's process group");
+            process.terminate(order.grace).await
+        }
+    };
+    // Whatever the task left in its group goes too.
+    process.signal_group(nix::sys::signal::Signal::SIGKILL);
+    cleanup("after the task ended").await;
+    let how = match &exit {
+        Ok(status) => describe_exit(status),
+        Err(e) => format!("could not be waited for: {e}"),
+    };
+    match (was_killed, exit) {
+        (true, _) => killed(format!("Command {how}"), None),
+        (false, Ok(status)) if status.success() => {
+            (TaskState::TaskFinished, format!("Command {how}"), None)
+        }
+        (false, _) => failed(format!("Command {how}"), Reason::CommandExecutorFailed),
+    }
+}
+
+async fn wait_kill(kill: &mut watch::Receiver<KillOrder>) -> Kill {
+    loop {
+        if let Some(order) = *kill.borrow_and_update() {
+            return order;
+        }
+        if kill.changed().await.is_err() {
+            // The executor dropped the sender: it is going away; kill now.
+            return Kill {
+                grace: Duration::ZERO,
+                report_killing: false,
+            };
+        }
+    }
+}
+
+fn failed(message: String, reason: Reason) -> (TaskState, String, Option<Reason>) {
+    (TaskState::TaskFailed, message, Some(reason))
+}
+
+fn killed(message: String, reason: Option<Reason>) -> (TaskState, String, Option<Reason>) {
+    (TaskState::TaskKilled, message, reason)
+}

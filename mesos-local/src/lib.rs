@@ -1,0 +1,121 @@
+//! mesos-local: a faithful local Mesos master and agent over the v1 HTTP
+//! APIs, for the project's tests and demo (no Mesos binaries can be
+//! installed here; real clusters run real Mesos).
+//!
+//! # Running it
+//!
+//! ```text
+//! mesos-local master --ip IP --port 5050 [--work-dir DIR]
+//! mesos-local agent  --master IP:5050 --ip IP --port 5051 --work-dir DIR \
+//!                    [--resources "cpus:4;mem:4096;ports:[31000-32000]"] [--attributes "rack:r1"] [--hostname NAME]
+//! mesos-local run    --ip IP --port 5050 --agents N [--work-dir DIR] [--resources ...]
+//! ```
+//!
+//! Every flag is also read from `MESOS_LOCAL_<FLAG>` (`MESOS_LOCAL_PORT`,
+//! `MESOS_LOCAL_RESOURCES` ...); durations use stout units (`500ms`,
+//! `15secs`, `1mins`). Each process prints `... listening on http://ip:port`
+//! on stdout (port 0 picks a free port) and logs to stderr
+//! (`MESOS_LOCAL_LOG`/`RUST_LOG`, default `info`). Tuning flags:
+//! `--heartbeat-interval`, `--agent-ping-timeout`,
+//! `--max-agent-ping-timeouts`, `--allocation-interval`, `--offer-timeout`
+//! (master); `--executor-registration-timeout`,
+//! `--executor-shutdown-grace-period`, `--status-update-retry-interval`,
+//! `--executor-heartbeat-interval`, `--executor-environment-variables`
+//! (JSON) and the bench setting `--noop-executor` (agent).
+//!
+//! `run` starts the master and N agents in one process; each agent has its
+//! own HTTP listener (ports `port+1 ..`, or free ports with `--port 0`) and
+//! work directory `<work-dir>/agent-<i>`, and talks to the master over
+//! HTTP like a separate agent process. (One listener per agent keeps
+//! `MESOS_AGENT_ENDPOINT` unambiguous when two agents run executors with
+//! the same id, so no shared executor listener is used.)
+//!
+//! # Using it from tests
+//!
+//! * In-process: [`cluster::start`] (or [`master::start`] and
+//!   [`agent::start`]) returns handles with `addr`, `endpoint()` and an
+//!   async `shutdown()`; dropping a handle also stops it and kills the
+//!   agent's executors. [`testing::scheduler::start_cluster`] starts
+//!   [`testing::fast_cluster_config`] and waits for the agents;
+//!   [`client::SchedulerClient`] speaks the scheduler API in JSON or
+//!   protobuf, and [`testing::scheduler`] has the usual steps (offers,
+//!   accept, acknowledge, wait for a state).
+//! * As processes: [`testing::MesosProcess`] runs `mesos-local master`,
+//!   `agent` or `run` (e.g. an agent inside a network namespace through
+//!   `ip netns exec`), [`testing::ProcessCluster`] runs `mesos-local run`.
+//!   [`testing::binary`] builds and locates the binary from any package's
+//!   tests.
+//! * A custom executor for tests: `mesos-local test-executor` (hidden), see
+//!   [`test_executor`] and [`testing::test_executor_info`].
+//!
+//! # What the master does (`POST /api/v1/scheduler`, also `/master/...`)
+//!
+//! SUBSCRIBE (stream with `Mesos-Stream-Id`, SUBSCRIBED, HEARTBEAT at once
+//! and every 15 s), failover (old stream: ERROR "Framework failed over"),
+//! `failover_timeout`, ACCEPT with LAUNCH and LAUNCH_GROUP and Mesos'
+//! offer/task validation, DECLINE with filters, REVIVE, SUPPRESS, KILL,
+//! SHUTDOWN, ACKNOWLEDGE, RECONCILE, MESSAGE, TEARDOWN, UPDATE_FRAMEWORK,
+//! REQUEST; status codes 400/403/405/406/415/202/501 as in
+//! `Master::Http::scheduler`. Offers come from the agents' unused
+//! resources (DRF order, filters, suppression, roles); RESCIND on agent
+//! disconnection or offer expiry; FAILURE on executor exit or agent loss.
+//! `GET /version`, `/health`, `/state` (`/master/state`, shaped like Mesos'
+//! `/state`).
+//!
+//! # What the agent does (`POST /api/v1/executor`)
+//!
+//! Custom executors run as real processes in their own session (via
+//! `setsid`), in `<work-dir>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>`
+//! with `stdout`/`stderr` files and the environment of Mesos'
+//! `executorEnvironment()` (the agent's own environment is not inherited).
+//! Status updates get `agent_id`, `executor_id` and container status (the
+//! agent's IP unless the executor set network infos), are acknowledged to
+//! the executor when the agent takes them (ACKNOWLEDGED, as Mesos'
+//! `___statusUpdate` does), and are delivered to the scheduler one at a
+//! time per task, retried (10 s doubling) until acknowledged. Tasks with a
+//! `command` and no `executor` run under a built-in command executor that
+//! lives inside the agent process (no `mesos-executor` process): STARTING,
+//! RUNNING, FINISHED/FAILED (`Command exited with status N`), KILLING and
+//! KILLED with the kill policy's grace period. A restarted agent kills
+//! executors its predecessor left in the same work directory.
+//!
+//! The master-agent protocol is the project's own: see [`protocol`].
+//!
+//! # Known differences from Mesos
+//!
+//! * No isolation: containers, images, volumes, cgroups and network
+//!   namespaces of `ContainerInfo` are ignored; commands run on the host.
+//! * Resources are name/role/value only (no dynamic reservations, disk
+//!   infos, revocable or shared resources); RESERVE/UNRESERVE/CREATE/
+//!   DESTROY and other offer operations are ignored (logged).
+//! * No master registry: a restarted master accepts re-registering agents
+//!   and resubscribing frameworks, but forgets completed frameworks.
+//! * Agents do not recover executors after a restart (they kill them and
+//!   register as new agents, like `--recover=cleanup`).
+//! * The fetcher copies local files (`file://` or paths) and extracts tar
+//!   archives; other URI schemes fail the task.
+//! * No authentication or authorization, no inverse offers, no operation
+//!   feedback (RECONCILE_OPERATIONS answers OPERATION_UNKNOWN), no
+//!   operator API (`/api/v1`), no redirects (a single master).
+
+pub mod agent;
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod ids;
+pub mod master;
+pub mod protocol;
+pub mod required;
+pub mod resources;
+mod server;
+pub mod stream;
+pub mod task_state;
+pub mod test_executor;
+pub mod testing;
+
+pub use config::{AgentConfig, ClusterConfig, MasterConfig};
+pub use error::Error;
