@@ -17,7 +17,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Every test: unit tests and integration tests against real OVN/OVS daemons.
+# The binaries are built first: tests start ovn-mesos-executor and mesos-local
+# as processes, and building one on demand mid-run slows timing-bound tests.
 test: deps lint
+	$(CARGO) build --workspace --bins
 	@if command -v cargo-nextest >/dev/null; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast $(if $(CI),--profile ci,); \
 	else \

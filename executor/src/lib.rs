@@ -22,7 +22,7 @@
 pub mod api;
 pub mod attachment;
 pub mod config;
-pub mod duration;
+pub use mesos_proto::duration;
 pub mod ethtool;
 pub mod exec_in_netns;
 pub mod executor;

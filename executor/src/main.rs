@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use mesos_proto::Encoding;
 use ovn_mesos_executor::config::{default_ovs_db, ExecutorConfig};
-use ovn_mesos_executor::duration::parse_duration;
+use ovn_mesos_executor::duration;
 use ovn_mesos_executor::exec_in_netns::{exec_in_netns, ExecError, GATE_FLAG, SUBCOMMAND};
 use ovn_mesos_executor::MesosEnv;
 use tokio::signal::unix::{signal, SignalKind};
@@ -62,7 +62,7 @@ struct Args {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
+    duration::parse_flag(s)
 }
 
 fn main() -> ExitCode {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mesos_proto::v1::{AgentId, ExecutorId, FrameworkId};
 
-use crate::duration::{parse_duration, DurationError};
+use crate::duration::{self, DurationError};
 
 /// `ip:port` of the agent's HTTP API.
 pub const AGENT_ENDPOINT: &str = "MESOS_AGENT_ENDPOINT";
@@ -79,7 +79,7 @@ impl MesosEnv {
         let required = |name: &'static str| get(name).ok_or(EnvError::Missing { name });
         let duration = |name: &'static str, default: Duration| match get(name) {
             None => Ok(default),
-            Some(v) => parse_duration(&v).map_err(|source| EnvError::BadDuration { name, source }),
+            Some(v) => duration::parse(&v).map_err(|source| EnvError::BadDuration { name, source }),
         };
         let directory = PathBuf::from(required(DIRECTORY)?);
         Ok(MesosEnv {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ipnetwork::Ipv4Network;
+use mesos_proto::duration;
 
 /// A Mesos framework with OVN networking built in.
 #[derive(Debug, Parser)]
@@ -31,8 +32,9 @@ pub struct GlobalArgs {
     #[arg(long, env = "OVN_MESOS_OVS_DB", global = true)]
     pub ovs_db: Option<String>,
 
-    /// How long to keep trying to reach a database before giving up.
-    #[arg(long, env = "OVN_MESOS_DB_TIMEOUT", global = true, default_value = "10s", value_parser = parse_duration)]
+    /// How long to keep trying to reach a database before giving up (stout
+    /// notation, as Mesos flags: `500ms`, `10secs`, `2mins`).
+    #[arg(long, env = "OVN_MESOS_DB_TIMEOUT", global = true, default_value = "10secs", value_parser = duration::parse_flag)]
     pub db_timeout: Duration,
 
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info,ovn=debug`).
@@ -167,33 +169,6 @@ pub struct VipArgs {
     pub json: bool,
 }
 
-/// Parses durations in stout/humane form: `500ms`, `10s`, `2secs`, `1min`, or bare seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 10s, 2mins"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1e3,
-        "us" => value / 1e6,
-        "ns" => value / 1e9,
-        "m" | "min" | "mins" => value * 60.0,
-        "h" | "hr" | "hrs" => value * 3600.0,
-        "d" | "day" | "days" => value * 86400.0,
-        "w" | "week" | "weeks" => value * 604800.0,
-        other => return Err(format!("invalid duration unit {other:?} in {s:?}")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,15 +216,12 @@ mod tests {
     }
 
     #[test]
-    fn durations_accept_stout_units() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2secs").unwrap(), Duration::from_secs(2));
-        assert_eq!(
-            parse_duration("1week").unwrap(),
-            Duration::from_secs(604800)
-        );
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
+    fn the_database_timeout_takes_stout_durations() {
+        let cli =
+            Cli::try_parse_from(["ovn-mesos", "--db-timeout", "500ms", "vip", "web"]).unwrap();
+        assert_eq!(cli.global.db_timeout, Duration::from_millis(500));
+        let cli = Cli::try_parse_from(["ovn-mesos", "vip", "web"]).unwrap();
+        assert_eq!(cli.global.db_timeout, Duration::from_secs(10));
+        assert!(Cli::try_parse_from(["ovn-mesos", "--db-timeout", "fast", "vip", "web"]).is_err());
     }
 }

@@ -29,7 +29,7 @@ impl Lab {
             .args(args)
             .env("OVN_NB_DB", self.central.nb_remote())
             .env("OVN_MESOS_OVS_DB", self.ovs.db_remote())
-            .env("OVN_MESOS_DB_TIMEOUT", "3s")
+            .env("OVN_MESOS_DB_TIMEOUT", "3secs")
             .output()
             .expect("run ovn-mesos")
     }

@@ -104,7 +104,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
-pub mod duration;
+pub use mesos_proto::duration;
 pub mod error;
 pub mod ids;
 pub mod master;

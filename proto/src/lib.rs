@@ -34,6 +34,7 @@
 //! * ids: `TaskId::from("web-1")`, `Display` for every id message.
 
 pub mod codec;
+pub mod duration;
 pub mod encoding;
 mod ids;
 pub mod json;

@@ -2,6 +2,7 @@
 //! variables (`5secs`, `15mins`, `500ms`): parsing, and formatting exactly
 //! like stout's `operator<<(Duration)` so executors see the strings a real
 //! agent would give them (`MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=5secs`).
+//! Every ovn-mesos binary reads its duration flags with [`parse_flag`].
 
 use std::time::Duration;
 
@@ -102,6 +103,12 @@ pub fn parse_flag(text: &str) -> Result<Duration, String> {
     parse(text).map_err(|e| e.to_string())
 }
 
+/// A `DurationInfo` (nanoseconds, negative only in a broken message) as a
+/// `Duration`; negative values read as zero.
+pub fn from_nanos(nanoseconds: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(nanoseconds).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +151,12 @@ mod tests {
         for (duration, text) in table {
             assert_eq!(format(duration), text, "{duration:?}");
         }
+    }
+
+    #[test]
+    fn negative_nanoseconds_read_as_zero() {
+        assert_eq!(from_nanos(-5), Duration::ZERO);
+        assert_eq!(from_nanos(3_000_000_000), Duration::from_secs(3));
     }
 
     #[test]
