@@ -184,7 +184,7 @@ impl Fence {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ovsdb::datum::Row;
     use crate::ovsdb::operation::{Expect, Operation};
@@ -192,18 +192,19 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
-    const LS: &str = "Logical_Switch";
-    const LSP: &str = "Logical_Switch_Port";
+    pub(crate) const LS: &str = "Logical_Switch";
+    pub(crate) const LSP: &str = "Logical_Switch_Port";
 
-    fn cache() -> Cache {
+    /// A cache monitoring the sample schema's switch and port tables.
+    pub(crate) fn cache() -> Cache {
         Cache::new(Arc::new(sample()), &[(LS.into(), None), (LSP.into(), None)])
     }
 
-    fn apply(c: &mut Cache, updates: serde_json::Value) {
+    pub(crate) fn apply(c: &mut Cache, updates: serde_json::Value) {
         c.apply_update2(&updates).unwrap();
     }
 
-    fn named_row(name: &str) -> Row {
+    pub(crate) fn named_row(name: &str) -> Row {
         Row::from([("name".to_string(), Datum::string(name))])
     }
 

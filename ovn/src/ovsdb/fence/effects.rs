@@ -281,26 +281,12 @@ fn keep_last_per_column(out: &mut Vec<(usize, Check)>) {
 mod tests {
     use super::*;
     use crate::ovsdb::datum::Row;
+    use crate::ovsdb::fence::tests::{apply, cache, named_row, LS, LSP};
     use crate::ovsdb::fence::Fence;
     use crate::ovsdb::operation::Mutation;
     use crate::ovsdb::schema::tests::sample;
     use serde_json::json;
     use std::sync::Arc;
-
-    const LS: &str = "Logical_Switch";
-    const LSP: &str = "Logical_Switch_Port";
-
-    fn cache() -> Cache {
-        Cache::new(Arc::new(sample()), &[(LS.into(), None), (LSP.into(), None)])
-    }
-
-    fn apply(c: &mut Cache, updates: serde_json::Value) {
-        c.apply_update2(&updates).unwrap();
-    }
-
-    fn named_row(name: &str) -> Row {
-        Row::from([("name".to_string(), Datum::string(name))])
-    }
 
     #[test]
     fn an_unreferenced_non_root_insert_is_not_awaited_but_a_referenced_one_is() {
