@@ -21,7 +21,9 @@ use std::collections::BTreeSet;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::ovsdb::{Cache, Condition, Datum, Expect, Mutation, Operation, Row, Txn, WaitUntil};
+use crate::ovsdb::{
+    Cache, Condition, Datum, Expect, Mutation, Mutator, Operation, Row, Txn, WaitUntil,
+};
 
 pub use load_balancer::LoadBalancer;
 pub use logical_router::LogicalRouter;
@@ -186,21 +188,26 @@ pub fn guard_name_absent(txn: &mut Txn, table: &str, name: &str) {
 /// Appends a mutation adding `uuids` to the reference set `column` of row
 /// `parent` (a no-op when `uuids` is empty).
 pub fn add_refs_ops(txn: &mut Txn, table: &str, parent: Uuid, column: &str, uuids: &[Uuid]) {
-    if uuids.is_empty() {
-        return;
-    }
-    let set: BTreeSet<Uuid> = uuids.iter().copied().collect();
-    txn.mutate_row(
-        table,
-        parent,
-        vec![Mutation::insert(column, Datum::set(set))],
-    );
+    mutate_refs(txn, table, parent, Mutator::Insert, column, uuids);
 }
 
 /// Appends a mutation removing `uuids` from the reference set `column` of row
 /// `parent`. The removed rows, if not root rows (ports, routes, NAT), are
 /// garbage-collected by the server once nothing refers to them.
 pub fn remove_refs_ops(txn: &mut Txn, table: &str, parent: Uuid, column: &str, uuids: &[Uuid]) {
+    mutate_refs(txn, table, parent, Mutator::Delete, column, uuids);
+}
+
+/// One `mutate` of the reference set `column` of row `parent` with the set of
+/// `uuids`: `Mutator::Insert` adds them, `Mutator::Delete` removes them.
+fn mutate_refs(
+    txn: &mut Txn,
+    table: &str,
+    parent: Uuid,
+    mutator: Mutator,
+    column: &str,
+    uuids: &[Uuid],
+) {
     if uuids.is_empty() {
         return;
     }
@@ -208,7 +215,7 @@ pub fn remove_refs_ops(txn: &mut Txn, table: &str, parent: Uuid, column: &str, u
     txn.mutate_row(
         table,
         parent,
-        vec![Mutation::delete(column, Datum::set(set))],
+        vec![Mutation::new(column, mutator, Datum::set(set))],
     );
 }
 
