@@ -1,0 +1,283 @@
+//! How tasks' executors are started: [`ExecutorSettings`] (where the
+//! `ovn-mesos-executor` binary is, its flags, the attachment MTU and bridge,
+//! and its own cpus and mem) and the `CommandInfo` the agent runs it with.
+//!
+//! The command is either a path on the agents (`/usr/local/bin/ovn-mesos-executor`)
+//! or a URI the agent's fetcher copies into the sandbox first
+//! (`http://repo/ovn-mesos-executor`: `CommandInfo.uris` with `executable`, run
+//! as `./ovn-mesos-executor`). Either way it is executed directly
+//! (`shell=false`) with its flags as arguments.
+
+use mesos_proto::v1::{command_info, CommandInfo};
+
+use crate::tasks::Resources;
+
+/// `cpus` given to each executor when not configured.
+pub const DEFAULT_EXECUTOR_CPUS: f64 = 0.1;
+/// `mem` (MB) given to each executor when not configured.
+pub const DEFAULT_EXECUTOR_MEM: f64 = 32.0;
+/// Container MTU when not configured: a 1500 underlay minus geneve's 58
+/// bytes, rounded down (the executor's own default).
+pub const DEFAULT_MTU: u32 = 1400;
+/// `ExecutorInfo.name` of every ovn-mesos executor.
+pub const EXECUTOR_NAME: &str = "ovn-mesos-executor";
+
+/// URI schemes the Mesos fetcher downloads.
+const FETCHED_SCHEMES: [&str; 3] = ["http://", "https://", "file://"];
+
+/// How the agents start the ovn-mesos executor of each task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorSettings {
+    /// An absolute path on the agents, or an `http(s)://` / `file://` URI
+    /// fetched into the sandbox.
+    pub command: String,
+    /// Extra executor flags (`--install-timeout=60secs` ...).
+    pub args: Vec<String>,
+    /// Container MTU (label `ovn-mesos/mtu`).
+    pub mtu: u32,
+    /// The integration bridge (label `ovn-mesos/bridge`); `None` leaves the
+    /// executor's default, `br-int`.
+    pub bridge: Option<String>,
+    /// The executor's own `cpus` (`ExecutorInfo.resources`).
+    pub cpus: f64,
+    /// The executor's own `mem` in MB (`ExecutorInfo.resources`).
+    pub mem: f64,
+}
+
+/// Why [`ExecutorSettings`] cannot start executors; checked once at start-up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecutorSettingsError {
+    /// The command is neither an absolute path nor a URI the fetcher takes.
+    #[error(
+        "executor command {command:?} is neither an absolute path nor an http(s):// or file:// URI"
+    )]
+    BadCommand { command: String },
+    /// A URI whose path ends without a file name (`http://host/`).
+    #[error("executor URI {uri:?} names no file")]
+    UriWithoutFile { uri: String },
+    /// `cpus` or `mem` negative or not a number.
+    #[error("executor {what} {value} is not a number >= 0")]
+    BadResource { what: &'static str, value: f64 },
+    /// The MTU is outside what the executor accepts.
+    #[error("MTU {mtu} is not between 68 and 65535")]
+    BadMtu { mtu: u32 },
+    /// The bridge name is empty or has whitespace.
+    #[error("bridge name {bridge:?} is not a valid name")]
+    BadBridge { bridge: String },
+}
+
+impl ExecutorSettings {
+    /// Settings for `command` with the defaults: no flags, MTU 1400, the
+    /// executor's bridge, 0.1 cpus and 32 MB.
+    pub fn new(command: impl Into<String>) -> ExecutorSettings {
+        ExecutorSettings {
+            command: command.into(),
+            args: Vec::new(),
+            mtu: DEFAULT_MTU,
+            bridge: None,
+            cpus: DEFAULT_EXECUTOR_CPUS,
+            mem: DEFAULT_EXECUTOR_MEM,
+        }
+    }
+
+    /// Checks what a launch would otherwise carry to the agent and fail
+    /// there.
+    pub fn check(&self) -> Result<(), ExecutorSettingsError> {
+        let command = self.command.trim();
+        if fetched(command) {
+            file_name(command).ok_or_else(|| ExecutorSettingsError::UriWithoutFile {
+                uri: command.to_owned(),
+            })?;
+        } else if !command.starts_with('/') {
+            return Err(ExecutorSettingsError::BadCommand {
+                command: self.command.clone(),
+            });
+        }
+        for (what, value) in [("cpus", self.cpus), ("mem", self.mem)] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(ExecutorSettingsError::BadResource { what, value });
+            }
+        }
+        if !(68..=65_535).contains(&self.mtu) {
+            return Err(ExecutorSettingsError::BadMtu { mtu: self.mtu });
+        }
+        if let Some(bridge) = &self.bridge {
+            if bridge.is_empty() || bridge.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ExecutorSettingsError::BadBridge {
+                    bridge: bridge.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What the executor itself takes from an offer: its `cpus` and `mem`.
+    pub fn resources(&self) -> Resources {
+        Resources {
+            cpus: self.cpus,
+            mem: self.mem,
+            disk: 0.0,
+            ports: 0,
+        }
+    }
+
+    /// The `ExecutorInfo.command`: `value` the path (or `./<file>` after
+    /// fetching a URI), `arguments` its argv (`value` then [`Self::args`]),
+    /// `shell=false`.
+    pub fn command_info(&self) -> CommandInfo {
+        let command = self.command.trim();
+        let (value, uris) = match file_name(command).filter(|_| fetched(command)) {
+            Some(file) => (
+                format!("./{file}"),
+                vec![command_info::Uri {
+                    value: command.to_owned(),
+                    executable: Some(true),
+                    extract: Some(false),
+                    output_file: Some(file.to_owned()),
+                    ..Default::default()
+                }],
+            ),
+            None => (command.to_owned(), Vec::new()),
+        };
+        let mut arguments = Vec::with_capacity(self.args.len() + 1);
+        arguments.push(value.clone());
+        arguments.extend(self.args.iter().cloned());
+        CommandInfo {
+            uris,
+            shell: Some(false),
+            value: Some(value),
+            arguments,
+            ..Default::default()
+        }
+    }
+}
+
+/// Whether the agent's fetcher downloads `command` (by its scheme).
+fn fetched(command: &str) -> bool {
+    let lower = command.to_ascii_lowercase();
+    FETCHED_SCHEMES.iter().any(|s| lower.starts_with(s))
+}
+
+/// The last path segment of a URI (or path), without query or fragment.
+fn file_name(uri: &str) -> Option<&str> {
+    let path = uri.split(['?', '#']).next().unwrap_or(uri);
+    let path = FETCHED_SCHEMES
+        .iter()
+        .find_map(|s| {
+            path.get(..s.len())
+                .filter(|p| p.eq_ignore_ascii_case(s))
+                .map(|_| &path[s.len()..])
+        })
+        .unwrap_or(path);
+    // Without a '/' after the scheme there is only a host, no file.
+    let (_, file) = path.rsplit_once('/')?;
+    Some(file).filter(|f| !f.is_empty() && *f != "." && *f != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_runs_directly_with_the_flags_after_it() {
+        let mut settings = ExecutorSettings::new("/usr/local/bin/ovn-mesos-executor");
+        settings.args = vec!["--install-timeout=60secs".into()];
+        let command = settings.command_info();
+        assert_eq!(
+            command.value.as_deref(),
+            Some("/usr/local/bin/ovn-mesos-executor")
+        );
+        assert_eq!(command.shell, Some(false));
+        assert_eq!(
+            command.arguments,
+            [
+                "/usr/local/bin/ovn-mesos-executor",
+                "--install-timeout=60secs"
+            ]
+        );
+        assert!(command.uris.is_empty());
+        assert_eq!(settings.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_uri_is_fetched_executable_and_run_from_the_sandbox() {
+        let settings = ExecutorSettings::new("https://repo.example/bin/ovn-mesos-executor?v=2");
+        let command = settings.command_info();
+        assert_eq!(command.value.as_deref(), Some("./ovn-mesos-executor"));
+        assert_eq!(command.arguments, ["./ovn-mesos-executor"]);
+        assert_eq!(command.uris.len(), 1);
+        let uri = &command.uris[0];
+        assert_eq!(uri.value, "https://repo.example/bin/ovn-mesos-executor?v=2");
+        assert_eq!(uri.executable, Some(true));
+        assert_eq!(uri.output_file.as_deref(), Some("ovn-mesos-executor"));
+        assert_eq!(settings.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_file_uri_is_fetched_too() {
+        let command = ExecutorSettings::new("FILE:///opt/x/ovn-mesos-executor").command_info();
+        assert_eq!(command.value.as_deref(), Some("./ovn-mesos-executor"));
+        assert_eq!(command.uris[0].value, "FILE:///opt/x/ovn-mesos-executor");
+    }
+
+    #[test]
+    fn relative_commands_and_uris_without_a_file_are_refused() {
+        assert!(matches!(
+            ExecutorSettings::new("ovn-mesos-executor").check(),
+            Err(ExecutorSettingsError::BadCommand { .. })
+        ));
+        for uri in [
+            "http://repo.example",
+            "http://repo.example/",
+            "file:///x/..",
+        ] {
+            assert!(
+                matches!(
+                    ExecutorSettings::new(uri).check(),
+                    Err(ExecutorSettingsError::UriWithoutFile { .. })
+                ),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_resources_mtu_and_bridge_are_refused() {
+        let base = ExecutorSettings::new("/bin/e");
+        let cases = [
+            ExecutorSettings {
+                cpus: -0.1,
+                ..base.clone()
+            },
+            ExecutorSettings {
+                mem: f64::NAN,
+                ..base.clone()
+            },
+            ExecutorSettings {
+                mtu: 67,
+                ..base.clone()
+            },
+            ExecutorSettings {
+                bridge: Some("br int".into()),
+                ..base.clone()
+            },
+        ];
+        for settings in cases {
+            assert!(settings.check().is_err(), "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn the_executor_needs_its_cpus_and_mem_only() {
+        let settings = ExecutorSettings::new("/bin/e");
+        assert_eq!(
+            settings.resources(),
+            Resources {
+                cpus: 0.1,
+                mem: 32.0,
+                disk: 0.0,
+                ports: 0
+            }
+        );
+    }
+}
