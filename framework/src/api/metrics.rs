@@ -1,0 +1,240 @@
+//! The framework's Prometheus metrics (what `curl http://host:port/metrics`
+//! shows): counters the scheduler bumps as it works (offers, launches, status
+//! updates by state, VIP updates, OVSDB transactions, subscriptions), the
+//! launch latency histogram, and gauges read from the current [`Snapshot`],
+//! rendered in the Prometheus text exposition format 0.0.4. Every metric is
+//! an atomic, so [`Metrics`] is shared as an `Arc` without locks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use mesos_proto::v1::TaskState;
+
+use super::gauges::render_gauges;
+use super::histogram::Histogram;
+use super::snapshot::Snapshot;
+use super::text::{Family, Text};
+
+/// Every Mesos task state, in the order the metrics list them.
+pub(super) const TASK_STATES: [TaskState; 14] = [
+    TaskState::TaskStaging,
+    TaskState::TaskStarting,
+    TaskState::TaskRunning,
+    TaskState::TaskKilling,
+    TaskState::TaskFinished,
+    TaskState::TaskFailed,
+    TaskState::TaskKilled,
+    TaskState::TaskError,
+    TaskState::TaskLost,
+    TaskState::TaskDropped,
+    TaskState::TaskUnreachable,
+    TaskState::TaskGone,
+    TaskState::TaskGoneByOperator,
+    TaskState::TaskUnknown,
+];
+
+/// The plain counters, in the order of [`Metrics::counters`].
+const COUNTERS: [Family; 8] = [
+    Family::counter("offers_received_total", "Offers received from the master."),
+    Family::counter("offers_declined_total", "Offers declined."),
+    Family::counter("tasks_launched_total", "Tasks sent in LAUNCH operations."),
+    Family::counter("launch_failures_total", "Task launches that failed."),
+    Family::counter("vip_updates_total", "Load balancer backend changes."),
+    Family::counter("ovsdb_transactions_total", "OVSDB transactions sent."),
+    Family::counter("ovsdb_errors_total", "OVSDB transactions that failed."),
+    Family::counter("subscriptions_total", "Subscriptions to the Mesos master."),
+];
+const TASK_UPDATES: Family = Family::counter("task_updates_total", "Task status updates by state.");
+const LAUNCH_LATENCY: Family = Family::histogram(
+    "launch_latency_seconds",
+    "Time from receiving an offer to sending its ACCEPT.",
+);
+
+/// The framework's counters and histogram; gauges come from a [`Snapshot`]
+/// at render time.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    offers_received: AtomicU64,
+    offers_declined: AtomicU64,
+    tasks_launched: AtomicU64,
+    launch_failures: AtomicU64,
+    vip_updates: AtomicU64,
+    ovsdb_transactions: AtomicU64,
+    ovsdb_errors: AtomicU64,
+    subscriptions: AtomicU64,
+    /// Indexed like [`TASK_STATES`].
+    status_updates: [AtomicU64; TASK_STATES.len()],
+    launch_latency: Histogram,
+}
+
+impl Metrics {
+    /// Counts `n` offers received in an OFFERS event.
+    pub fn offer_received(&self, n: u64) {
+        self.offers_received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` offers declined (DECLINE call).
+    pub fn offer_declined(&self, n: u64) {
+        self.offers_declined.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` tasks sent in a LAUNCH operation of an ACCEPT call.
+    pub fn task_launched(&self, n: u64) {
+        self.tasks_launched.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` launches that failed before or at the ACCEPT call.
+    pub fn launch_failed(&self, n: u64) {
+        self.launch_failures.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records the time from receiving an offer to sending its ACCEPT.
+    pub fn launch_latency(&self, d: Duration) {
+        self.launch_latency.observe(d);
+    }
+
+    /// Counts one UPDATE event carrying a task status in `state`.
+    pub fn status_update(&self, state: TaskState) {
+        if let Some(i) = TASK_STATES.iter().position(|s| *s == state) {
+            self.status_updates[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one change of a service's load balancer (`ovn-nbctl lb-add`).
+    pub fn vip_update(&self) {
+        self.vip_updates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one OVSDB transaction sent to the northbound database.
+    pub fn ovsdb_transaction(&self) {
+        self.ovsdb_transactions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one OVSDB transaction that failed.
+    pub fn ovsdb_error(&self) {
+        self.ovsdb_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one (re)subscription to the Mesos master.
+    pub fn subscribed(&self) {
+        self.subscriptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The metrics in the Prometheus text format 0.0.4: the counters, the
+    /// launch latency histogram, and gauges computed from `snapshot`.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        let mut text = Text::default();
+        for (family, counter) in COUNTERS.iter().zip(self.counters()) {
+            text.family(family);
+            text.sample(family.name, &[], counter.load(Ordering::Relaxed));
+        }
+        text.family(&TASK_UPDATES);
+        for (state, count) in TASK_STATES.iter().zip(&self.status_updates) {
+            let labels = [("state", state.as_str_name())];
+            text.sample(TASK_UPDATES.name, &labels, count.load(Ordering::Relaxed));
+        }
+        self.launch_latency.render(&mut text, &LAUNCH_LATENCY);
+        render_gauges(&mut text, snapshot);
+        text.out
+    }
+
+    /// The plain counters, in the order of [`COUNTERS`].
+    fn counters(&self) -> [&AtomicU64; COUNTERS.len()] {
+        [
+            &self.offers_received,
+            &self.offers_declined,
+            &self.tasks_launched,
+            &self.launch_failures,
+            &self.vip_updates,
+            &self.ovsdb_transactions,
+            &self.ovsdb_errors,
+            &self.subscriptions,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::snapshot::tests::{service, task};
+    use crate::api::text::tests::{parse, value};
+
+    #[test]
+    fn every_line_of_a_busy_rendering_parses_and_counts() {
+        let metrics = Metrics::default();
+        metrics.offer_received(5);
+        metrics.offer_declined(2);
+        metrics.task_launched(3);
+        metrics.launch_failed(1);
+        metrics.launch_latency(Duration::from_millis(7));
+        metrics.vip_update();
+        metrics.ovsdb_transaction();
+        metrics.ovsdb_transaction();
+        metrics.ovsdb_transaction();
+        metrics.ovsdb_error();
+        metrics.subscribed();
+        metrics.subscribed();
+        let snapshot = Snapshot {
+            connected: true,
+            services: vec![service("coke", "web", &["10.1.0.5:80"])],
+            tasks: vec![task("a", "web", "TASK_RUNNING")],
+            ..Snapshot::default()
+        };
+        let samples = parse(&metrics.render(&snapshot));
+        let counter = |name: &str| value(&samples, &format!("ovn_mesos_{name}_total"), &[]);
+        assert_eq!(counter("offers_received"), 5.0);
+        assert_eq!(counter("offers_declined"), 2.0);
+        assert_eq!(counter("tasks_launched"), 3.0);
+        assert_eq!(counter("launch_failures"), 1.0);
+        assert_eq!(counter("vip_updates"), 1.0);
+        assert_eq!(counter("ovsdb_transactions"), 3.0);
+        assert_eq!(counter("ovsdb_errors"), 1.0);
+        assert_eq!(counter("subscriptions"), 2.0);
+        let le = [("le", "0.01")];
+        let latency = value(&samples, "ovn_mesos_launch_latency_seconds_bucket", &le);
+        assert_eq!(latency, 1.0);
+        assert_eq!(value(&samples, "ovn_mesos_connected", &[]), 1.0);
+        let web = [("tenant", "coke"), ("service", "web")];
+        assert_eq!(value(&samples, "ovn_mesos_service_backends", &web), 1.0);
+    }
+
+    #[test]
+    fn status_updates_are_counted_by_state_label() {
+        let metrics = Metrics::default();
+        metrics.status_update(TaskState::TaskRunning);
+        metrics.status_update(TaskState::TaskRunning);
+        metrics.status_update(TaskState::TaskGoneByOperator);
+        let samples = parse(&metrics.render(&Snapshot::default()));
+        let name = "ovn_mesos_task_updates_total";
+        assert_eq!(value(&samples, name, &[("state", "TASK_RUNNING")]), 2.0);
+        assert_eq!(
+            value(&samples, name, &[("state", "TASK_GONE_BY_OPERATOR")]),
+            1.0
+        );
+        assert_eq!(value(&samples, name, &[("state", "TASK_FAILED")]), 0.0);
+        let listed = samples.iter().filter(|s| s.name == name).count();
+        assert_eq!(
+            listed,
+            TASK_STATES.len(),
+            "every state is listed, even at zero"
+        );
+    }
+
+    #[test]
+    fn the_state_table_names_every_state_once() {
+        let names: std::collections::BTreeSet<&str> =
+            TASK_STATES.iter().map(|s| s.as_str_name()).collect();
+        assert_eq!(names.len(), TASK_STATES.len());
+        for value in 0..=13 {
+            let state = TaskState::try_from(value).expect("Mesos defines states 0..=13");
+            assert!(TASK_STATES.contains(&state), "{state:?} is in the table");
+        }
+    }
+
+    #[test]
+    fn the_rendering_ends_with_a_newline_and_has_no_blank_lines() {
+        let text = Metrics::default().render(&Snapshot::default());
+        assert!(text.ends_with('\n'));
+        assert!(text.lines().all(|line| !line.trim().is_empty()));
+    }
+}

@@ -1,0 +1,156 @@
+//! The read-only view of the framework that the HTTP API serves: a
+//! [`Snapshot`] the scheduler publishes on a `tokio::sync::watch` channel after
+//! every change, made of [`ServiceView`]s and [`TaskView`]s. Plain serialisable
+//! data, so the API never locks the scheduler's state.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the API shows, as of the scheduler's last change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The id Mesos gave the framework, once subscribed.
+    pub framework_id: Option<String>,
+    /// Whether the scheduler stream to the master is up.
+    pub connected: bool,
+    /// The master the scheduler talks to ("host:port" or a URL).
+    pub master: String,
+    /// Every service the task definitions declare, sorted by tenant and name.
+    pub services: Vec<ServiceView>,
+    /// Every task the framework knows, whatever its service.
+    pub tasks: Vec<TaskView>,
+}
+
+impl Snapshot {
+    /// The service `name` of `tenant`, if the framework runs it.
+    pub fn service(&self, tenant: &str, name: &str) -> Option<&ServiceView> {
+        self.services
+            .iter()
+            .find(|service| service.tenant == tenant && service.name == name)
+    }
+
+    /// How many tasks are in `state` ("TASK_RUNNING"...).
+    pub fn count_tasks_in(&self, state: &str) -> usize {
+        self.tasks.iter().filter(|task| task.state == state).count()
+    }
+}
+
+/// One load-balanced service (an OVN load balancer per tenant and service).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// The tenant owning the service (its logical switch and router).
+    pub tenant: String,
+    /// The service name, unique within the tenant.
+    pub name: String,
+    /// "tcp" or "udp".
+    pub protocol: String,
+    /// The virtual addresses, one "ip:port" per gateway (`ovn-nbctl lb-list`).
+    pub vips: Vec<String>,
+    /// The "ip:port" of every RUNNING task behind the VIPs.
+    pub backends: Vec<String>,
+    /// How many instances the task definitions ask for.
+    pub instances: u32,
+    /// The tasks of this service, whatever their state.
+    pub tasks: Vec<TaskView>,
+}
+
+/// One Mesos task and its OVN logical switch port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    /// The Mesos task id.
+    pub id: String,
+    /// The tenant whose switch the task's port is on.
+    pub tenant: String,
+    /// The service the task is an instance of.
+    pub service: String,
+    /// The task definition (template) the task was launched from.
+    pub definition: String,
+    /// The agent running the task, once launched.
+    pub agent_id: Option<String>,
+    /// The agent's hostname, once launched.
+    pub hostname: Option<String>,
+    /// The task's IP address on the tenant switch.
+    pub ip: String,
+    /// The MAC address of the task's port.
+    pub mac: String,
+    /// The logical switch port name (`ovn-nbctl lsp-list`).
+    pub port: String,
+    /// The last Mesos state, e.g. "TASK_RUNNING".
+    pub state: String,
+    /// The message of the last status update, if any.
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A task of `service` of tenant "coke" in `state`.
+    pub(crate) fn task(id: &str, service: &str, state: &str) -> TaskView {
+        TaskView {
+            id: id.to_string(),
+            tenant: "coke".to_string(),
+            service: service.to_string(),
+            definition: format!("{service}-def"),
+            agent_id: Some("agent-1".to_string()),
+            hostname: Some("node1".to_string()),
+            ip: "10.1.0.5".to_string(),
+            mac: "0a:00:0a:01:00:05".to_string(),
+            port: format!("coke.{id}"),
+            state: state.to_string(),
+            message: None,
+        }
+    }
+
+    /// A service of tenant `tenant` with the given backends and no tasks.
+    pub(crate) fn service(tenant: &str, name: &str, backends: &[&str]) -> ServiceView {
+        ServiceView {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+            protocol: "tcp".to_string(),
+            vips: vec!["10.10.1.12:32350".to_string()],
+            backends: backends.iter().map(|b| b.to_string()).collect(),
+            instances: 2,
+            tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_service_is_found_by_tenant_and_name() {
+        let snapshot = Snapshot {
+            services: vec![service("coke", "web", &[]), service("pepsi", "web", &[])],
+            ..Snapshot::default()
+        };
+        assert_eq!(snapshot.service("pepsi", "web").unwrap().tenant, "pepsi");
+        assert!(snapshot.service("coke", "db").is_none());
+        assert!(snapshot.service("fanta", "web").is_none());
+    }
+
+    #[test]
+    fn tasks_are_counted_by_state() {
+        let snapshot = Snapshot {
+            tasks: vec![
+                task("a", "web", "TASK_RUNNING"),
+                task("b", "web", "TASK_RUNNING"),
+                task("c", "web", "TASK_FAILED"),
+            ],
+            ..Snapshot::default()
+        };
+        assert_eq!(snapshot.count_tasks_in("TASK_RUNNING"), 2);
+        assert_eq!(snapshot.count_tasks_in("TASK_FAILED"), 1);
+        assert_eq!(snapshot.count_tasks_in("TASK_STAGING"), 0);
+    }
+
+    #[test]
+    fn a_task_serialises_with_the_contract_field_names_and_nulls() {
+        let mut view = task("a", "web", "TASK_STAGING");
+        view.agent_id = None;
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["id"], "a");
+        assert_eq!(json["state"], "TASK_STAGING");
+        assert_eq!(json["port"], "coke.a");
+        assert!(json["agent_id"].is_null());
+        assert!(json["message"].is_null());
+        let back: TaskView = serde_json::from_value(json).unwrap();
+        assert_eq!(back, view);
+    }
+}
