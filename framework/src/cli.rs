@@ -3,6 +3,7 @@
 //! (`--nb`, `OVN_NB_DB`, default `unix:$OVN_RUNDIR/ovnnb_db.sock`).
 
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -37,9 +38,10 @@ pub struct GlobalArgs {
     #[arg(long, env = "OVN_MESOS_DB_TIMEOUT", global = true, default_value = "10secs", value_parser = duration::parse_flag)]
     pub db_timeout: Duration,
 
-    /// Log filter (tracing `EnvFilter` syntax, e.g. `info,ovn=debug`).
-    #[arg(long, env = "OVN_MESOS_LOG", global = true, default_value = "warn")]
-    pub log: String,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info,ovn=debug`); default
+    /// `info` for `run` and `teardown`, `warn` for the other commands.
+    #[arg(long, env = "OVN_MESOS_LOG", global = true)]
+    pub log: Option<String>,
 }
 
 impl GlobalArgs {
@@ -77,6 +79,104 @@ pub enum Command {
     TenantDelete(TenantDeleteArgs),
     /// Show a service's VIPs and backends (reads NB; the framework need not run).
     Vip(VipArgs),
+    /// Run the framework: subscribe to the Mesos master and keep the task
+    /// files' services running, each task on its own logical switch port.
+    Run(RunArgs),
+    /// Tear the framework down: Mesos kills its tasks; their ports, the
+    /// services' load balancers and the saved framework id are deleted.
+    Teardown(TeardownArgs),
+}
+
+/// Where the Mesos master is and how to talk to it.
+#[derive(Debug, Args)]
+pub struct MasterArgs {
+    /// The Mesos master, as for mesos-execute: `HOST:PORT` (e.g. `$OVERLAY_IP:5050`)
+    /// or `http://HOST:PORT`.
+    #[arg(long, env = "OVN_MESOS_MASTER")]
+    pub master: String,
+
+    /// The state dir: the framework id and the task records.
+    #[arg(
+        long,
+        env = "OVN_MESOS_STATE_DIR",
+        default_value = "/var/lib/ovn-mesos"
+    )]
+    pub state_dir: PathBuf,
+
+    /// Speak JSON to the master instead of protobuf.
+    #[arg(long, env = "OVN_MESOS_JSON")]
+    pub json: bool,
+
+    /// The framework's name.
+    #[arg(long, env = "OVN_MESOS_NAME", default_value = "ovn-mesos")]
+    pub name: String,
+
+    /// The role whose resources the framework uses.
+    #[arg(long, env = "OVN_MESOS_ROLE", default_value = "*")]
+    pub role: String,
+
+    /// The user tasks run as (default: the current user).
+    #[arg(long, env = "OVN_MESOS_USER")]
+    pub user: Option<String>,
+
+    /// The framework's principal, for masters that authenticate.
+    #[arg(long, env = "OVN_MESOS_PRINCIPAL")]
+    pub principal: Option<String>,
+
+    /// How long Mesos keeps the tasks running while the framework is away.
+    #[arg(long, env = "OVN_MESOS_FAILOVER_TIMEOUT", default_value = "1weeks", value_parser = duration::parse_flag)]
+    pub failover_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub master: MasterArgs,
+
+    /// Task files (mesos-execute TaskInfo JSON) or directories of them.
+    #[arg(long, env = "OVN_MESOS_TASKS", required = true, num_args = 1.., value_delimiter = ',')]
+    pub tasks: Vec<PathBuf>,
+
+    /// Where the HTTP API listens (`/v1/services`, `/v1/tasks`, `/health`, `/metrics`).
+    #[arg(long, env = "OVN_MESOS_API", default_value = "127.0.0.1:8089")]
+    pub api: std::net::SocketAddr,
+
+    /// The executor: a path on the agents, or an http(s)/file URI the agents
+    /// fetch (default: `ovn-mesos-executor` beside this binary).
+    #[arg(long, env = "OVN_MESOS_EXECUTOR")]
+    pub executor: Option<String>,
+
+    /// An extra flag for the executor (repeat for several).
+    #[arg(
+        long = "executor-arg",
+        env = "OVN_MESOS_EXECUTOR_ARGS",
+        value_delimiter = ' ',
+        allow_hyphen_values = true
+    )]
+    pub executor_args: Vec<String>,
+
+    /// The containers' MTU (underlay MTU - 58 with geneve).
+    #[arg(long, env = "OVN_MESOS_MTU", default_value_t = 1400)]
+    pub mtu: u32,
+
+    /// The agent attribute naming the agent's OVN chassis (system-id); agents
+    /// without it use their hostname.
+    #[arg(
+        long,
+        env = "OVN_MESOS_CHASSIS_ATTRIBUTE",
+        default_value = "ovn-chassis"
+    )]
+    pub chassis_attribute: String,
+
+    /// Implicit reconciliation period.
+    #[arg(long, env = "OVN_MESOS_RECONCILE_INTERVAL", default_value = "10mins", value_parser = duration::parse_flag)]
+    pub reconcile_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub master: MasterArgs,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use ovn_mesos::cli::Cli;
-use ovn_mesos::{exit, network};
+use ovn_mesos::cli::{Cli, Command};
+use ovn_mesos::{exit, network, run};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -21,10 +21,14 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let daemon = matches!(cli.command, Command::Run(_) | Command::Teardown(_));
+    let filter = cli
+        .global
+        .log
+        .clone()
+        .unwrap_or_else(|| if daemon { "info" } else { "warn" }.to_owned());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&cli.global.log).unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -35,7 +39,14 @@ fn main() -> ExitCode {
         Err(e) => return exit::report(&anyhow::Error::new(e).context("cannot start the runtime")),
     };
     let mut stdout = std::io::stdout();
-    match runtime.block_on(network::run(&cli.global, &cli.command, &mut stdout)) {
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Run(args) => run::run(&cli.global, args).await,
+            Command::Teardown(args) => run::teardown(&cli.global, args, &mut stdout).await,
+            other => network::run(&cli.global, other, &mut stdout).await,
+        }
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => exit::report(&e),
     }

@@ -100,6 +100,7 @@ async fn dispatch(
         Command::GatewayDelete(a) => gateway_delete(global, nb, a, out).await,
         Command::TenantDelete(a) => tenant_delete(nb, a, out).await,
         Command::Vip(a) => vip(nb, a, out),
+        Command::Run(_) | Command::Teardown(_) => bail!("not a network command"),
     }
 }
 

@@ -1,0 +1,233 @@
+//! `ovn-mesos run` and `ovn-mesos teardown`: turn the command line into a
+//! scheduler configuration, serve the HTTP API next to the scheduler, stop
+//! on SIGTERM or SIGINT; tear a stopped framework down.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use mesos_proto::v1::{framework_info, FrameworkInfo};
+use mesos_proto::Encoding;
+use ovn::ports::{delete_task_port, list_task_ports};
+use ovn::services::{delete_service, ServiceKey};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tracing::{info, warn};
+
+use crate::api::{self, ApiState, Metrics, Snapshot};
+use crate::cli::{GlobalArgs, MasterArgs, RunArgs, TeardownArgs};
+use crate::launch::ExecutorSettings;
+use crate::mesos::{self, MesosConfig};
+use crate::network::connect_nb;
+use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::state::StateStore;
+
+/// The executor binary's name.
+pub const EXECUTOR_NAME: &str = "ovn-mesos-executor";
+
+/// The FrameworkInfo `run` and `teardown` subscribe with: checkpointing,
+/// partition-aware (a task on an unreachable agent is not declared lost),
+/// and a long failover timeout.
+pub fn framework_info(args: &MasterArgs) -> FrameworkInfo {
+    let user = args
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into());
+    FrameworkInfo {
+        user,
+        name: args.name.clone(),
+        failover_timeout: Some(args.failover_timeout.as_secs_f64()),
+        checkpoint: Some(true),
+        role: Some(args.role.clone()),
+        principal: args.principal.clone(),
+        capabilities: vec![framework_info::Capability {
+            r#type: Some(framework_info::capability::Type::PartitionAware as i32),
+        }],
+        ..FrameworkInfo::default()
+    }
+}
+
+/// The connection settings for `args`.
+pub fn mesos_config(args: &MasterArgs) -> MesosConfig {
+    MesosConfig {
+        master: args.master.clone(),
+        encoding: if args.json {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        },
+        framework: framework_info(args),
+        missed_heartbeats: 5,
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+/// The executor to run: `--executor`, else the one installed beside this
+/// binary, else `/usr/local/bin/ovn-mesos-executor`.
+fn executor_command(given: Option<&str>) -> String {
+    if let Some(given) = given {
+        return given.to_owned();
+    }
+    std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(EXECUTOR_NAME))
+        .filter(|path| path.is_file())
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|| format!("/usr/local/bin/{EXECUTOR_NAME}"))
+}
+
+/// The scheduler configuration of `ovn-mesos run`.
+pub fn scheduler_config(args: &RunArgs) -> Result<SchedulerConfig> {
+    let mut executor = ExecutorSettings::new(executor_command(args.executor.as_deref()));
+    executor.args = args.executor_args.clone();
+    executor.mtu = args.mtu;
+    executor.check().context("bad --executor or --mtu")?;
+    let mut config = SchedulerConfig::new(
+        mesos_config(&args.master),
+        args.tasks.clone(),
+        args.master.state_dir.clone(),
+        executor,
+    );
+    config.role = args.master.role.clone();
+    config.chassis_attribute = args.chassis_attribute.clone();
+    config.reconcile_interval = args.reconcile_interval;
+    Ok(config)
+}
+
+/// `ovn-mesos run`: until SIGTERM/SIGINT.
+pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
+    let config = scheduler_config(args)?;
+    let listener = TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("cannot listen on --api {}", args.api))?;
+    let nb = connect_nb(global).await?;
+    let metrics = Arc::new(Metrics::default());
+    let (view_tx, view_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let scheduler = match Scheduler::prepare(config, nb.clone(), metrics.clone(), view_tx).await {
+        Ok(s) => s,
+        Err(e) => {
+            nb.close().await;
+            return Err(e.into());
+        }
+    };
+    info!(api = %args.api, "HTTP API listening");
+    let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let state = ApiState {
+        snapshot: view_rx,
+        metrics,
+    };
+    let api = tokio::spawn(api::serve(listener, state, async move {
+        let _ = api_stopped.await;
+    }));
+    let result = scheduler.run(shutdown_signal()).await;
+    let _ = stop_api.send(());
+    match api.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "HTTP API failed"),
+        Err(e) => warn!(error = %e, "HTTP API task failed"),
+    }
+    nb.close().await;
+    result.map_err(Into::into)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => info!("SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+        },
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `ovn-mesos teardown`: TEARDOWN with the saved framework id (Mesos kills
+/// the tasks), then the framework's task ports, its services' load
+/// balancers, the task records and the framework id are deleted. The
+/// scheduler must be stopped (the state dir is locked while it runs).
+pub async fn teardown(
+    global: &GlobalArgs,
+    args: &TeardownArgs,
+    out: &mut impl Write,
+) -> Result<()> {
+    let dir: &PathBuf = &args.master.state_dir;
+    let mut store = StateStore::open(dir)?;
+    let Some(framework_id) = store.framework_id().cloned() else {
+        bail!(
+            "no framework id in state dir {}: nothing to tear down",
+            dir.display()
+        );
+    };
+    let config = mesos_config(&args.master);
+    let sub = mesos::subscribe(&config, Some(&framework_id))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot subscribe to the Mesos master {} as framework {framework_id}",
+                args.master.master
+            )
+        })?;
+    sub.caller()
+        .teardown()
+        .await
+        .with_context(|| format!("TEARDOWN of framework {framework_id} failed"))?;
+    drop(sub);
+    writeln!(
+        out,
+        "framework {framework_id} torn down: Mesos kills its tasks"
+    )?;
+
+    let nb = connect_nb(global).await?;
+    let ports: Vec<_> = nb.read(|cache| {
+        list_task_ports(cache)
+            .into_iter()
+            .filter(|p| p.framework_id == framework_id.as_str())
+            .collect()
+    });
+    let mut services: std::collections::BTreeSet<ServiceKey> = store
+        .tasks()
+        .map(|r| ServiceKey::new(&r.tenant, &r.service))
+        .collect();
+    services.extend(
+        ports
+            .iter()
+            .filter_map(|p| Some(ServiceKey::new(&p.tenant, p.service.as_deref()?))),
+    );
+    let mut deleted_ports = 0;
+    for port in &ports {
+        if delete_task_port(&nb, &port.name)
+            .await
+            .with_context(|| format!("cannot delete task port {}", port.name))?
+        {
+            deleted_ports += 1;
+        }
+    }
+    let mut deleted_lbs = 0;
+    for key in services.iter().filter(|k| !k.name.is_empty()) {
+        if delete_service(&nb, &key.tenant, &key.name)
+            .await
+            .with_context(|| format!("cannot delete the load balancer of service {key}"))?
+        {
+            deleted_lbs += 1;
+        }
+    }
+    nb.close().await;
+    let ids: Vec<_> = store.tasks().map(|r| r.task_id.clone()).collect();
+    for id in &ids {
+        store.remove_task(id)?;
+    }
+    store.clear_framework_id()?;
+    writeln!(
+        out,
+        "deleted {deleted_ports} task port(s), {deleted_lbs} service load balancer(s), {} task record(s) and the framework id",
+        ids.len()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The task book: every task the framework launched and has not seen end,
+//! with its last state, and per task template the instance accounting
+//! (how many run, how many ended for good) and the relaunch backoff. Pure:
+//! the scheduler feeds it launches and status updates and asks it what to
+//! launch, what to kill and which tasks back a service.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
+use ovn::services::ServiceKey;
+
+use crate::state::TaskRecord;
+use crate::tasks::{RestartPolicy, Services};
+
+/// A task that ran at least this long before it ended starts the backoff
+/// over (a crash loop keeps growing it).
+pub const STABLE_RUN: Duration = Duration::from_secs(30);
+/// A task unreachable (or unknown to the master) this long no longer
+/// counts as an instance: a replacement is launched, the old one keeps its
+/// port until Mesos says it is gone.
+pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(60);
+/// A KILL without news is sent again after this long.
+pub const KILL_RETRY: Duration = Duration::from_secs(10);
+
+/// One task the framework launched.
+#[derive(Debug, Clone)]
+pub struct LiveTask {
+    pub record: TaskRecord,
+    /// The agent's hostname, when known (from the offer).
+    pub hostname: Option<String>,
+    /// The message of the last status update.
+    pub message: Option<String>,
+    /// Since when the task is in its current state.
+    pub state_since: Instant,
+    /// It reached TASK_RUNNING (and was not seen ending since).
+    pub was_running: bool,
+    /// When the framework last asked Mesos to kill it.
+    pub kill_sent: Option<Instant>,
+}
+
+impl LiveTask {
+    /// A task just launched (or recovered from the state dir).
+    pub fn new(record: TaskRecord, hostname: Option<String>, now: Instant) -> LiveTask {
+        let was_running = record.state == TaskState::TaskRunning;
+        LiveTask {
+            record,
+            hostname,
+            message: None,
+            state_since: now,
+            was_running,
+            kill_sent: None,
+        }
+    }
+
+    pub fn id(&self) -> &TaskId {
+        &self.record.task_id
+    }
+
+    pub fn state(&self) -> TaskState {
+        self.record.state
+    }
+
+    /// Whether it is one of its service's backends: RUNNING, or unknown to
+    /// a master that just restarted while it was running (the dataplane
+    /// does not wait for the master to relearn its tasks).
+    pub fn is_backend(&self) -> bool {
+        match self.record.state {
+            TaskState::TaskRunning => true,
+            TaskState::TaskUnknown => self.was_running,
+            _ => false,
+        }
+    }
+
+    /// Whether it counts as one of its template's instances at `now`.
+    fn counts(&self, now: Instant) -> bool {
+        !(matches!(
+            self.record.state,
+            TaskState::TaskUnreachable | TaskState::TaskUnknown
+        ) && now.duration_since(self.state_since) >= UNREACHABLE_GRACE)
+    }
+}
+
+/// Whether Mesos will never report on a task in this state again.
+pub fn is_terminal(state: TaskState) -> bool {
+    use TaskState::*;
+    matches!(
+        state,
+        TaskFinished
+            | TaskFailed
+            | TaskKilled
+            | TaskError
+            | TaskLost
+            | TaskDropped
+            | TaskGone
+            | TaskGoneByOperator
+    )
+}
+
+/// What a status update did to the book.
+#[derive(Debug)]
+pub enum StatusOutcome {
+    /// No task of the book has this id.
+    Unknown,
+    /// Same state as before (a retried update, a reconciliation answer).
+    Same,
+    /// The task changed state and lives on.
+    Changed { from: TaskState },
+    /// The task ended; it left the book.
+    Ended(Box<LiveTask>),
+}
+
+/// Instance accounting of one task template (one task file).
+#[derive(Debug, Clone)]
+struct Template {
+    service: ServiceKey,
+    instances: u32,
+    restart: RestartPolicy,
+    backend_port: Option<u16>,
+    /// Tasks of the book launched from it.
+    live: u32,
+    /// Tasks that ended and, by the restart policy, stay ended.
+    done: u32,
+    /// Consecutive ends without a stable run.
+    failures: u32,
+    /// No relaunch before this.
+    not_before: Option<Instant>,
+}
+
+/// The task book.
+#[derive(Debug, Default)]
+pub struct Book {
+    tasks: BTreeMap<TaskId, LiveTask>,
+    templates: BTreeMap<String, Template>,
+}
+
+impl Book {
+    /// An empty book for the desired services.
+    pub fn new(services: &Services) -> Book {
+        let templates = services
+            .members()
+            .map(|(service, member)| {
+                let d = &member.definition;
+                let template = Template {
+                    service: service.key.clone(),
+                    instances: d.instances,
+                    restart: d.restart,
+                    backend_port: d.backend_port,
+                    live: 0,
+                    done: 0,
+                    failures: 0,
+                    not_before: None,
+                };
+                (d.task_id.as_str().to_owned(), template)
+            })
+            .collect();
+        Book {
+            tasks: BTreeMap::new(),
+            templates,
+        }
+    }
+
+    /// Adds a launched or recovered task.
+    pub fn insert(&mut self, task: LiveTask) {
+        if let Some(t) = self.templates.get_mut(&task.record.definition) {
+            t.live += 1;
+        }
+        if let Some(old) = self.tasks.insert(task.id().clone(), task) {
+            self.forget(&old);
+        }
+    }
+
+    /// Takes a task out without accounting it as ended (a launch that
+    /// never reached Mesos).
+    pub fn remove(&mut self, id: &TaskId) -> Option<LiveTask> {
+        let task = self.tasks.remove(id)?;
+        self.forget(&task);
+        Some(task)
+    }
+
+    fn forget(&mut self, task: &LiveTask) {
+        if let Some(t) = self.templates.get_mut(&task.record.definition) {
+            t.live = t.live.saturating_sub(1);
+        }
+    }
+
+    pub fn get(&self, id: &TaskId) -> Option<&LiveTask> {
+        self.tasks.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &TaskId) -> Option<&mut LiveTask> {
+        self.tasks.get_mut(id)
+    }
+
+    /// Every task, ordered by id.
+    pub fn tasks(&self) -> impl ExactSizeIterator<Item = &LiveTask> {
+        self.tasks.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Whether `template` names a task file of this run.
+    pub fn knows_template(&self, template: &str) -> bool {
+        self.templates.contains_key(template)
+    }
+
+    /// The backend port of a template's tasks.
+    pub fn backend_port(&self, template: &str) -> Option<u16> {
+        self.templates.get(template).and_then(|t| t.backend_port)
+    }
+
+    /// How many tasks of each template to launch now, in template order.
+    pub fn wants(&self, now: Instant) -> Vec<(String, u32)> {
+        self.templates
+            .iter()
+            .filter(|(_, t)| t.not_before.is_none_or(|at| at <= now))
+            .filter_map(|(id, t)| {
+                let n = self.missing(id, t, now);
+                (n > 0).then(|| (id.clone(), n))
+            })
+            .collect()
+    }
+
+    /// Whether some template misses instances, now or after its backoff.
+    pub fn waiting(&self, now: Instant) -> bool {
+        self.templates
+            .iter()
+            .any(|(id, t)| self.missing(id, t, now) > 0)
+    }
+
+    /// When the next backoff of a template that misses instances ends.
+    pub fn next_relaunch(&self, now: Instant) -> Option<Instant> {
+        self.templates
+            .iter()
+            .filter(|(id, t)| self.missing(id, t, now) > 0)
+            .filter_map(|(_, t)| t.not_before)
+            .filter(|at| *at > now)
+            .min()
+    }
+
+    fn missing(&self, id: &str, t: &Template, now: Instant) -> u32 {
+        let stale = if t.live == 0 {
+            0
+        } else {
+            self.tasks
+                .values()
+                .filter(|task| task.record.definition == id && !task.counts(now))
+                .count() as u32
+        };
+        t.instances
+            .saturating_sub(t.live.saturating_sub(stale) + t.done)
+    }
+
+    /// Puts a template's relaunches off (its launch failed before Mesos saw
+    /// it: no port, ACCEPT refused).
+    pub fn launch_failed(&mut self, template: &str, now: Instant) {
+        if let Some(t) = self.templates.get_mut(template) {
+            t.failures += 1;
+            t.not_before = Some(now + t.restart.delay(t.failures));
+        }
+    }
+
+    /// Applies a status update (Mesos' latest word on a task).
+    pub fn on_status(&mut self, status: &TaskStatus, now: Instant) -> StatusOutcome {
+        let id = &status.task_id;
+        let state = status.state();
+        let Some(task) = self.tasks.get_mut(id) else {
+            return StatusOutcome::Unknown;
+        };
+        if status.message.is_some() {
+            task.message = status.message.clone();
+        }
+        if task.record.agent_id.is_none() {
+            task.record.agent_id = status.agent_id.clone();
+        }
+        let from = task.record.state;
+        if is_terminal(state) {
+            let mut task = self.remove(id).expect("the task is in the book");
+            task.record.state = state;
+            self.account_end(&task, state, now);
+            return StatusOutcome::Ended(Box::new(task));
+        }
+        if from == state {
+            return StatusOutcome::Same;
+        }
+        task.record.state = state;
+        task.state_since = now;
+        match state {
+            TaskState::TaskRunning => task.was_running = true,
+            TaskState::TaskUnknown => {}
+            _ => task.was_running = false,
+        }
+        StatusOutcome::Changed { from }
+    }
+
+    fn account_end(&mut self, task: &LiveTask, state: TaskState, now: Instant) {
+        let Some(t) = self.templates.get_mut(&task.record.definition) else {
+            return;
+        };
+        if task.kill_sent.is_some() {
+            // Killed as surplus: neither a failure nor a finished instance.
+            return;
+        }
+        if !t.restart.restarts_after(state) {
+            t.done += 1;
+            return;
+        }
+        let stable = task.was_running && now.duration_since(task.state_since) >= STABLE_RUN;
+        t.failures = if stable { 1 } else { t.failures + 1 };
+        t.not_before = Some(now + t.restart.delay(t.failures));
+    }
+
+    /// Tasks to kill: those of no current task file and those beyond their
+    /// template's instance count (keeping running ones, then the oldest); a
+    /// kill without news is asked again after [`KILL_RETRY`].
+    pub fn surplus(&self, now: Instant) -> Vec<(TaskId, Option<AgentId>)> {
+        let mut kill = Vec::new();
+        let mut by_template: BTreeMap<&str, Vec<&LiveTask>> = BTreeMap::new();
+        for task in self.tasks.values() {
+            if self.templates.contains_key(&task.record.definition) {
+                by_template
+                    .entry(&task.record.definition)
+                    .or_default()
+                    .push(task);
+            } else {
+                kill.push(task);
+            }
+        }
+        for (id, mut tasks) in by_template {
+            let t = &self.templates[id];
+            let keep = t.instances.saturating_sub(t.done) as usize;
+            if tasks.len() <= keep {
+                continue;
+            }
+            // Keep running tasks first, then the oldest.
+            tasks.sort_by_key(|task| (!task.is_backend(), task.record.launched_at));
+            kill.extend(tasks.into_iter().skip(keep));
+        }
+        kill.into_iter()
+            .filter(|task| {
+                task.kill_sent
+                    .is_none_or(|at| now.duration_since(at) >= KILL_RETRY)
+            })
+            .map(|task| (task.id().clone(), task.record.agent_id.clone()))
+            .collect()
+    }
+
+    /// Tasks whose latest state Mesos has not confirmed for `after`:
+    /// in flight (staging, starting, killing) or unknown to the master.
+    pub fn unconfirmed(&self, now: Instant, after: Duration) -> Vec<(TaskId, Option<AgentId>)> {
+        self.tasks
+            .values()
+            .filter(|t| {
+                !matches!(t.record.state, TaskState::TaskRunning)
+                    && now.duration_since(t.state_since) >= after
+            })
+            .map(|t| (t.id().clone(), t.record.agent_id.clone()))
+            .collect()
+    }
+
+    /// Each service's backend tasks, by service.
+    pub fn backends(&self) -> BTreeMap<ServiceKey, Vec<&LiveTask>> {
+        let mut out: BTreeMap<ServiceKey, Vec<&LiveTask>> = BTreeMap::new();
+        for task in self.tasks.values().filter(|t| t.is_backend()) {
+            let key = ServiceKey::new(&task.record.tenant, &task.record.service);
+            out.entry(key).or_default().push(task);
+        }
+        out
+    }
+
+    /// The service of a template.
+    pub fn service_of(&self, template: &str) -> Option<&ServiceKey> {
+        self.templates.get(template).map(|t| &t.service)
+    }
+}
+
+#[cfg(test)]
+#[path = "book_tests.rs"]
+mod tests;

@@ -1,0 +1,232 @@
+//! Unit tests of the task book: instance accounting, backoff, surplus and
+//! backends.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
+use ovn::ipam::mac_for_ip;
+use ovn::services::ServiceKey;
+use ovn::topology::NetworkInfo;
+
+use super::*;
+use crate::state::PortRecord;
+use crate::tasks::{parse_task_file, Services, Topology};
+
+struct OneNetwork;
+
+impl Topology for OneNetwork {
+    fn network(&self, switch: &str) -> Option<NetworkInfo> {
+        (switch == "coke1").then(|| NetworkInfo {
+            tenant: "coke".into(),
+            name: "coke1".into(),
+            subnet: "192.168.1.0/24".parse().unwrap(),
+            router_ip: Ipv4Addr::new(192, 168, 1, 1),
+            router_mac: "0a:58:c0:a8:01:01".parse().unwrap(),
+        })
+    }
+
+    fn gateway_ips(&self, _tenant: &str) -> Vec<Ipv4Addr> {
+        vec![Ipv4Addr::new(10, 10, 1, 12)]
+    }
+}
+
+fn services(instances: u32, restart: &str) -> Services {
+    let text = format!(
+        r#"{{"name":"web","task_id":{{"value":"web"}},
+        "resources":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":0.1}}}},
+                     {{"name":"mem","type":"SCALAR","scalar":{{"value":32}}}}],
+        "command":{{"value":"true"}},
+        "container":{{"type":"MESOS","network_infos":[{{"labels":{{"labels":[{{"key":"logical_switch","value":"coke1"}}]}}}}]}},
+        "labels":{{"labels":[{{"key":"ovn-mesos/instances","value":"{instances}"}},
+                             {{"key":"ovn-mesos/restart","value":"{restart}"}}]}},
+        "discovery":{{"visibility":"EXTERNAL","name":"web","ports":{{"ports":[{{"number":80,"protocol":"tcp"}}]}}}}}}"#
+    );
+    let (definition, _) = parse_task_file(Path::new("web.json"), text.as_bytes()).unwrap();
+    Services::resolve(vec![definition], &OneNetwork).unwrap()
+}
+
+fn task(id: &str, last_octet: u8, now: Instant) -> LiveTask {
+    let ip = Ipv4Addr::new(192, 168, 1, last_octet);
+    let record = TaskRecord {
+        task_id: TaskId::new(id),
+        service: "web".into(),
+        tenant: "coke".into(),
+        switch: "coke1".into(),
+        definition: "web".into(),
+        agent_id: Some(AgentId::new("agent-1")),
+        port: PortRecord {
+            name: id.into(),
+            ip,
+            mac: mac_for_ip(ip),
+        },
+        state: TaskState::TaskStaging,
+        launched_at: SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(last_octet)),
+        attempts: 1,
+    };
+    LiveTask::new(record, Some("agent1".into()), now)
+}
+
+fn status(id: &str, state: TaskState) -> TaskStatus {
+    let mut s = TaskStatus {
+        task_id: TaskId::new(id),
+        ..TaskStatus::default()
+    };
+    s.set_state(state);
+    s
+}
+
+#[test]
+fn a_template_wants_its_missing_instances() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(3, "always"));
+    assert_eq!(book.wants(now), vec![("web".to_owned(), 3)]);
+    book.insert(task("web.1", 2, now));
+    assert_eq!(book.wants(now), vec![("web".to_owned(), 2)]);
+    assert!(book.waiting(now));
+}
+
+#[test]
+fn a_failed_task_is_relaunched_after_a_growing_backoff() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(1, "always"));
+    book.insert(task("web.1", 2, now));
+    assert!(book.wants(now).is_empty());
+    let ended = book.on_status(&status("web.1", TaskState::TaskFailed), now);
+    assert!(matches!(ended, StatusOutcome::Ended(t) if t.record.state == TaskState::TaskFailed));
+    assert!(book.wants(now).is_empty(), "the first relaunch waits 1 s");
+    assert!(book.waiting(now));
+    assert_eq!(book.next_relaunch(now), Some(now + Duration::from_secs(1)));
+    let later = now + Duration::from_secs(1);
+    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)]);
+    book.insert(task("web.2", 3, later));
+    book.on_status(&status("web.2", TaskState::TaskFailed), later);
+    assert_eq!(
+        book.next_relaunch(later),
+        Some(later + Duration::from_secs(2)),
+        "the second failure in a row doubles the delay"
+    );
+}
+
+#[test]
+fn a_stable_run_starts_the_backoff_over() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(1, "always"));
+    book.insert(task("web.1", 2, now));
+    book.launch_failed("web", now);
+    book.launch_failed("web", now);
+    book.on_status(&status("web.1", TaskState::TaskRunning), now);
+    let later = now + STABLE_RUN;
+    book.on_status(&status("web.1", TaskState::TaskKilled), later);
+    assert_eq!(
+        book.next_relaunch(later),
+        Some(later + Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn a_task_that_must_not_restart_stays_ended() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(2, "on-failure"));
+    book.insert(task("web.1", 2, now));
+    book.insert(task("web.2", 3, now));
+    book.on_status(&status("web.1", TaskState::TaskFinished), now);
+    assert!(!book.waiting(now), "a finished on-failure task is done");
+    book.on_status(&status("web.2", TaskState::TaskFailed), now);
+    assert!(book.waiting(now), "a failed one is relaunched");
+}
+
+#[test]
+fn only_running_tasks_are_backends_and_unknown_ones_keep_their_place() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(2, "always"));
+    book.insert(task("web.1", 2, now));
+    book.insert(task("web.2", 3, now));
+    assert!(book.backends().is_empty());
+    book.on_status(&status("web.1", TaskState::TaskRunning), now);
+    book.on_status(&status("web.2", TaskState::TaskStarting), now);
+    let backends = book.backends();
+    let web = &backends[&ServiceKey::new("coke", "web")];
+    assert_eq!(web.len(), 1);
+    assert_eq!(web[0].id().as_str(), "web.1");
+    // A restarted master does not know the task yet: it stays a backend.
+    assert!(matches!(
+        book.on_status(&status("web.1", TaskState::TaskUnknown), now),
+        StatusOutcome::Changed {
+            from: TaskState::TaskRunning
+        }
+    ));
+    assert_eq!(book.backends()[&ServiceKey::new("coke", "web")].len(), 1);
+    assert!(matches!(
+        book.on_status(&status("web.1", TaskState::TaskUnknown), now),
+        StatusOutcome::Same
+    ));
+}
+
+#[test]
+fn an_unreachable_task_is_replaced_after_the_grace_period() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(1, "always"));
+    book.insert(task("web.1", 2, now));
+    book.on_status(&status("web.1", TaskState::TaskUnreachable), now);
+    assert!(book.wants(now).is_empty());
+    let later = now + UNREACHABLE_GRACE;
+    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)]);
+    assert!(
+        book.get(&TaskId::new("web.1")).is_some(),
+        "it keeps its port"
+    );
+}
+
+#[test]
+fn surplus_tasks_and_tasks_of_removed_files_are_killed_once_per_retry() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(1, "always"));
+    book.insert(task("web.1", 2, now));
+    book.insert(task("web.2", 3, now));
+    let mut orphan = task("gone.1", 4, now);
+    orphan.record.definition = "gone".into();
+    book.insert(orphan);
+    book.on_status(&status("web.2", TaskState::TaskRunning), now);
+    let mut kill: Vec<String> = book
+        .surplus(now)
+        .into_iter()
+        .map(|(id, _)| id.as_str().to_owned())
+        .collect();
+    kill.sort();
+    assert_eq!(kill, ["gone.1", "web.1"], "the running one stays");
+    for id in ["gone.1", "web.1"] {
+        book.get_mut(&TaskId::new(id)).unwrap().kill_sent = Some(now);
+    }
+    assert!(book.surplus(now).is_empty());
+    assert_eq!(book.surplus(now + KILL_RETRY).len(), 2);
+    // A surplus task that ends is no failure: no backoff.
+    book.on_status(&status("web.1", TaskState::TaskKilled), now);
+    assert_eq!(book.next_relaunch(now), None);
+    assert!(book.wants(now).is_empty());
+}
+
+#[test]
+fn an_update_for_a_task_the_book_does_not_have_is_unknown() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(1, "always"));
+    assert!(matches!(
+        book.on_status(&status("other", TaskState::TaskRunning), now),
+        StatusOutcome::Unknown
+    ));
+}
+
+#[test]
+fn in_flight_tasks_are_unconfirmed_after_a_while() {
+    let now = Instant::now();
+    let mut book = Book::new(&services(2, "always"));
+    book.insert(task("web.1", 2, now));
+    book.insert(task("web.2", 3, now));
+    book.on_status(&status("web.2", TaskState::TaskRunning), now);
+    let after = Duration::from_secs(5);
+    assert!(book.unconfirmed(now, after).is_empty());
+    let ids: Vec<_> = book.unconfirmed(now + after, after);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].0.as_str(), "web.1");
+}

@@ -1,0 +1,34 @@
+//! Why the scheduler could not start or had to stop. Problems it can live
+//! with (a launch that failed, a VIP it could not write yet, a master that
+//! is away) are logged and retried, never returned.
+
+use crate::mesos::MesosError;
+use crate::state::StateError;
+use crate::tasks::TaskFileError;
+
+/// A reason to stop the scheduler.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// A task file is invalid or names an unknown network; nothing was
+    /// launched.
+    #[error(transparent)]
+    TaskFiles(#[from] TaskFileError),
+
+    /// The state dir cannot be used (locked by another scheduler, corrupt,
+    /// unwritable).
+    #[error(transparent)]
+    State(#[from] StateError),
+
+    /// The master refused the framework for good (e.g. a bad role or
+    /// principal); retrying cannot help.
+    #[error("Mesos master {master}: {source}")]
+    Mesos {
+        master: String,
+        #[source]
+        source: MesosError,
+    },
+
+    /// Start-up repair could not read or fix the NB.
+    #[error("cannot recover the tasks of the earlier run: {0}")]
+    Recovery(String),
+}
