@@ -109,6 +109,10 @@ pub struct AgentTuning {
     /// Bench setting: answer tasks with RUNNING and FINISHED, run nothing.
     #[arg(long, env = "MESOS_LOCAL_NOOP_EXECUTOR")]
     pub noop_executor: bool,
+    /// Bench setting: answer tasks with RUNNING and keep them up, running
+    /// nothing, until killed (then KILLED); implies --noop-executor.
+    #[arg(long, env = "MESOS_LOCAL_NOOP_HOLD")]
+    pub noop_hold: bool,
 }
 
 /// `mesos-local agent`.
@@ -192,7 +196,8 @@ fn agent_config(shape: &AgentShape, t: &AgentTuning, base: AgentConfig) -> Agent
         status_update_retry_interval: t.status_update_retry_interval,
         executor_heartbeat_interval: t.executor_heartbeat_interval,
         executor_environment: t.executor_environment_variables.clone(),
-        noop_executor: t.noop_executor,
+        noop_executor: t.noop_executor || t.noop_hold,
+        noop_hold: t.noop_hold,
         ..base
     }
 }
@@ -291,6 +296,19 @@ mod tests {
             Duration::from_millis(100)
         );
         assert!(config.noop_executor);
+        assert!(!config.noop_hold);
+    }
+
+    #[test]
+    fn noop_hold_implies_the_noop_executor() {
+        let cli = Cli::try_parse_from(["mesos-local", "run", "--agents", "2", "--noop-hold"])
+            .expect("valid flags");
+        let Command::Run(args) = cli.command else {
+            panic!("run subcommand")
+        };
+        let config = args.config();
+        assert!(config.agent.noop_executor);
+        assert!(config.agent.noop_hold);
     }
 
     #[test]

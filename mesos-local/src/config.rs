@@ -89,6 +89,9 @@ pub struct AgentConfig {
     /// Bench setting: answer every launched task with TASK_RUNNING and
     /// TASK_FINISHED at once, starting no process.
     pub noop_executor: bool,
+    /// Bench setting (implies `noop_executor`): tasks stay TASK_RUNNING,
+    /// started by no process, until killed (then TASK_KILLED).
+    pub noop_hold: bool,
     /// `--executor_environment_variables`: the base environment of
     /// executors (default: only `PATH`).
     pub executor_environment: Option<BTreeMap<String, String>>,
@@ -117,6 +120,7 @@ impl Default for AgentConfig {
             status_update_retry_max: Duration::from_secs(600),
             executor_heartbeat_interval: Duration::from_secs(30),
             noop_executor: false,
+            noop_hold: false,
             executor_environment: None,
             max_pending_updates_per_task: 64,
             registration_backoff_max: Duration::from_secs(1),

@@ -21,7 +21,9 @@
 //! (master); `--executor-registration-timeout`,
 //! `--executor-shutdown-grace-period`, `--status-update-retry-interval`,
 //! `--executor-heartbeat-interval`, `--executor-environment-variables`
-//! (JSON) and the bench setting `--noop-executor` (agent).
+//! (JSON) and the bench settings `--noop-executor` (tasks answered
+//! RUNNING then FINISHED) and `--noop-hold` (tasks kept RUNNING until
+//! killed) (agent).
 //!
 //! `run` starts the master and N agents in one process; each agent has its
 //! own HTTP listener (ports `port+1 ..`, or free ports with `--port 0`) and

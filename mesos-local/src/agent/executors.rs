@@ -103,7 +103,7 @@ impl Agent {
             warn!(framework = %framework_id, "ignoring task of a terminating framework");
             return;
         }
-        if self.config.noop_executor {
+        if self.config.noop_executor || self.config.noop_hold {
             drop(state);
             return self.noop_run(&framework_id, run.task, run.task_group, run.executor);
         }
@@ -243,7 +243,11 @@ impl Agent {
             }
             return;
         }
+        if matches!(executor.kind, ExecutorKind::Noop { .. }) {
+            return self.noop_kill(&mut state, &framework_id, &task_id);
+        }
         match &executor.kind {
+            ExecutorKind::Noop { .. } => {}
             ExecutorKind::Command { kill: killer } => {
                 let grace = kill
                     .kill_policy

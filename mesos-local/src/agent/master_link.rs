@@ -15,7 +15,6 @@ use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::state::ExecutorKind;
 use super::{Agent, Session};
 use crate::protocol::{
     master_message, AgentEvent, AgentMessages, MasterMessage, RegisterAgent, Registered,
@@ -65,7 +64,7 @@ impl Agent {
         for framework in state.frameworks.values().filter(|f| !f.terminating) {
             register.frameworks.push(framework.info.clone());
             for executor in framework.executors.values() {
-                if matches!(executor.kind, ExecutorKind::Custom) {
+                if executor.kind.is_custom() {
                     let mut info = executor.info.clone();
                     info.framework_id = framework.info.id.clone();
                     register.executors.push(info);

@@ -39,6 +39,20 @@ pub(crate) enum ExecutorKind {
     Command {
         kill: mpsc::UnboundedSender<Duration>,
     },
+    /// The `--noop-hold` bench setting's executor (no process): it holds
+    /// its tasks RUNNING until they are killed. `custom` when the tasks
+    /// named an `ExecutorInfo` (else one per task, like `Command`).
+    Noop { custom: bool },
+}
+
+impl ExecutorKind {
+    /// Whether the master knows it as an executor (a custom one).
+    pub fn is_custom(&self) -> bool {
+        matches!(
+            self,
+            ExecutorKind::Custom | ExecutorKind::Noop { custom: true }
+        )
+    }
 }
 
 /// A subscribed executor's event stream.
@@ -141,8 +155,7 @@ impl Executor {
                     name: info.name.clone(),
                     task_id: info.task_id.clone(),
                     framework_id: framework.id.clone().unwrap_or_default(),
-                    executor_id: matches!(self.kind, ExecutorKind::Custom)
-                        .then(|| self.info.executor_id.clone()),
+                    executor_id: self.kind.is_custom().then(|| self.info.executor_id.clone()),
                     agent_id: agent_id.into(),
                     resources: info.resources.clone(),
                     statuses: latest.into_iter().collect(),

@@ -38,11 +38,15 @@ impl Agent {
         if executor.state == ExecutorState::Terminating {
             return;
         }
+        if matches!(executor.kind, ExecutorKind::Noop { .. }) {
+            return self.noop_shutdown(state, framework_id, executor_id);
+        }
         info!(framework = %framework_id, executor = %executor_id, "shutting down executor");
         let grace = executor.shutdown_grace;
         let subscribed = executor.state == ExecutorState::Running;
         executor.state = ExecutorState::Terminating;
         match &executor.kind {
+            ExecutorKind::Noop { .. } => {}
             ExecutorKind::Command { kill } => {
                 let _ = kill.send(grace);
             }
