@@ -16,6 +16,7 @@ pub mod central;
 pub mod chassis;
 pub mod daemon;
 pub mod dump;
+pub mod lab;
 pub mod logs;
 pub mod ovs;
 pub mod poll;
