@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what ovn-mesos' tests and demo need on a Debian 12 machine: the OVN and
 # Open vSwitch packages (userspace datapath, started by the tests themselves; no
-# service is enabled), iproute2, ethtool, curl, and pip for the system Python
-# (the pymesos check installs pymesos into the target directory with it). Safe to run again: it installs
+# service is enabled), iproute2, ethtool, curl, pip for the system Python (the
+# pymesos check installs pymesos into the target directory with it), apache2 and
+# nginx (the shipped tasks run them with private configs inside containers; their
+# packaged services are not started), and shellcheck + ruby (the vagrant/ lab's
+# scripts and Vagrantfile are checked with them). Safe to run again: it installs
 # only what is missing. Needs root (or sudo) when something is missing.
 set -euo pipefail
 
@@ -16,13 +19,30 @@ command -v ethtool >/dev/null || need+=(ethtool)
 command -v curl >/dev/null || need+=(curl)
 command -v ping >/dev/null || need+=(iputils-ping)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+[ -x /usr/sbin/apache2 ] || need+=(apache2)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v ruby >/dev/null || need+=(ruby)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   echo "install-deps: installing ${need[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Packaged services (apache2, nginx, ovsdb-server ...) must not start: the
+  # tests start their own daemons. A policy-rc.d answering 101 tells
+  # invoke-rc.d so; one that is already there is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  placed=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    placed=yes
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || status=$?
+  [ -z "$placed" ] || $sudo rm -f "$policy"
+  [ "$status" = 0 ] || { echo "install-deps: apt-get install ${need[*]} failed ($status)" >&2; exit "$status"; }
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# provision.sh: provisions one VM of the ovn-mesos lab by running the steps
+# in order (the Vagrantfile calls it once per VM, as root).
+#
+#   provision.sh [--render-only]
+#
+# Environment (set by the Vagrantfile; see vagrant/README.md):
+#   LAB_NODE     VM name, also the OVS system-id / OVN chassis and Mesos hostname
+#   LAB_ROLE     master | agent
+#   OVERLAY_IP   this VM's address on 10.10.1.0/24 (Mesos, OVN, geneve endpoint)
+#   MASTER_IP    mesos-master's OVERLAY_IP (OVN NB/SB, Mesos master)
+#   GATEWAY_IP   the next hop outside the lab (the host, 10.10.1.1)
+#   PUBLIC_IP2   optional: address of this VM's gateway NIC (a tenant's gateway router)
+#   GATEWAY_NIC  optional: that NIC's name (detected when unset; required with --render-only)
+#   LAB_SRC      the ovn-mesos checkout inside the VM (default /ovn-mesos)
+#   LAB_USER     the login user that gets setup_*_args.sh (default vagrant)
+#   MESOS_IMPL   auto | mesos | mesos-local (default auto; see mesos.sh)
+#   DESTDIR      root for every written file (default /)
+#
+# With --render-only (or RENDER_ONLY=1) every step only writes its files under
+# DESTDIR: no package, no service, no network change.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STEP=provision
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+main() {
+  parse_mode "$@"
+  require_env LAB_NODE LAB_ROLE OVERLAY_IP MASTER_IP
+  case "$LAB_ROLE" in
+    master | agent) ;;
+    *) die "LAB_ROLE must be master or agent, not '$LAB_ROLE'" ;;
+  esac
+  export LAB_NODE LAB_ROLE OVERLAY_IP MASTER_IP
+  export GATEWAY_IP=${GATEWAY_IP:-10.10.1.1}
+  export LAB_SRC=${LAB_SRC:-/ovn-mesos}
+  export LAB_USER=${LAB_USER:-vagrant}
+  export MESOS_IMPL=${MESOS_IMPL:-auto}
+  export PUBLIC_IP2=${PUBLIC_IP2:-}
+  export GATEWAY_NIC=${GATEWAY_NIC:-}
+  log "$LAB_NODE ($LAB_ROLE) at $OVERLAY_IP, master $MASTER_IP$(render_only && echo ', render only')"
+
+  "$HERE/packages.sh"
+  "$HERE/binaries.sh"
+  if [ "$LAB_ROLE" = master ]; then
+    "$HERE/ovn-central.sh"
+  fi
+  "$HERE/ovn-host.sh"
+  "$HERE/mesos.sh"
+  if [ "$LAB_ROLE" = master ]; then
+    "$HERE/ovn-mesos-service.sh"
+  fi
+  if [ -n "$PUBLIC_IP2" ]; then
+    GATEWAY_NIC=$("$HERE/gateway-nic.sh")
+    export GATEWAY_NIC
+  fi
+  "$HERE/lab-args.sh"
+  log "$LAB_NODE provisioned"
+}
+
+main "$@"
