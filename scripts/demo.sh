@@ -1,125 +1,238 @@
 #!/usr/bin/env bash
-# The seed walk-through's network half with the project's own commands, against
-# real OVN daemons started in a private state dir: tenant-init, gateway-init and
-# network-init for the tenants coke and pepsi (same 192.168.1.0/24), a second run
-# showing that nothing changes, the errors for bad input, and the teardown with
-# the *-delete commands. Everything it starts is stopped by pid on exit, also
-# after an interrupted earlier run (its pidfiles are found and cleaned first).
+# The seed walk-through on this machine, with the project's own commands: the
+# three-host lab (network namespaces mesos-master, mesos-agent1, mesos-agent2,
+# outside; real OVS/OVN with geneve tunnels; mesos-local master and agents),
+# the network steps `ovn-mesos tenant-init` / `gateway-init` / `network-init`
+# for tenants coke and pepsi (both on 192.168.1.0/24), `ovn-mesos run` with
+# the shipped tasks (Apache and nginx behind one VIP per tenant), 20 curls
+# through each VIP from `outside`, `ovn-mesos vip`, a killed nginx task being
+# replaced, and two timings: `ovn-mesos run` to the first answer through the
+# VIP, and a backend's TASK_RUNNING to its first answer through the VIP.
 #
-#   scripts/demo.sh            run, then tear down
-#   KEEP=1 scripts/demo.sh     leave the daemons running and print how to stop them
-#   scripts/demo.sh stop-only  stop what a KEEP=1 run left
+#   scripts/demo.sh            run, then tear everything down
+#   KEEP=1 scripts/demo.sh     leave it running and print how to poke at it
+#   scripts/demo.sh stop       stop what a KEEP=1 (or interrupted) run left
+#
+# Needs root. Everything lives in $OVN_MESOS_DEMO_DIR (default
+# /tmp/ovn-mesos-demo); an earlier run that was interrupted is cleaned up
+# first (the framework by its pidfile, the lab by `ovn-mesos-lab down`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STATE=${OVN_MESOS_DEMO_DIR:-/tmp/ovn-mesos-demo}
+D=${OVN_MESOS_DEMO_DIR:-/tmp/ovn-mesos-demo}
 KEEP=${KEEP:-0}
+BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/debug
+export OVN_MESOS_LAB_LOG=${OVN_MESOS_LAB_LOG:-warn}
+LAB=$BIN_DIR/ovn-mesos-lab
+PIDFILE=$D/ovn-mesos-run.pid
+API=127.0.0.1:8089
+COKE_VIP=10.10.1.12:32350
+PEPSI_VIP=10.10.1.14:32350
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$1/status" 2>/dev/null; }
+# `HOST$ command`, run inside that host's namespace with its OVS/OVN environment.
+on() { local host=$1; shift; printf '[%s]$ %s\n' "$host" "$*"; "$LAB" exec --dir "$D" "$host" -- "$@"; }
+quiet_on() { local host=$1; shift; "$LAB" exec --dir "$D" "$host" -- "$@"; }
+curl_vip() { ip netns exec outside curl -sS --connect-timeout 1 -m 2 "http://$1/" 2>/dev/null; }
+api() { ip netns exec mesos-master curl -sSf -m 2 "http://$API$1" 2>/dev/null; }
 
-alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
-
-stop_all() {   # stop every daemon whose pidfile is under $STATE, newest first
-  [ -d "$STATE" ] || return 0
-  local f pid
-  for f in "$STATE"/ovn/northd.pid "$STATE"/ovs/ovsdb-server.pid "$STATE"/ovn/sb.pid "$STATE"/ovn/nb.pid; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f" 2>/dev/null || true)
-    [ -n "$pid" ] || continue
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-    alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+wait_no_executors() {   # until no ovn-mesos-executor of this lab runs (deadline 30 s)
+  local deadline=$((SECONDS + 30)) p
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    p=$(pgrep -x ovn-mesos-execu 2>/dev/null | while read -r pid; do
+      [ "$(readlink "/proc/$pid/ns/net")" = "$(ip netns exec mesos-agent1 readlink /proc/self/ns/net)" ] \
+        || [ "$(readlink "/proc/$pid/ns/net")" = "$(ip netns exec mesos-agent2 readlink /proc/self/ns/net)" ] \
+        && echo "$pid"; done || true)
+    [ -n "$p" ] || return 0
+    sleep 0.1
   done
-  rm -rf "$STATE"
+  echo "executors still running: $p" >&2
 }
 
-if [ "${1:-}" = stop-only ]; then stop_all; echo "stopped, $STATE removed"; exit 0; fi
-
-step "cleaning up after any earlier run in $STATE"
-stop_all
-
-step "building ovn-mesos"
-(cd "$ROOT" && cargo build -q -p ovn-mesos)
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/ovn-mesos
-
-step "starting OVN central (NB, SB, ovn-northd) and a local Open_vSwitch DB"
-mkdir -p "$STATE/ovn" "$STATE/ovs"
-export OVS_RUNDIR=$STATE/ovs OVS_DBDIR=$STATE/ovs OVS_LOGDIR=$STATE/ovs
-export OVN_RUNDIR=$STATE/ovn OVN_DBDIR=$STATE/ovn OVN_LOGDIR=$STATE/ovn
-flags() { echo "-vconsole:off -vfile:info --pidfile=$1.pid --unixctl=$1.ctl --log-file=$1.log --detach --no-chdir"; }
-ovsdb-tool create "$STATE/ovn/nb.db" /usr/share/ovn/ovn-nb.ovsschema
-ovsdb-tool create "$STATE/ovn/sb.db" /usr/share/ovn/ovn-sb.ovsschema
-# shellcheck disable=SC2046
-ovsdb-server "$STATE/ovn/nb.db" $(flags "$STATE/ovn/nb") --remote=punix:"$STATE/ovn/nb.sock"
-# shellcheck disable=SC2046
-ovsdb-server "$STATE/ovn/sb.db" $(flags "$STATE/ovn/sb") --remote=punix:"$STATE/ovn/sb.sock"
-export OVN_NB_DB=unix:$STATE/ovn/nb.sock OVN_SB_DB=unix:$STATE/ovn/sb.sock
-ovn-nbctl --no-wait init
-ovn-sbctl init
-# shellcheck disable=SC2046
-ovn-northd $(flags "$STATE/ovn/northd") --ovnnb-db="$OVN_NB_DB" --ovnsb-db="$OVN_SB_DB"
-ovsdb-tool create "$STATE/ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-# shellcheck disable=SC2046
-ovsdb-server "$STATE/ovs/conf.db" $(flags "$STATE/ovs/ovsdb-server") --remote=punix:"$STATE/ovs/db.sock"
-ovs-vsctl --no-wait init -- set Open_vSwitch . external_ids:system-id=mesos-master \
-  external_ids:ovn-bridge-datapath-type=netdev
-export OVN_MESOS_OVS_DB=unix:$STATE/ovs/db.sock
-[ "$KEEP" = 1 ] || trap stop_all EXIT
-echo "NB: $OVN_NB_DB   local OVS DB: $OVN_MESOS_OVS_DB (system-id mesos-master)"
-
-setup() {
-  run "$BIN" tenant-init --tenant-name coke
-  run "$BIN" gateway-init --cluster-ip-subnet=192.168.0.0/16 --localnet=physnet \
-    --physical-ip=10.10.1.12/24 --default-gw=10.10.1.1 --tenant-name=coke
-  run "$BIN" network-init --network-name=coke1 --subnet=192.168.1.0/24 --tenant-name=coke
-  run "$BIN" tenant-init --tenant-name pepsi
-  run "$BIN" gateway-init --cluster-ip-subnet=192.168.0.0/16 --localnet=physnet \
-    --physical-ip=10.10.1.14/24 --default-gw=10.10.1.1 --tenant-name=pepsi --system-id=mesos-agent1
-  run "$BIN" network-init --network-name=pepsi1 --subnet=192.168.1.0/24 --tenant-name=pepsi
+stop_framework() {   # SIGTERM (it leaves the tasks to Mesos), then SIGKILL
+  [ -f "$PIDFILE" ] || return 0
+  local pid
+  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  if [ -n "$pid" ] && alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'ovn-mesos run'; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+    echo "ovn-mesos run (pid $pid) stopped"
+  fi
+  rm -f "$PIDFILE"
 }
 
-step "the seed's ovn-mesos-init steps for tenants coke and pepsi"
-setup
-run ovn-nbctl --wait=sb sync
+teardown() {   # framework, then its tasks (through Mesos), then the lab
+  stop_framework
+  if [ -f "$D/ovn-mesos-state/framework.json" ] && [ -x "$BIN_DIR/ovn-mesos" ] \
+      && [ -e /var/run/netns/mesos-master ]; then
+    # Mesos kills the tasks; each executor removes its container's namespace,
+    # veth and OVS port. Then the framework's ports and load balancers go.
+    echo "[mesos-master]$ ovn-mesos teardown --master 10.10.1.11:5050 --state-dir $D/ovn-mesos-state"
+    ip netns exec mesos-master "$BIN_DIR/ovn-mesos" --log warn teardown --master 10.10.1.11:5050 \
+      --nb tcp:10.10.1.11:6641 --state-dir "$D/ovn-mesos-state" || true
+    wait_no_executors
+  fi
+  if [ -x "$LAB" ]; then "$LAB" down --dir "$D"; fi
+  if [ -d "$D" ]; then rmdir "$D" 2>/dev/null || true; fi
+}
 
-step "what OVN now holds (ovn-nbctl show)"
-ovn-nbctl show
-step "routes and NAT of coke's gateway router"
-run ovn-nbctl lr-route-list GR_coke_mesos-master
-run ovn-nbctl lr-nat-list GR_coke_mesos-master
-run ovs-vsctl get Open_vSwitch . external_ids:ovn-bridge-mappings
+if [ "${1:-}" = stop ]; then teardown; exit 0; fi
+if [ "$(id -u)" != 0 ]; then echo "demo.sh: needs root (network namespaces, OVS)" >&2; exit 1; fi
 
-step "running every step again changes nothing (one SNAT row per gateway, as before)"
-before=$(ovsdb-client dump "$OVN_NB_DB" OVN_Northbound | grep -v '^_version' | md5sum)
-setup
-after=$(ovsdb-client dump "$OVN_NB_DB" OVN_Northbound | grep -v '^_version' | md5sum)
-[ "$before" = "$after" ] && echo "NB database identical after the second run"
+step "installing what is missing (Debian packages) and building the binaries"
+"$ROOT/scripts/install-deps.sh"
+(cd "$ROOT" && cargo build --workspace --bins)
+export PATH=$BIN_DIR:$PATH
+export OVN_MESOS_BIN=$BIN_DIR/ovn-mesos MESOS_LOCAL_BIN=$BIN_DIR/mesos-local \
+  OVN_MESOS_EXECUTOR_BIN=$BIN_DIR/ovn-mesos-executor
 
-step "bad input gets a one-line error and changes nothing"
-for args in \
-  "network-init --network-name=coke2 --subnet=10.99.0.0/24 --tenant-name=coke" \
-  "network-init --network-name=coke3 --subnet=192.168.1.128/25 --tenant-name=coke" \
-  "network-init --network-name=x1 --subnet=192.168.5.0/24 --tenant-name=fanta" \
-  "network-init --network-name=coke4 --subnet=192.168.1.0/33 --tenant-name=coke"; do
-  # shellcheck disable=SC2086
-  printf '$ ovn-mesos %s\n' "$args"; "$BIN" $args && exit 1 || echo "(exit $?)"
+step "cleaning up after any earlier run in $D"
+teardown
+
+finish() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ "$KEEP" = 1 ] && [ "$status" = 0 ]; then return; fi
+  if [ "$status" != 0 ] && [ -f "$D/logs/ovn-mesos-run.log" ]; then
+    echo "--- last lines of the framework's log"; tail -n 20 "$D/logs/ovn-mesos-run.log"
+  fi
+  step "teardown"
+  teardown
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "the lab: underlay, 3 hosts with OVS/OVN and geneve, OVN central, mesos-local (ovn-mesos-lab up)"
+"$LAB" up --dir "$D" | sed -n '1p'
+
+step "the seed's network steps (tenants coke and pepsi, each with 192.168.1.0/24)"
+for t in coke:mesos-master:10.10.1.12 pepsi:mesos-agent1:10.10.1.14; do
+  IFS=: read -r tenant gw_host gw_ip <<<"$t"
+  on mesos-master ovn-mesos tenant-init --tenant-name="$tenant"
+  on "$gw_host" ovn-mesos gateway-init --cluster-ip-subnet=192.168.0.0/16 --localnet=physnet \
+    --physical-interface=eth1 --physical-ip="$gw_ip/24" --default-gw=10.10.1.1 --tenant-name="$tenant"
+  on mesos-master ovn-mesos network-init --network-name="${tenant}1" --subnet=192.168.1.0/24 --tenant-name="$tenant"
+done | grep -v '^\(created\|updated\) ' || true
+quiet_on mesos-master ovn-nbctl --wait=hv sync
+
+step "the framework: ovn-mesos run (in mesos-master, log in $D/logs/ovn-mesos-run.log)"
+echo "[mesos-master]$ ovn-mesos run --master 10.10.1.11:5050 --tasks $ROOT/tasks --nb tcp:10.10.1.11:6641 --state-dir $D/ovn-mesos-state --api $API &"
+mkdir -p "$D/logs"
+t_run=$(now_ms)
+ip netns exec mesos-master "$BIN_DIR/ovn-mesos" run --master 10.10.1.11:5050 --tasks "$ROOT/tasks" \
+  --nb tcp:10.10.1.11:6641 --state-dir "$D/ovn-mesos-state" --api "$API" \
+  --executor "$BIN_DIR/ovn-mesos-executor" </dev/null >"$D/logs/ovn-mesos-run.log" 2>&1 &
+echo $! >"$PIDFILE"
+fw_pid=$!
+
+# Poll (deadline 90 s) the API for nginxcoke's TASK_RUNNING and the VIP for its
+# first answer and its first nginx answer.
+t_first="" t_running="" t_nginx=""
+deadline=$((SECONDS + 90))
+while [ -z "$t_nginx" ]; do
+  alive "$fw_pid" || { echo "ovn-mesos run exited" >&2; exit 1; }
+  [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for nginx through $COKE_VIP" >&2; exit 1; }
+  if [ -z "$t_running" ] && api /v1/tasks | grep -q '"definition":"nginxcoke"[^}]*"state":"TASK_RUNNING"'; then
+    t_running=$(now_ms)
+  fi
+  if answer=$(curl_vip "$COKE_VIP"); then
+    [ -n "$t_first" ] || t_first=$(now_ms)
+    [ "$answer" != nginx ] || [ -z "$t_running" ] || t_nginx=$(now_ms)
+  fi
+  [ -n "$t_nginx" ] || sleep 0.02
 done
+run_to_first=$((t_first - t_run))
+running_to_answer=$((t_nginx - t_running))
+echo "first answer through $COKE_VIP $run_to_first ms after ovn-mesos run started"
+echo "nginx answered through $COKE_VIP $running_to_answer ms after its TASK_RUNNING"
+
+for vip in "$COKE_VIP" "$PEPSI_VIP"; do
+  step "20 x curl $vip from outside"
+  # Until pepsi's VIP has both backends too (deadline 60 s).
+  deadline=$((SECONDS + 60))
+  until api "/v1/services/$([ "$vip" = "$COKE_VIP" ] && echo coke/coke-web || echo pepsi/pepsi-web)" \
+      | grep -q '"backends":\["[^"]*","[^"]*"\]'; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for 2 backends on $vip" >&2; exit 1; }
+    sleep 0.05
+  done
+  declare -A seen=()
+  for _ in $(seq 20); do
+    answer=$(curl_vip "$vip") || answer="(failed)"
+    printf '[outside]$ curl %s  ->  %s\n' "$vip" "$answer"
+    seen[$answer]=$((${seen[$answer]:-0} + 1))
+  done
+  line=""; for k in "${!seen[@]}"; do line+="$k: ${seen[$k]}  "; done
+  echo "answers: $line"
+  if [ -z "${seen[apache]:-}" ] || [ -z "${seen[nginx]:-}" ] || [ -n "${seen['(failed)']:-}" ]; then
+    echo "expected both apache and nginx and no failure through $vip" >&2; exit 1
+  fi
+  unset seen
+done
+
+step "the VIPs and their backends, from the NB (ovn-mesos vip)"
+on mesos-master ovn-mesos vip coke-web
+on mesos-master ovn-mesos vip pepsi-web
+
+step "self-healing: killing coke's nginx task (every process in its container)"
+read -r port host < <(api /v1/tasks | python3 -c '
+import json, sys
+t = [t for t in json.load(sys.stdin)["tasks"] if t["definition"] == "nginxcoke" and t["state"] == "TASK_RUNNING"][0]
+print(t["port"], t["hostname"])')
+ids=$(quiet_on "$host" ovs-vsctl --bare --columns=external_ids find Interface "external_ids:iface-id=$port" | tr ' ' '\n')
+netns=$(sed -n 's/^"\{0,1\}ovn-mesos\/netns"\{0,1\}=//p' <<<"$ids")
+executor=$(sed -n 's/^"\{0,1\}ovn-mesos\/executor-pid"\{0,1\}=//p' <<<"$ids" | tr -d '"')
+# The agent runs under `ip netns exec`, so the container's /var/run/netns
+# entry is a mount in the agent's mount namespace: look there.
+pids=$(nsenter --mount="/proc/$executor/ns/mnt" ip netns pids "$netns" | tr '\n' ' ')
+echo "task port $port on $host, container netns $netns (executor pid $executor), processes: $pids"
+[ -n "$pids" ] || { echo "no process found in $netns" >&2; exit 1; }
+# shellcheck disable=SC2086
+kill -9 $pids
+t_kill=$(now_ms)
+streak=0; deadline=$((SECONDS + 30))
+while [ "$streak" -lt 5 ]; do   # 5 answers in a row from apache (deadline 30 s)
+  [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for apache only" >&2; exit 1; }
+  case "$(curl_vip "$COKE_VIP" || echo failed)" in   # a failure (the dead backend) is skipped
+    apache) streak=$((streak + 1)) ;;
+    nginx) streak=0 ;;
+  esac
+done
+echo "$(($(now_ms) - t_kill)) ms after the kill: 5 answers in a row from apache only"
+t_running2="" t_nginx2=""; deadline=$((SECONDS + 60))
+while [ -z "$t_nginx2" ]; do
+  [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for the replacement" >&2; exit 1; }
+  # The killed task is no backend any more: 4 running tasks again means the replacement runs.
+  if [ -z "$t_running2" ] && [ "$(api /v1/tasks | grep -o '"state":"TASK_RUNNING"' | wc -l)" -ge 4 ]; then
+    t_running2=$(now_ms)
+  fi
+  if [ -n "$t_running2" ] && [ "$(curl_vip "$COKE_VIP" || true)" = nginx ]; then t_nginx2=$(now_ms); fi
+  [ -n "$t_nginx2" ] || sleep 0.02
+done
+echo "replacement TASK_RUNNING $((t_running2 - t_kill)) ms after the kill; nginx answering through the VIP $((t_nginx2 - t_running2)) ms after its TASK_RUNNING"
+on mesos-master ovn-mesos vip coke-web
+
+step "timings"
+printf '%-58s %6s ms\n' "ovn-mesos run -> first answer through $COKE_VIP" "$run_to_first"
+printf '%-58s %6s ms\n' "nginx TASK_RUNNING -> answering through the VIP (launch)" "$running_to_answer"
+printf '%-58s %6s ms\n' "replacement TASK_RUNNING -> answering through the VIP" "$((t_nginx2 - t_running2))"
 
 if [ "$KEEP" = 1 ]; then
   step "left running"
   cat <<EOF
-export OVN_NB_DB=$OVN_NB_DB OVN_MESOS_OVS_DB=$OVN_MESOS_OVS_DB
-$BIN vip <service>          # VIPs (the scheduler creates them)
-ovn-nbctl show
-stop:  OVN_MESOS_DEMO_DIR=$STATE $ROOT/scripts/demo.sh stop-only   (or run the demo again)
+poke at it (each host is a network namespace):
+  ip netns exec outside curl $COKE_VIP                 # coke's VIP (pepsi: $PEPSI_VIP)
+  ip netns exec mesos-master curl -s http://$API/v1/services   # the framework's API (also /v1/tasks, /health, /metrics)
+  $LAB exec --dir $D mesos-master -- ovn-nbctl lb-list
+  ip netns exec mesos-master ovn-nbctl --db=tcp:10.10.1.11:6641 show
+  $LAB exec --dir $D mesos-master -- $BIN_DIR/ovn-mesos vip coke-web
+  $LAB status --dir $D
+  framework log: $D/logs/ovn-mesos-run.log (pid $(cat "$PIDFILE"))
+stop:
+  $ROOT/scripts/demo.sh stop        (or: kill \$(cat $PIDFILE); $LAB down --dir $D)
 EOF
-  exit 0
 fi
-
-step "teardown with the inverse commands"
-run "$BIN" network-delete --network-name=pepsi1 --tenant-name=pepsi
-run "$BIN" gateway-delete --tenant-name=pepsi --system-id=mesos-agent1
-run "$BIN" tenant-delete --tenant-name=pepsi
-run "$BIN" tenant-delete --tenant-name=coke --cascade
-echo "NB after teardown:"; ovn-nbctl show; echo "(empty)"
