@@ -47,7 +47,11 @@ const COUNTERS: [Family; 8] = [
 const TASK_UPDATES: Family = Family::counter("task_updates_total", "Task status updates by state.");
 const LAUNCH_LATENCY: Family = Family::histogram(
     "launch_latency_seconds",
-    "Time from receiving an offer to sending its ACCEPT.",
+    "Time from taking up an offer to its ACCEPT answered: IPAM, the port transaction, the ACCEPT.",
+);
+const OFFER_LATENCY: Family = Family::histogram(
+    "offer_latency_seconds",
+    "Time from receiving an offer to its ACCEPT answered, including the wait behind the other offers of its OFFERS event.",
 );
 
 /// The framework's counters and histogram; gauges come from a [`Snapshot`]
@@ -65,6 +69,7 @@ pub struct Metrics {
     /// Indexed like [`TASK_STATES`].
     status_updates: [AtomicU64; TASK_STATES.len()],
     launch_latency: Histogram,
+    offer_latency: Histogram,
 }
 
 impl Metrics {
@@ -88,9 +93,16 @@ impl Metrics {
         self.launch_failures.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Records the time from receiving an offer to sending its ACCEPT.
+    /// Records, for an accepted offer, the time from taking it up (the
+    /// IPAM of its tasks' ports) to the master's answer to its ACCEPT.
     pub fn launch_latency(&self, d: Duration) {
         self.launch_latency.observe(d);
+    }
+
+    /// Records, for an accepted offer, the time from receiving it to the
+    /// master's answer to its ACCEPT.
+    pub fn offer_latency(&self, d: Duration) {
+        self.offer_latency.observe(d);
     }
 
     /// Counts one UPDATE event carrying a task status in `state`.
@@ -134,6 +146,7 @@ impl Metrics {
             text.sample(TASK_UPDATES.name, &labels, count.load(Ordering::Relaxed));
         }
         self.launch_latency.render(&mut text, &LAUNCH_LATENCY);
+        self.offer_latency.render(&mut text, &OFFER_LATENCY);
         render_gauges(&mut text, snapshot);
         text.out
     }
@@ -167,6 +180,7 @@ mod tests {
         metrics.task_launched(3);
         metrics.launch_failed(1);
         metrics.launch_latency(Duration::from_millis(7));
+        metrics.offer_latency(Duration::from_millis(70));
         metrics.vip_update();
         metrics.ovsdb_transaction();
         metrics.ovsdb_transaction();
@@ -193,6 +207,11 @@ mod tests {
         let le = [("le", "0.01")];
         let latency = value(&samples, "ovn_mesos_launch_latency_seconds_bucket", &le);
         assert_eq!(latency, 1.0);
+        let waited = value(&samples, "ovn_mesos_offer_latency_seconds_bucket", &le);
+        assert_eq!(waited, 0.0);
+        let le = [("le", "0.1")];
+        let waited = value(&samples, "ovn_mesos_offer_latency_seconds_bucket", &le);
+        assert_eq!(waited, 1.0);
         assert_eq!(value(&samples, "ovn_mesos_connected", &[]), 1.0);
         let web = [("tenant", "coke"), ("service", "web")];
         assert_eq!(value(&samples, "ovn_mesos_service_backends", &web), 1.0);

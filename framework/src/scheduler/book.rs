@@ -132,6 +132,16 @@ struct Template {
 pub struct Book {
     tasks: BTreeMap<TaskId, LiveTask>,
     templates: BTreeMap<String, Template>,
+    /// Tasks unreachable or unknown to the master (they may stop counting
+    /// as instances): without any, no scan for them is needed.
+    unsure: usize,
+    /// Tasks of no template (a removed task file): killed as surplus.
+    orphans: usize,
+}
+
+/// Whether a task in this state may stop counting as an instance.
+fn is_unsure(state: TaskState) -> bool {
+    matches!(state, TaskState::TaskUnreachable | TaskState::TaskUnknown)
 }
 
 impl Book {
@@ -157,13 +167,19 @@ impl Book {
         Book {
             tasks: BTreeMap::new(),
             templates,
+            unsure: 0,
+            orphans: 0,
         }
     }
 
     /// Adds a launched or recovered task.
     pub fn insert(&mut self, task: LiveTask) {
-        if let Some(t) = self.templates.get_mut(&task.record.definition) {
-            t.live += 1;
+        match self.templates.get_mut(&task.record.definition) {
+            Some(t) => t.live += 1,
+            None => self.orphans += 1,
+        }
+        if is_unsure(task.state()) {
+            self.unsure += 1;
         }
         if let Some(old) = self.tasks.insert(task.id().clone(), task) {
             self.forget(&old);
@@ -179,8 +195,12 @@ impl Book {
     }
 
     fn forget(&mut self, task: &LiveTask) {
-        if let Some(t) = self.templates.get_mut(&task.record.definition) {
-            t.live = t.live.saturating_sub(1);
+        match self.templates.get_mut(&task.record.definition) {
+            Some(t) => t.live = t.live.saturating_sub(1),
+            None => self.orphans = self.orphans.saturating_sub(1),
+        }
+        if is_unsure(task.state()) {
+            self.unsure = self.unsure.saturating_sub(1);
         }
     }
 
@@ -245,7 +265,7 @@ impl Book {
     }
 
     fn missing(&self, id: &str, t: &Template, now: Instant) -> u32 {
-        let stale = if t.live == 0 {
+        let stale = if t.live == 0 || self.unsure == 0 {
             0
         } else {
             self.tasks
@@ -289,6 +309,7 @@ impl Book {
         if from == state {
             return StatusOutcome::Same;
         }
+        self.unsure = self.unsure + usize::from(is_unsure(state)) - usize::from(is_unsure(from));
         task.record.state = state;
         task.state_since = now;
         match state {
@@ -320,6 +341,13 @@ impl Book {
     /// template's instance count (keeping running ones, then the oldest); a
     /// kill without news is asked again after [`KILL_RETRY`].
     pub fn surplus(&self, now: Instant) -> Vec<(TaskId, Option<AgentId>)> {
+        let beyond = self
+            .templates
+            .values()
+            .any(|t| t.live > t.instances.saturating_sub(t.done));
+        if self.orphans == 0 && !beyond {
+            return Vec::new();
+        }
         let mut kill = Vec::new();
         let mut by_template: BTreeMap<&str, Vec<&LiveTask>> = BTreeMap::new();
         for task in self.tasks.values() {

@@ -180,6 +180,24 @@ fn an_unreachable_task_is_replaced_after_the_grace_period() {
 }
 
 #[test]
+fn a_task_back_from_unreachable_or_gone_counts_again() {
+    let now = Instant::now();
+    let later = now + UNREACHABLE_GRACE;
+    let mut book = Book::new(&services(2, "always"));
+    book.insert(task("web.1", 2, now));
+    book.insert(task("web.2", 3, now));
+    book.on_status(&status("web.1", TaskState::TaskUnreachable), now);
+    book.on_status(&status("web.2", TaskState::TaskUnknown), now);
+    assert_eq!(book.wants(later), vec![("web".to_owned(), 2)]);
+    book.on_status(&status("web.1", TaskState::TaskRunning), now);
+    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)]);
+    book.remove(&TaskId::new("web.2"));
+    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)], "web.2 left");
+    book.insert(task("web.3", 4, later));
+    assert!(book.wants(later).is_empty(), "web.1 and web.3 count");
+}
+
+#[test]
 fn surplus_tasks_and_tasks_of_removed_files_are_killed_once_per_retry() {
     let now = Instant::now();
     let mut book = Book::new(&services(1, "always"));

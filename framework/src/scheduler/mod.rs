@@ -32,9 +32,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mesos_proto::v1::{AgentId, TaskId};
+use mesos_proto::v1::{AgentId, TaskId, TaskStatus};
 use ovn::ovsdb::Client;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::api::{Metrics, Snapshot};
@@ -123,6 +123,13 @@ pub struct Scheduler {
     vips_dirty: bool,
     view_dirty: bool,
     flush_at: Option<Instant>,
+    /// When the VIPs and the view were last written.
+    flushed_at: Option<Instant>,
+    /// Refused ACCEPTs, reported by their background tasks.
+    accept_failed: mpsc::UnboundedSender<offers::AcceptFailed>,
+    accept_failed_rx: Option<mpsc::UnboundedReceiver<offers::AcceptFailed>>,
+    /// Updates to acknowledge, while subscribed.
+    acks: Option<mpsc::UnboundedSender<TaskStatus>>,
 }
 
 impl Scheduler {
@@ -151,6 +158,7 @@ impl Scheduler {
         let book = Book::new(&services);
         let tenants = services.iter().map(|s| s.key.tenant.clone());
         let vips = VipController::new(tenants);
+        let (accept_failed, accept_failed_rx) = mpsc::unbounded_channel();
         let mut scheduler = Scheduler {
             config,
             nb,
@@ -166,6 +174,10 @@ impl Scheduler {
             vips_dirty: true,
             view_dirty: true,
             flush_at: None,
+            flushed_at: None,
+            accept_failed,
+            accept_failed_rx: Some(accept_failed_rx),
+            acks: None,
         };
         let report = scheduler.recover().await?;
         info!(
@@ -189,12 +201,16 @@ impl Scheduler {
         &self.book
     }
 
-    /// Marks the VIPs and the API view for the next flush.
+    /// Marks the VIPs and the API view for the next flush: in
+    /// [`FLUSH_DELAY`], and not sooner than [`FLUSH_INTERVAL`] after the
+    /// last one, so a burst of updates makes few writes.
     fn touch(&mut self, vips: bool) {
         self.vips_dirty |= vips;
         self.view_dirty = true;
         if self.flush_at.is_none() {
-            self.flush_at = Some(Instant::now() + FLUSH_DELAY);
+            let soon = Instant::now() + FLUSH_DELAY;
+            let spaced = self.flushed_at.map(|at| at + FLUSH_INTERVAL);
+            self.flush_at = Some(spaced.map_or(soon, |spaced| spaced.max(soon)));
         }
     }
 }
@@ -202,3 +218,5 @@ impl Scheduler {
 /// How long changes are gathered before the VIPs and the API view are
 /// written (a burst of updates makes one write).
 const FLUSH_DELAY: Duration = Duration::from_millis(20);
+/// The shortest time between two writes of the VIPs and the API view.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);

@@ -1,27 +1,34 @@
 //! The launch pipeline (data flow steps 2-4): for an OFFERS event, place
-//! the instances that are wanted now, provision their logical switch ports
-//! (one NB transaction per switch for the whole event: addresses,
-//! `port_security`, `requested-chassis`, owner `external_ids`), then ACCEPT
-//! each used offer with one LAUNCH of CUSTOM-executor tasks that carry
-//! their attachment. A task is never launched without its port; a port
-//! whose ACCEPT failed is deleted. Offers that are not used are declined
-//! with a filter (short while something waits, long when nothing does).
+//! the instances that are wanted now on the offers, then offer by offer
+//! provision its tasks' logical switch ports (one NB transaction per offer:
+//! addresses, `port_security`, `requested-chassis`, owner `external_ids`)
+//! and send its ACCEPT with one LAUNCH of CUSTOM-executor tasks that carry
+//! their attachment. The ACCEPT runs in the background while the next
+//! offer's ports are made, so the master launches the first tasks while
+//! the last ports are created. A task is never launched without its port;
+//! the ports of a failed ACCEPT are deleted (the failure comes back to the
+//! event loop as an [`AcceptFailed`]). Offers that are not used are
+//! declined with a filter (short while something waits, long when nothing
+//! does).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use futures::future::join_all;
 use mesos_proto::v1::{Offer, OfferId, TaskId, TaskInfo, TaskState};
 use ovn::ports::{
     create_task_port, create_task_ports_batch, delete_task_port, PortError, TaskPort, TaskPortSpec,
 };
+use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::book::LiveTask;
 use super::Scheduler;
+use crate::api::Metrics;
 use crate::launch::{self, new_task_id, place, LaunchResources, Load, OfferSlot, Want};
 use crate::mesos::{launch_operation, Caller};
 use crate::state::{PortRecord, TaskRecord};
+use crate::tasks::{Member, Service};
 
 /// One instance placed on an offer, before its port exists.
 #[derive(Debug)]
@@ -32,12 +39,63 @@ struct Planned {
     task_id: TaskId,
 }
 
-/// One instance ready to launch.
+/// The tasks of an ACCEPT the master refused: their ports and records go
+/// and their templates back off.
 #[derive(Debug)]
-struct Ready {
-    template: String,
-    port: TaskPort,
-    info: TaskInfo,
+pub(super) struct AcceptFailed {
+    /// (template, port) of each task.
+    tasks: Vec<(String, TaskPort)>,
+}
+
+/// One offer's ACCEPT, sent in the background.
+struct Accept {
+    caller: Caller,
+    metrics: Arc<Metrics>,
+    failed: mpsc::UnboundedSender<AcceptFailed>,
+    offer_id: OfferId,
+    hostname: String,
+    tasks: Vec<(String, TaskPort)>,
+    infos: Vec<TaskInfo>,
+    refuse: f64,
+    received: Instant,
+    taken: Instant,
+}
+
+impl Accept {
+    async fn send(self) {
+        let n = self.infos.len() as u64;
+        let result = self
+            .caller
+            .accept(
+                vec![self.offer_id.clone()],
+                vec![launch_operation(self.infos)],
+                Some(self.refuse),
+            )
+            .await;
+        match result {
+            Ok(()) => {
+                self.metrics.launch_latency(self.taken.elapsed());
+                self.metrics.offer_latency(self.received.elapsed());
+                self.metrics.task_launched(n);
+                for (_, port) in &self.tasks {
+                    info!(task = %port.task_id, agent = %self.hostname, ip = %port.ip, port = %port.name, "task launched");
+                }
+            }
+            Err(e) => {
+                error!(offer = %self.offer_id, agent = %self.hostname, error = %e, "ACCEPT failed; deleting the tasks' ports");
+                self.metrics.launch_failed(n);
+                let failed = AcceptFailed { tasks: self.tasks };
+                if let Err(mpsc::error::SendError(failed)) = self.failed.send(failed) {
+                    // The scheduler is gone; the next start-up repair or
+                    // reconciliation removes the ports.
+                    warn!(
+                        tasks = failed.tasks.len(),
+                        "ACCEPT failed while stopping; the ports stay until the next start"
+                    );
+                }
+            }
+        }
+    }
 }
 
 impl Scheduler {
@@ -47,74 +105,74 @@ impl Scheduler {
         let wants = self.book.wants(received);
         if wants.is_empty() {
             let ids = offers.iter().map(|o| o.id.clone()).collect();
-            self.decline(caller, ids).await;
+            self.decline(caller, ids);
             return;
         }
         let mut slots: Vec<OfferSlot> = offers
             .iter()
             .map(|o| OfferSlot::new(o, &self.config.role, &self.config.chassis_attribute))
             .collect();
-        let planned = self.plan(&mut slots, &wants);
-        let ready = self.provision(caller, &slots, planned, received).await;
-
-        let mut by_slot: BTreeMap<usize, Vec<Ready>> = BTreeMap::new();
-        for (slot, r) in ready {
-            by_slot.entry(slot).or_default().push(r);
+        let mut by_slot: BTreeMap<usize, Vec<Planned>> = BTreeMap::new();
+        for p in self.plan(&mut slots, &wants) {
+            by_slot.entry(p.slot).or_default().push(p);
         }
-        let unused: Vec<OfferId> = (0..slots.len())
+        let mut unused: Vec<OfferId> = (0..slots.len())
             .filter(|i| !by_slot.contains_key(i))
             .map(|i| slots[i].offer_id.clone())
             .collect();
+        self.decline(caller, std::mem::take(&mut unused));
         let refuse = self.refuse_seconds(received);
-        let accepts = by_slot.iter().map(|(slot, tasks)| {
-            let infos: Vec<TaskInfo> = tasks.iter().map(|r| r.info.clone()).collect();
-            caller.accept(
-                vec![slots[*slot].offer_id.clone()],
-                vec![launch_operation(infos)],
-                Some(refuse),
-            )
-        });
-        let results = join_all(accepts).await;
-        let accepted_at = received.elapsed();
-        for ((slot, tasks), result) in by_slot.into_iter().zip(results) {
-            match result {
-                Ok(()) => {
-                    self.metrics.task_launched(tasks.len() as u64);
-                    self.metrics.launch_latency(accepted_at);
-                    for r in &tasks {
-                        info!(task = %r.port.task_id, agent = %slots[slot].hostname, ip = %r.port.ip, port = %r.port.name, "task launched");
-                        if let Some(task) = self.book.get(&TaskId::new(&r.port.task_id)) {
-                            let record = task.record.clone();
-                            self.persist(&record);
-                        }
-                    }
-                }
-                Err(e) => {
-                    error!(offer = %slots[slot].offer_id, agent = %slots[slot].hostname, error = %e, "ACCEPT failed; deleting the tasks' ports");
-                    self.metrics.launch_failed(tasks.len() as u64);
-                    for r in tasks {
-                        self.book.remove(&TaskId::new(&r.port.task_id));
-                        self.book.launch_failed(&r.template, Instant::now());
-                        self.drop_port(&r.port.name).await;
-                    }
-                }
+        for (slot, planned) in by_slot {
+            let taken = Instant::now();
+            let ready = self
+                .provision(caller, &slots[slot], planned, received)
+                .await;
+            let offer = &slots[slot];
+            if ready.is_empty() {
+                unused.push(offer.offer_id.clone());
+                continue;
             }
+            let (tasks, infos) = ready.into_iter().unzip();
+            let accept = Accept {
+                caller: caller.clone(),
+                metrics: self.metrics.clone(),
+                failed: self.accept_failed.clone(),
+                offer_id: offer.offer_id.clone(),
+                hostname: offer.hostname.clone(),
+                tasks,
+                infos,
+                refuse,
+                received,
+                taken,
+            };
+            tokio::spawn(accept.send());
         }
-        if !unused.is_empty() {
-            self.decline(caller, unused).await;
+        self.decline(caller, unused);
+        self.touch(false);
+    }
+
+    /// The tasks of a refused ACCEPT leave the book, their ports and
+    /// records go, and their templates back off.
+    pub(super) async fn on_accept_failed(&mut self, failed: AcceptFailed) {
+        let now = Instant::now();
+        for (template, port) in failed.tasks {
+            let id = TaskId::new(&port.task_id);
+            self.book.remove(&id);
+            self.book.launch_failed(&template, now);
+            self.drop_port(&port.name).await;
+            if let Err(e) = self.store.queue_removal(&id) {
+                warn!(task = %id, error = %e, "cannot remove the task record");
+            }
         }
         self.touch(false);
     }
 
     /// Places the wanted instances on the offers' free resources.
     fn plan(&self, slots: &mut [OfferSlot], wants: &[(String, u32)]) -> Vec<Planned> {
+        let members = self.members();
         let mut list: Vec<Want<'_>> = Vec::new();
         for (template, count) in wants {
-            let Some((service, member)) = self
-                .services
-                .members()
-                .find(|(_, m)| m.definition.task_id.as_str() == template)
-            else {
+            let Some((service, member)) = members.get(template.as_str()) else {
                 continue;
             };
             for _ in 0..*count {
@@ -145,64 +203,65 @@ impl Scheduler {
             .collect()
     }
 
-    /// Creates the planned tasks' ports (one transaction per switch) and
-    /// their TaskInfos, and enters them in the book. Instances whose port
-    /// could not be made are put off with backoff.
+    /// Creates the ports of one offer's planned tasks (one transaction)
+    /// and their TaskInfos, enters the tasks in the book and queues their
+    /// records. Instances whose port could not be made are put off with
+    /// backoff.
     async fn provision(
         &mut self,
         caller: &Caller,
-        slots: &[OfferSlot],
+        slot: &OfferSlot,
         planned: Vec<Planned>,
         received: Instant,
-    ) -> Vec<(usize, Ready)> {
+    ) -> Vec<((String, TaskPort), TaskInfo)> {
         let framework_id = caller.framework_id().clone();
-        let mut by_switch: BTreeMap<String, Vec<(Planned, TaskPortSpec)>> = BTreeMap::new();
-        for p in planned {
-            let Some(member) = self.member(&p.template) else {
-                continue;
-            };
-            let spec = TaskPortSpec {
-                switch: member.definition.switch.clone(),
-                task_id: p.task_id.as_str().to_owned(),
-                framework_id: framework_id.as_str().to_owned(),
-                service: Some(member.definition.service.clone()),
-                requested_chassis: Some(slots[p.slot].chassis.clone()),
-                ip: None,
-            };
-            by_switch
-                .entry(spec.switch.clone())
-                .or_default()
-                .push((p, spec));
-        }
-        let mut ready = Vec::new();
-        for (switch, group) in by_switch {
-            let specs: Vec<TaskPortSpec> = group.iter().map(|(_, s)| s.clone()).collect();
-            let group = match create_task_ports_batch(&self.nb, &specs).await {
-                Ok(ports) => {
-                    self.metrics.ovsdb_transaction();
-                    group.into_iter().map(|(p, _)| p).zip(ports).collect()
-                }
-                Err(PortError::SubnetFull { .. }) if group.len() > 1 => {
-                    // Some fit: create them one by one, so the full subnet
-                    // holds back only the tasks it has no address for.
-                    self.one_by_one(&switch, group, received).await
-                }
-                Err(e) => {
-                    self.metrics.ovsdb_error();
-                    self.metrics.launch_failed(group.len() as u64);
-                    error!(switch = %switch, tasks = group.len(), error = %e, "cannot provision task ports; nothing launched for them");
-                    for (p, _) in &group {
-                        self.book.launch_failed(&p.template, received);
-                    }
-                    continue;
-                }
-            };
-            for (p, port) in group {
-                let Some(member) = self.member(&p.template) else {
+        let mut group: Vec<(Planned, TaskPortSpec)> = Vec::with_capacity(planned.len());
+        {
+            let members = self.members();
+            for p in planned {
+                let Some((_, member)) = members.get(p.template.as_str()) else {
                     continue;
                 };
-                let slot = &slots[p.slot];
-                let info = launch::task_info(
+                let spec = TaskPortSpec {
+                    switch: member.definition.switch.clone(),
+                    task_id: p.task_id.as_str().to_owned(),
+                    framework_id: framework_id.as_str().to_owned(),
+                    service: Some(member.definition.service.clone()),
+                    requested_chassis: Some(slot.chassis.clone()),
+                    ip: None,
+                };
+                group.push((p, spec));
+            }
+        }
+        let specs: Vec<TaskPortSpec> = group.iter().map(|(_, s)| s.clone()).collect();
+        let made = match create_task_ports_batch(&self.nb, &specs).await {
+            Ok(ports) => {
+                self.metrics.ovsdb_transaction();
+                group.into_iter().map(|(p, _)| p).zip(ports).collect()
+            }
+            Err(PortError::SubnetFull { .. }) if group.len() > 1 => {
+                // Some fit: create them one by one, so the full subnet
+                // holds back only the tasks it has no address for.
+                self.one_by_one(group, received).await
+            }
+            Err(e) => {
+                self.metrics.ovsdb_error();
+                self.metrics.launch_failed(group.len() as u64);
+                error!(agent = %slot.hostname, tasks = group.len(), error = %e, "cannot provision task ports; nothing launched for them");
+                for (p, _) in &group {
+                    self.book.launch_failed(&p.template, received);
+                }
+                return Vec::new();
+            }
+        };
+        let mut ready = Vec::with_capacity(made.len());
+        for (p, port) in made {
+            let info = {
+                let members = self.members();
+                let Some((_, member)) = members.get(p.template.as_str()) else {
+                    continue;
+                };
+                launch::task_info(
                     &member.definition,
                     &p.task_id,
                     &slot.agent_id,
@@ -210,34 +269,28 @@ impl Scheduler {
                     &port,
                     &framework_id,
                     &self.config.executor,
-                );
-                let record = TaskRecord {
-                    task_id: p.task_id.clone(),
-                    service: port.service.clone().unwrap_or_default(),
-                    tenant: port.tenant.clone(),
-                    switch: port.switch.clone(),
-                    definition: p.template.clone(),
-                    agent_id: Some(slot.agent_id.clone()),
-                    port: PortRecord {
-                        name: port.name.clone(),
-                        ip: port.ip,
-                        mac: port.mac,
-                    },
-                    state: TaskState::TaskStaging,
-                    launched_at: SystemTime::now(),
-                    attempts: 1,
-                };
-                self.book
-                    .insert(LiveTask::new(record, Some(slot.hostname.clone()), received));
-                ready.push((
-                    p.slot,
-                    Ready {
-                        template: p.template,
-                        port,
-                        info,
-                    },
-                ));
-            }
+                )
+            };
+            let record = TaskRecord {
+                task_id: p.task_id.clone(),
+                service: port.service.clone().unwrap_or_default(),
+                tenant: port.tenant.clone(),
+                switch: port.switch.clone(),
+                definition: p.template.clone(),
+                agent_id: Some(slot.agent_id.clone()),
+                port: PortRecord {
+                    name: port.name.clone(),
+                    ip: port.ip,
+                    mac: port.mac,
+                },
+                state: TaskState::TaskStaging,
+                launched_at: SystemTime::now(),
+                attempts: 1,
+            };
+            self.persist(&record);
+            self.book
+                .insert(LiveTask::new(record, Some(slot.hostname.clone()), received));
+            ready.push(((p.template, port), info));
         }
         ready
     }
@@ -246,7 +299,6 @@ impl Scheduler {
     /// found the subnet too small for all of them.
     async fn one_by_one(
         &mut self,
-        switch: &str,
         group: Vec<(Planned, TaskPortSpec)>,
         received: Instant,
     ) -> Vec<(Planned, TaskPort)> {
@@ -260,7 +312,7 @@ impl Scheduler {
                 Err(e) => {
                     self.metrics.ovsdb_error();
                     self.metrics.launch_failed(1);
-                    error!(switch = %switch, task = %p.task_id, error = %e, "cannot provision the task's port; it is not launched");
+                    error!(switch = %spec.switch, task = %p.task_id, error = %e, "cannot provision the task's port; it is not launched");
                     self.book.launch_failed(&p.template, received);
                 }
             }
@@ -268,11 +320,12 @@ impl Scheduler {
         made
     }
 
-    fn member(&self, template: &str) -> Option<&crate::tasks::Member> {
+    /// Each template's service and member.
+    fn members(&self) -> BTreeMap<&str, (&Service, &Member)> {
         self.services
             .members()
-            .map(|(_, m)| m)
-            .find(|m| m.definition.task_id.as_str() == template)
+            .map(|(s, m)| (m.definition.task_id.as_str(), (s, m)))
+            .collect()
     }
 
     /// The DECLINE (and ACCEPT leftovers) filter: short while instances
@@ -285,16 +338,21 @@ impl Scheduler {
         }
     }
 
-    pub(super) async fn decline(&mut self, caller: &Caller, ids: Vec<OfferId>) {
+    /// Declines offers in the background.
+    pub(super) fn decline(&self, caller: &Caller, ids: Vec<OfferId>) {
         if ids.is_empty() {
             return;
         }
         let n = ids.len() as u64;
         let refuse = self.refuse_seconds(Instant::now());
-        match caller.decline(ids, refuse).await {
-            Ok(()) => self.metrics.offer_declined(n),
-            Err(e) => warn!(error = %e, "DECLINE failed (the offers time out on their own)"),
-        }
+        let caller = caller.clone();
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            match caller.decline(ids, refuse).await {
+                Ok(()) => metrics.offer_declined(n),
+                Err(e) => warn!(error = %e, "DECLINE failed (the offers time out on their own)"),
+            }
+        });
     }
 
     /// Deletes a task's port; a failure is logged and left to the next

@@ -126,10 +126,10 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// Writes a task's record; a failure is logged (the NB keeps the
-    /// address, so recovery works without it).
+    /// Queues a task's record for the state writer; a failure is logged
+    /// (the NB keeps the address, so recovery works without it).
     pub(super) fn persist(&mut self, record: &TaskRecord) {
-        if let Err(e) = self.store.put_task(record.clone()) {
+        if let Err(e) = self.store.queue_task(record.clone()) {
             warn!(task = %record.task_id, error = %e, "cannot write the task record");
         }
     }

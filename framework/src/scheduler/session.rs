@@ -12,16 +12,20 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use mesos_proto::v1::scheduler::{event, Event};
+use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 use tracing::{debug, error, info, warn};
 
 use super::book::Book;
+use super::updates::acknowledge_all;
 use super::vips::desired;
 use super::{Scheduler, SchedulerError};
 use crate::mesos::{self, Backoff, Caller, MesosError, Subscription};
 
 /// The longest sleep of the event loop without a timer due.
 const IDLE_WAKE: Duration = Duration::from_secs(60);
+/// How long a graceful stop waits for queued acknowledgements.
+const ACK_DRAIN: Duration = Duration::from_secs(2);
 
 /// Why a subscription ended.
 enum End {
@@ -120,19 +124,40 @@ impl Scheduler {
             resync: *resync,
         };
         self.after(&caller).await;
-        loop {
+        let (acks, updates) = mpsc::unbounded_channel();
+        self.acks = Some(acks);
+        let acknowledger = tokio::spawn(acknowledge_all(caller.clone(), updates));
+        let mut accept_failed = self
+            .accept_failed_rx
+            .take()
+            .expect("one subscription is served at a time");
+        let end = loop {
             let wake = self.next_wake(&timers);
             tokio::select! {
                 event = sub.next() => match event {
                     Ok(event) => self.handle(&caller, event).await,
-                    Err(e) => return End::Mesos(e),
+                    Err(e) => break End::Mesos(e),
                 },
+                Some(failed) = accept_failed.recv() => self.on_accept_failed(failed).await,
                 () = sleep_until(wake.into()) => self.tick(&caller, &mut timers).await,
-                () = shutdown.as_mut() => return End::Shutdown,
+                () = shutdown.as_mut() => break End::Shutdown,
             }
             *resync = timers.resync;
             self.after(&caller).await;
+        };
+        self.accept_failed_rx = Some(accept_failed);
+        // Closing the queue ends the acknowledger once it sent what is
+        // queued; a dead stream's acknowledgements are not waited for
+        // (Mesos sends those updates again).
+        self.acks = None;
+        if matches!(end, End::Shutdown) {
+            if tokio::time::timeout(ACK_DRAIN, acknowledger).await.is_err() {
+                warn!("acknowledgements still unanswered at shutdown; Mesos sends those updates again");
+            }
+        } else {
+            acknowledger.abort();
         }
+        end
     }
 
     async fn handle(&mut self, caller: &Caller, event: Event) {
@@ -254,18 +279,25 @@ impl Scheduler {
     /// Writes the VIPs and publishes the view now.
     async fn flush(&mut self) {
         self.flush_at = None;
+        self.flushed_at = Some(Instant::now());
+        if !self.vips_dirty && !self.view_dirty {
+            return;
+        }
+        let specs = desired(&self.services, &self.book);
         if self.vips_dirty {
             self.vips_dirty = false;
-            let specs = desired(&self.services, &self.book);
             self.vips.sync(&self.nb, &specs, &self.metrics).await;
         }
         if self.view_dirty {
-            self.publish();
+            self.publish_with(&specs);
         }
     }
 
     async fn stop(mut self) -> Result<(), SchedulerError> {
         self.flush().await;
+        if let Err(e) = self.store.flush() {
+            error!(error = %e, "cannot write a task record; the next start repairs it from the NB");
+        }
         self.connected = false;
         self.publish();
         info!(
@@ -281,7 +313,7 @@ impl Scheduler {
         let tasks: Vec<_> = self.book.tasks().cloned().collect();
         for task in tasks {
             self.drop_port(&task.record.port.name).await;
-            if let Err(e) = self.store.remove_task(task.id()) {
+            if let Err(e) = self.store.queue_removal(task.id()) {
                 error!(task = %task.id(), error = %e, "cannot remove the task record");
             }
         }

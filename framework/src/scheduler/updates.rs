@@ -3,12 +3,16 @@
 //! an update for a task this framework does not know is a stray: a running
 //! one is killed (it has no port), an ended one's port, if any, is deleted.
 //! Every update that carries a uuid is acknowledged after it was handled,
-//! so a crash in between makes Mesos send it again.
+//! so a crash in between makes Mesos send it again; the ACKNOWLEDGE calls
+//! go out from a background task ([`acknowledge_all`]), a few at a time,
+//! so the event loop does not wait for the master's answers.
 
 use std::time::Instant;
 
+use futures::StreamExt;
 use mesos_proto::v1::{TaskState, TaskStatus};
 use ovn::ports::{list_task_ports, port_name};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::book::{is_terminal, StatusOutcome};
@@ -44,15 +48,30 @@ impl Scheduler {
                     "task ended"
                 );
                 self.drop_port(&task.record.port.name).await;
-                if let Err(e) = self.store.remove_task(task.id()) {
+                if let Err(e) = self.store.queue_removal(task.id()) {
                     warn!(task = %task.id(), error = %e, "cannot remove the task record");
                 }
                 self.touch(true);
             }
         }
-        match caller.acknowledge(&status).await {
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "ACKNOWLEDGE failed; Mesos will send the update again"),
+        self.acknowledge(caller, status).await;
+    }
+
+    /// Hands an update with a uuid to the acknowledger (inline when there
+    /// is none).
+    async fn acknowledge(&mut self, caller: &Caller, status: TaskStatus) {
+        if status.uuid.is_none() {
+            return;
+        }
+        let status = match &self.acks {
+            Some(acks) => match acks.send(status) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(status)) => status,
+            },
+            None => status,
+        };
+        if let Err(e) = caller.acknowledge(&status).await {
+            warn!(task = %status.task_id, error = %e, "ACKNOWLEDGE failed; Mesos will send the update again");
         }
     }
 
@@ -81,4 +100,25 @@ impl Scheduler {
             self.drop_port(&name).await;
         }
     }
+}
+
+/// How many ACKNOWLEDGE calls are in flight at most.
+const ACK_CONCURRENCY: usize = 8;
+
+/// Sends the ACKNOWLEDGE of every update queued on `updates` until the
+/// queue is closed and drained.
+pub(super) async fn acknowledge_all(caller: Caller, updates: mpsc::UnboundedReceiver<TaskStatus>) {
+    let updates = futures::stream::unfold(updates, |mut rx| async move {
+        rx.recv().await.map(|status| (status, rx))
+    });
+    updates
+        .for_each_concurrent(ACK_CONCURRENCY, |status| {
+            let caller = &caller;
+            async move {
+                if let Err(e) = caller.acknowledge(&status).await {
+                    warn!(task = %status.task_id, error = %e, "ACKNOWLEDGE failed; Mesos will send the update again");
+                }
+            }
+        })
+        .await;
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ovn::services::ServiceSpec;
 use ovn::topology::find_gateway_routers;
 
 use super::book::LiveTask;
@@ -33,10 +34,12 @@ fn task_view(task: &LiveTask) -> TaskView {
 impl Scheduler {
     /// Builds the snapshot of the current state.
     pub fn snapshot(&self) -> Snapshot {
-        let specs: BTreeMap<_, _> = desired(&self.services, &self.book)
-            .into_iter()
-            .map(|s| (s.key(), s))
-            .collect();
+        self.snapshot_with(&desired(&self.services, &self.book))
+    }
+
+    /// The snapshot, given the desired load balancers of the current state.
+    fn snapshot_with(&self, specs: &[ServiceSpec]) -> Snapshot {
+        let specs: BTreeMap<_, _> = specs.iter().map(|s| (s.key(), s)).collect();
         let mut tasks_by_service: BTreeMap<(String, String), Vec<TaskView>> = BTreeMap::new();
         let tasks: Vec<TaskView> = self
             .book
@@ -94,7 +97,13 @@ impl Scheduler {
 
     /// Publishes the snapshot to the API.
     pub(super) fn publish(&mut self) {
-        self.view_tx.send_replace(Arc::new(self.snapshot()));
+        self.publish_with(&desired(&self.services, &self.book));
+    }
+
+    /// Publishes the snapshot, given the desired load balancers.
+    pub(super) fn publish_with(&mut self, specs: &[ServiceSpec]) {
+        self.view_tx
+            .send_replace(Arc::new(self.snapshot_with(specs)));
         self.view_dirty = false;
     }
 }

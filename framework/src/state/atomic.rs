@@ -2,6 +2,8 @@
 //! the same directory, fsync it, rename it over the target, fsync the
 //! directory. A crash leaves either the old or the new content, plus maybe a
 //! temporary file, which [`remove_temp_files`] deletes at the next open.
+//! [`write_batch`] does the same for many files with one `syncfs` and one
+//! directory `fsync` for the whole batch.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -32,6 +34,76 @@ pub(super) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Replaces (`Some`) or removes (`None`) many files of `dir` at once,
+/// atomically per file and durably for the batch: every temporary file is
+/// written, one `syncfs` makes their data durable, then each is renamed over
+/// its target, removals are unlinked, and one `fsync` of the directory makes
+/// the names durable. A file that fails is left as it was (its temporary
+/// removed) and named in the errors; the others are still written.
+pub(super) fn write_batch(
+    dir: &Path,
+    changes: Vec<(String, Option<Vec<u8>>)>,
+) -> Vec<(String, io::Error)> {
+    let mut errors = Vec::new();
+    let mut staged = Vec::new();
+    let mut removals = Vec::new();
+    for (name, bytes) in changes {
+        let Some(bytes) = bytes else {
+            removals.push(name);
+            continue;
+        };
+        let tmp = dir.join(format!(
+            "{TEMP_PREFIX}{name}.{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&bytes));
+        match written {
+            Ok(()) => staged.push((name, tmp)),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                errors.push((name, e));
+            }
+        }
+    }
+    if !staged.is_empty() {
+        let synced = File::open(dir).and_then(|d| nix::unistd::syncfs(&d).map_err(io::Error::from));
+        if let Err(e) = synced {
+            for (name, tmp) in staged.drain(..) {
+                let _ = fs::remove_file(&tmp);
+                errors.push((name, io::Error::new(e.kind(), e.to_string())));
+            }
+        }
+    }
+    let mut changed = false;
+    for (name, tmp) in staged {
+        match fs::rename(&tmp, dir.join(&name)) {
+            Ok(()) => changed = true,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                errors.push((name, e));
+            }
+        }
+    }
+    for name in removals {
+        match fs::remove_file(dir.join(&name)) {
+            Ok(()) => changed = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => errors.push((name, e)),
+        }
+    }
+    if changed {
+        if let Err(e) = sync_dir(dir) {
+            errors.push((dir.display().to_string(), e));
+        }
+    }
+    errors
 }
 
 /// Removes `dir/name` durably; false when it did not exist.
@@ -88,6 +160,49 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["f.json"]);
+    }
+
+    #[test]
+    fn a_batch_writes_and_removes_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(dir.path(), "old.json", b"old").unwrap();
+        write_atomic(dir.path(), "gone.json", b"gone").unwrap();
+        let errors = write_batch(
+            dir.path(),
+            vec![
+                ("old.json".into(), Some(b"new".to_vec())),
+                ("fresh.json".into(), Some(b"fresh".to_vec())),
+                ("gone.json".into(), None),
+                ("never.json".into(), None),
+            ],
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fresh.json", "old.json"]);
+        assert_eq!(fs::read(dir.path().join("old.json")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_file_of_a_batch_that_cannot_be_replaced_is_named_and_the_rest_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory in the way: the rename over it fails.
+        fs::create_dir(dir.path().join("blocked.json")).unwrap();
+        fs::write(dir.path().join("blocked.json").join("inside"), b"x").unwrap();
+        let errors = write_batch(
+            dir.path(),
+            vec![
+                ("blocked.json".into(), Some(b"new".to_vec())),
+                ("ok.json".into(), Some(b"ok".to_vec())),
+            ],
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "blocked.json");
+        assert_eq!(fs::read(dir.path().join("ok.json")).unwrap(), b"ok");
+        assert_eq!(remove_temp_files(dir.path()).unwrap(), 0);
     }
 
     #[test]

@@ -8,13 +8,16 @@
 //! <dir>/tasks/<task>.json    {"version": 1, "task": {TaskRecord}}
 //! ```
 //!
-//! Every write is atomic and durable ([`atomic`]); a corrupt or newer file
+//! Every write is atomic and durable ([`atomic`]); the scheduler's hot path
+//! queues record changes for a background thread that writes them in
+//! batches ([`StateStore::queue_task`], [`StateStore::flush`]). A corrupt or newer file
 //! is an error naming it, never a silent reset. OVN NB stays the source of
 //! truth for network rows; this store only remembers what the framework did.
 
 mod atomic;
 mod lock;
 mod record;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -90,6 +93,9 @@ fn holder(pid: &Option<u32>) -> String {
 pub struct StateStore {
     dir: PathBuf,
     tasks_dir: PathBuf,
+    /// Declared before the lock: dropping the store writes what is queued
+    /// before the lock is released.
+    writer: writer::Writer,
     _lock: lock::DirLock,
     framework_id: Option<FrameworkId>,
     tasks: BTreeMap<TaskId, TaskRecord>,
@@ -140,6 +146,7 @@ impl StateStore {
         }
         info!(dir = %dir.display(), framework_id = ?framework_id.as_ref().map(|f| f.as_str()), tasks = tasks.len(), "state loaded");
         Ok(StateStore {
+            writer: writer::Writer::new(tasks_dir.clone()),
             dir,
             tasks_dir,
             _lock: lock,
@@ -189,6 +196,7 @@ impl StateStore {
         if self.tasks.get(&record.task_id) == Some(&record) {
             return Ok(());
         }
+        self.flush()?;
         let name = task_file_name(&record.task_id);
         let file = TaskFile {
             version: FORMAT_VERSION,
@@ -202,12 +210,65 @@ impl StateStore {
 
     /// Deletes a task's record; returns it if there was one.
     pub fn remove_task(&mut self, id: &TaskId) -> Result<Option<TaskRecord>, StateError> {
+        self.flush()?;
         let name = task_file_name(id);
         atomic::remove_durably(&self.tasks_dir, &name).map_err(|source| StateError::Write {
             path: self.tasks_dir.join(&name),
             source,
         })?;
         Ok(self.tasks.remove(id))
+    }
+
+    /// Adds or replaces a task's record now and queues its file for the
+    /// background writer (a record equal to the stored one is not
+    /// rewritten). Durable once [`StateStore::flush`] returns; a failure is
+    /// logged by the writer and reported by the next flush.
+    pub fn queue_task(&mut self, record: TaskRecord) -> Result<(), StateError> {
+        if self.tasks.get(&record.task_id) == Some(&record) {
+            return Ok(());
+        }
+        let name = task_file_name(&record.task_id);
+        let file = TaskFile {
+            version: FORMAT_VERSION,
+            task: record,
+        };
+        let bytes = json_bytes(&self.tasks_dir.join(&name), &file)?;
+        self.tasks.insert(file.task.task_id.clone(), file.task);
+        if let Err((name, bytes)) = self.writer.queue(name, Some(bytes)) {
+            let bytes = bytes.unwrap_or_default();
+            atomic::write_atomic(&self.tasks_dir, &name, &bytes).map_err(|source| {
+                StateError::Write {
+                    path: self.tasks_dir.join(&name),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes a task's record now and queues the removal of its file;
+    /// returns the record if there was one.
+    pub fn queue_removal(&mut self, id: &TaskId) -> Result<Option<TaskRecord>, StateError> {
+        let name = task_file_name(id);
+        if let Err((name, _)) = self.writer.queue(name, None) {
+            atomic::remove_durably(&self.tasks_dir, &name).map_err(|source| StateError::Write {
+                path: self.tasks_dir.join(&name),
+                source,
+            })?;
+        }
+        Ok(self.tasks.remove(id))
+    }
+
+    /// Waits until every queued change is on disk; the first file that
+    /// could not be written, if any (the others were).
+    pub fn flush(&mut self) -> Result<(), StateError> {
+        match self.writer.flush().into_iter().next() {
+            None => Ok(()),
+            Some((name, source)) => Err(StateError::Write {
+                path: self.tasks_dir.join(name),
+                source,
+            }),
+        }
     }
 
     /// One task's record.
@@ -249,12 +310,18 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateError> 
 
 fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), StateError> {
     let path = dir.join(name);
+    let bytes = json_bytes(&path, value)?;
+    atomic::write_atomic(dir, name, &bytes).map_err(|source| StateError::Write { path, source })
+}
+
+/// A state file's content: pretty JSON and a final newline.
+fn json_bytes<T: serde::Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StateError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StateError::Write {
-        path: path.clone(),
+        path: path.to_owned(),
         source: io::Error::other(e),
     })?;
     bytes.push(b'\n');
-    atomic::write_atomic(dir, name, &bytes).map_err(|source| StateError::Write { path, source })
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -175,3 +175,65 @@ fn an_unchanged_record_is_not_rewritten() {
         b"{\"version\": 1, \"marker\": true}"
     );
 }
+
+#[test]
+fn queued_records_are_on_disk_after_a_flush_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    for i in 0..50u8 {
+        store.queue_task(record(&format!("t.{i}"), i + 2)).unwrap();
+    }
+    let mut running = record("t.7", 9);
+    running.state = TaskState::TaskRunning;
+    store.queue_task(running.clone()).unwrap();
+    // Written then removed in one burst: never on disk.
+    store.queue_task(record("brief", 99)).unwrap();
+    store.queue_removal(&TaskId::from("brief")).unwrap();
+    store.queue_removal(&TaskId::from("t.0")).unwrap();
+    assert_eq!(store.tasks().len(), 49);
+    store.flush().unwrap();
+    let names = fs::read_dir(dir.path().join(TASKS_DIR)).unwrap().count();
+    assert_eq!(names, 49, "t.1 to t.49, no temporaries");
+    drop(store);
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.tasks().len(), 49);
+    assert_eq!(store.task(&TaskId::from("t.7")), Some(&running));
+    assert!(store.task(&TaskId::from("brief")).is_none());
+    assert!(store.task(&TaskId::from("t.0")).is_none());
+}
+
+#[test]
+fn dropping_the_store_writes_what_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.queue_task(record("late", 5)).unwrap();
+    drop(store);
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(store.task(&TaskId::from("late")), Some(&record("late", 5)));
+}
+
+#[test]
+fn a_queued_record_that_cannot_be_written_is_reported_by_the_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    // A directory where the record's file goes: the rename fails.
+    let blocked = dir.path().join(TASKS_DIR).join("blocked.json");
+    fs::create_dir(&blocked).unwrap();
+    fs::write(blocked.join("x"), b"x").unwrap();
+    store.queue_task(record("blocked", 3)).unwrap();
+    store.queue_task(record("fine", 4)).unwrap();
+    let err = store.flush().unwrap_err().to_string();
+    assert!(err.contains("blocked.json"), "{err}");
+    assert!(dir.path().join(TASKS_DIR).join("fine.json").is_file());
+    store.flush().expect("the failure is reported once");
+}
+
+#[test]
+fn a_direct_write_after_queued_ones_keeps_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.queue_task(record("a", 2)).unwrap();
+    store.remove_task(&TaskId::from("a")).unwrap();
+    store.flush().unwrap();
+    assert!(!dir.path().join(TASKS_DIR).join("a.json").exists());
+}
