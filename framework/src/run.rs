@@ -118,6 +118,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
     let state = ApiState {
         snapshot: view_rx,
         metrics,
+        commands: Some(scheduler.commands()),
     };
     let api = tokio::spawn(api::serve(listener, state, async move {
         let _ = api_stopped.await;

@@ -7,7 +7,8 @@
 //! security, requested-chassis, owner keys) and an address of
 //! 192.168.1.0/24; the VIPs list exactly the running backends (API, `vip
 //! --json`, NB); HTTP between containers through OVN; a killed task losing
-//! its backend and port and being replaced; SIGTERM and SIGKILL restarts
+//! its backend and port and being replaced, also when killed through
+//! `DELETE /v1/tasks/{id}`; SIGTERM and SIGKILL restarts
 //! keeping the framework id, tasks and addresses without duplicate rows; a
 //! master restart; bad task files and an exhausted subnet; `teardown`.
 
@@ -95,6 +96,54 @@ fn the_shipped_tasks_run_on_their_ports_behind_their_vips() {
         );
     }
     started("test done", t0);
+}
+
+#[test]
+fn a_task_killed_through_the_api_is_replaced_on_a_new_port() {
+    let lab = Lab::start(MasterKind::InProcess);
+    let files = shipped(&["apachecoke", "nginxcoke"]);
+    let fw = Framework::start(&lab, "run", &files, &lab.state_dir("state"));
+    let before = wait_running(&lab, &fw, &[("apachecoke", 1), ("nginxcoke", 1)]);
+    let victim = before["nginxcoke"][0].clone();
+    let apache = before["apachecoke"][0].clone();
+
+    let (status, body) = fw.kill_task(&lab, "nginxcoke.nope").unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "no task nginxcoke.nope");
+    let (status, body) = fw.kill_task(&lab, &victim.id).unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["task"], victim.id.as_str());
+
+    let replaced = wait_for(
+        "the killed nginxcoke task gone from the API and the NB, and a new one RUNNING",
+        WAIT,
+        || {
+            let tasks: Vec<Task> = fw.tasks(&lab)?.iter().map(task).collect();
+            let ports = task_ports(&lab.central)?;
+            let new: Vec<&Task> = tasks
+                .iter()
+                .filter(|t| t.definition == "nginxcoke" && t.state == "TASK_RUNNING")
+                .collect();
+            let gone =
+                !tasks.iter().any(|t| t.id == victim.id) && !ports.contains_key(&victim.port);
+            Ok((gone && new.len() == 1 && tasks.len() == 2).then(|| new[0].clone()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nlog:\n{}", fw.log_text()));
+    assert_ne!(replaced.port, victim.port, "a new port");
+    check_vip(
+        &lab,
+        &fw,
+        "coke",
+        "coke-web",
+        "10.10.1.12",
+        &[&apache, &replaced],
+    );
+    let log = fw.log_text();
+    assert!(
+        log.contains("killing the task at the operator's request"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! and bumps the counters of a shared [`Metrics`]; [`serve`] answers
 //! `GET /v1/services`, `/v1/services/{tenant}/{name}`, `/v1/tasks`, `/health`
 //! and `/metrics` from them until its shutdown future resolves.
+//! `DELETE /v1/tasks/{id}` is handed to the scheduler as a [`Command`].
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -12,7 +13,7 @@
 //! let (publish, snapshot) = tokio::sync::watch::channel(Arc::new(Snapshot::default()));
 //! let metrics = Arc::new(Metrics::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let state = ApiState { snapshot, metrics: metrics.clone() };
+//! let state = ApiState { snapshot, metrics: metrics.clone(), commands: None };
 //! let server = tokio::spawn(serve(listener, state, async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! }));
@@ -23,6 +24,7 @@
 //! # }
 //! ```
 
+mod control;
 mod gauges;
 mod histogram;
 mod metrics;
@@ -31,6 +33,7 @@ mod server;
 mod snapshot;
 mod text;
 
+pub use control::{Command, Commands, KillRefused};
 pub use metrics::Metrics;
 pub use routes::{router, ApiState, METRICS_CONTENT_TYPE};
 pub use server::serve;

@@ -8,6 +8,7 @@
 //! | `GET /v1/services` | `{"services":[ServiceView...]}` |
 //! | `GET /v1/services/{tenant}/{name}` | a `ServiceView`, or 404 `{"error":"no service coke/x"}` |
 //! | `GET /v1/tasks` | `{"tasks":[TaskView...]}` |
+//! | `DELETE /v1/tasks/{id}` | 202 `{"task":"..","kill":"sent"}` once the KILL is sent; 404 for an unknown task, 503 when not subscribed, 502 when the master refused |
 //! | `GET /health` | 200 `{"status":"ok",..}` when connected, else 503 `{"status":"disconnected",..}` |
 //! | `GET /metrics` | Prometheus text, `text/plain; version=0.0.4` |
 //!
@@ -19,11 +20,12 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
+use super::control::{Command, Commands, KillRefused};
 use super::metrics::Metrics;
 use super::snapshot::{ServiceView, Snapshot, TaskView};
 
@@ -37,6 +39,8 @@ pub struct ApiState {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     /// The counters the scheduler bumps.
     pub metrics: Arc<Metrics>,
+    /// Requests to the scheduler (task kills); without it they answer 503.
+    pub commands: Option<Commands>,
 }
 
 impl ApiState {
@@ -52,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services", get(list_services))
         .route("/v1/services/{tenant}/{name}", get(one_service))
         .route("/v1/tasks", get(list_tasks))
+        .route("/v1/tasks/{id}", delete(kill_task))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -129,6 +134,69 @@ async fn list_tasks(State(state): State<ApiState>) -> Response {
         tasks: &snapshot.tasks,
     })
     .into_response()
+}
+
+#[derive(Serialize)]
+struct KillSent<'a> {
+    task: &'a str,
+    kill: &'static str,
+}
+
+/// How long a kill waits for the scheduler's answer.
+const KILL_ANSWER: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn kill_task(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(task_id) = path.map_err(|rejection| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: rejection.body_text(),
+    })?;
+    let unavailable = |message: &str| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: message.to_owned(),
+    };
+    let commands = state
+        .commands
+        .as_ref()
+        .ok_or_else(|| unavailable("this API serves no scheduler"))?;
+    if !state.current().connected {
+        return Err(unavailable(&KillRefused::NotConnected.to_string()));
+    }
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Kill {
+        task_id: task_id.clone(),
+        reply,
+    };
+    commands
+        .send(command)
+        .await
+        .map_err(|_| unavailable("the scheduler is stopping"))?;
+    let answer = tokio::time::timeout(KILL_ANSWER, answer)
+        .await
+        .map_err(|_| unavailable("the scheduler did not answer in time (not subscribed?)"))?
+        .map_err(|_| unavailable("the scheduler is stopping"))?;
+    match answer {
+        Ok(()) => {
+            let body = KillSent {
+                task: &task_id,
+                kill: "sent",
+            };
+            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+        }
+        Err(refused) => {
+            let status = match refused {
+                KillRefused::UnknownTask(_) => StatusCode::NOT_FOUND,
+                KillRefused::NotConnected => StatusCode::SERVICE_UNAVAILABLE,
+                KillRefused::Mesos { .. } => StatusCode::BAD_GATEWAY,
+            };
+            Err(ApiError {
+                status,
+                message: refused.to_string(),
+            })
+        }
+    }
 }
 
 async fn health(State(state): State<ApiState>) -> Response {

@@ -52,6 +52,10 @@ mod tests {
     }
 
     async fn start(snapshot: Snapshot) -> Running {
+        start_with(snapshot, None).await
+    }
+
+    async fn start_with(snapshot: Snapshot, commands: Option<crate::api::Commands>) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (publish, receiver) = watch::channel(Arc::new(snapshot));
@@ -59,6 +63,7 @@ mod tests {
         let state = ApiState {
             snapshot: receiver,
             metrics: metrics.clone(),
+            commands,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, state, async {
@@ -231,6 +236,67 @@ mod tests {
         }
         let (status, _, _) = api.call(reqwest::Method::DELETE, "/v1/tasks").await;
         assert_eq!(status, 405);
+        api.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_task_kill_is_handed_to_the_scheduler_and_its_answer_mapped() {
+        use crate::api::{Command, KillRefused};
+        let (commands, mut requests) = tokio::sync::mpsc::channel(4);
+        // The scheduler's end: answers by task id.
+        let scheduler = tokio::spawn(async move {
+            let mut asked = Vec::new();
+            while let Some(Command::Kill { task_id, reply }) = requests.recv().await {
+                let answer = match task_id.as_str() {
+                    "web.1" => Ok(()),
+                    "down" => Err(KillRefused::NotConnected),
+                    "refused" => Err(KillRefused::Mesos {
+                        task: task_id.clone(),
+                        reason: "the master said no".into(),
+                    }),
+                    other => Err(KillRefused::UnknownTask(other.to_owned())),
+                };
+                asked.push(task_id);
+                let _ = reply.send(answer);
+            }
+            asked
+        });
+        let api = start_with(busy_snapshot(), Some(commands)).await;
+        let delete = |path: &'static str| {
+            let api = &api;
+            async move {
+                let (status, content_type, body) = api.call(reqwest::Method::DELETE, path).await;
+                assert_eq!(content_type, "application/json", "{path}");
+                (status, serde_json::from_str::<Value>(&body).unwrap())
+            }
+        };
+        assert_eq!(
+            delete("/v1/tasks/web.1").await,
+            (202, json!({ "task": "web.1", "kill": "sent" }))
+        );
+        assert_eq!(
+            delete("/v1/tasks/ghost").await,
+            (404, json!({ "error": "no task ghost" }))
+        );
+        let (status, body) = delete("/v1/tasks/down").await;
+        assert_eq!(status, 503, "{body}");
+        let (status, body) = delete("/v1/tasks/refused").await;
+        assert_eq!(status, 502);
+        assert_eq!(
+            body,
+            json!({ "error": "KILL of task refused failed: the master said no" })
+        );
+        api.stop().await;
+        let asked = scheduler.await.unwrap();
+        assert_eq!(asked, ["web.1", "ghost", "down", "refused"]);
+    }
+
+    #[tokio::test]
+    async fn a_task_kill_without_a_scheduler_is_a_503() {
+        let api = start(busy_snapshot()).await;
+        let (status, _, body) = api.call(reqwest::Method::DELETE, "/v1/tasks/a").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("serves no scheduler"), "{body}");
         api.stop().await;
     }
 

@@ -35,7 +35,8 @@ pub struct LiveTask {
     pub state_since: Instant,
     /// It reached TASK_RUNNING (and was not seen ending since).
     pub was_running: bool,
-    /// When the framework last asked Mesos to kill it.
+    /// When the framework last asked Mesos to kill it (as surplus or at
+    /// the operator's request).
     pub kill_sent: Option<Instant>,
 }
 
@@ -325,7 +326,8 @@ impl Book {
             return;
         };
         if task.kill_sent.is_some() {
-            // Killed as surplus: neither a failure nor a finished instance.
+            // Killed as surplus or at the operator's request: neither a
+            // failure nor a finished instance.
             return;
         }
         if !t.restart.restarts_after(state) {

@@ -37,7 +37,7 @@ use ovn::ovsdb::Client;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::api::{Metrics, Snapshot};
+use crate::api::{Command, Commands, Metrics, Snapshot};
 use crate::launch::ExecutorSettings;
 use crate::mesos::MesosConfig;
 use crate::state::StateStore;
@@ -130,6 +130,9 @@ pub struct Scheduler {
     accept_failed_rx: Option<mpsc::UnboundedReceiver<offers::AcceptFailed>>,
     /// Updates to acknowledge, while subscribed.
     acks: Option<mpsc::UnboundedSender<TaskStatus>>,
+    /// Requests from the API (handled while subscribed).
+    commands: Commands,
+    commands_rx: Option<mpsc::Receiver<Command>>,
 }
 
 impl Scheduler {
@@ -159,6 +162,7 @@ impl Scheduler {
         let tenants = services.iter().map(|s| s.key.tenant.clone());
         let vips = VipController::new(tenants);
         let (accept_failed, accept_failed_rx) = mpsc::unbounded_channel();
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let mut scheduler = Scheduler {
             config,
             nb,
@@ -178,6 +182,8 @@ impl Scheduler {
             accept_failed,
             accept_failed_rx: Some(accept_failed_rx),
             acks: None,
+            commands,
+            commands_rx: Some(commands_rx),
         };
         let report = scheduler.recover().await?;
         info!(
@@ -201,6 +207,11 @@ impl Scheduler {
         &self.book
     }
 
+    /// Where the API sends its requests (task kills).
+    pub fn commands(&self) -> Commands {
+        self.commands.clone()
+    }
+
     /// Marks the VIPs and the API view for the next flush: in
     /// [`FLUSH_DELAY`], and not sooner than [`FLUSH_INTERVAL`] after the
     /// last one, so a burst of updates makes few writes.
@@ -218,5 +229,7 @@ impl Scheduler {
 /// How long changes are gathered before the VIPs and the API view are
 /// written (a burst of updates makes one write).
 const FLUSH_DELAY: Duration = Duration::from_millis(20);
+/// How many API requests may wait for the event loop.
+const COMMAND_QUEUE: usize = 64;
 /// The shortest time between two writes of the VIPs and the API view.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use mesos_proto::v1::scheduler::{event, Event};
+use mesos_proto::v1::TaskId;
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 use tracing::{debug, error, info, warn};
@@ -20,6 +21,7 @@ use super::book::Book;
 use super::updates::acknowledge_all;
 use super::vips::desired;
 use super::{Scheduler, SchedulerError};
+use crate::api::{Command, KillRefused};
 use crate::mesos::{self, Backoff, Caller, MesosError, Subscription};
 
 /// The longest sleep of the event loop without a timer due.
@@ -131,6 +133,10 @@ impl Scheduler {
             .accept_failed_rx
             .take()
             .expect("one subscription is served at a time");
+        let mut commands = self
+            .commands_rx
+            .take()
+            .expect("one subscription is served at a time");
         let end = loop {
             let wake = self.next_wake(&timers);
             tokio::select! {
@@ -139,6 +145,7 @@ impl Scheduler {
                     Err(e) => break End::Mesos(e),
                 },
                 Some(failed) = accept_failed.recv() => self.on_accept_failed(failed).await,
+                Some(command) = commands.recv() => self.on_command(&caller, command).await,
                 () = sleep_until(wake.into()) => self.tick(&caller, &mut timers).await,
                 () = shutdown.as_mut() => break End::Shutdown,
             }
@@ -146,6 +153,7 @@ impl Scheduler {
             self.after(&caller).await;
         };
         self.accept_failed_rx = Some(accept_failed);
+        self.commands_rx = Some(commands);
         // Closing the queue ends the acknowledger once it sent what is
         // queued; a dead stream's acknowledgements are not waited for
         // (Mesos sends those updates again).
@@ -158,6 +166,39 @@ impl Scheduler {
             acknowledger.abort();
         }
         end
+    }
+
+    /// A request from the API.
+    async fn on_command(&mut self, caller: &Caller, command: Command) {
+        match command {
+            Command::Kill { task_id, reply } => {
+                let answer = self.kill_on_request(caller, &task_id).await;
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    /// Kills a task at the operator's request; its end counts neither as a
+    /// failure nor as a finished instance, so a replacement launches at once.
+    async fn kill_on_request(&mut self, caller: &Caller, task_id: &str) -> Result<(), KillRefused> {
+        let id = TaskId::new(task_id);
+        let Some(task) = self.book.get(&id) else {
+            return Err(KillRefused::UnknownTask(task_id.to_owned()));
+        };
+        let agent = task.record.agent_id.clone();
+        match caller.kill(id.clone(), agent).await {
+            Ok(()) => {
+                info!(task = %id, "killing the task at the operator's request");
+                if let Some(task) = self.book.get_mut(&id) {
+                    task.kill_sent = Some(Instant::now());
+                }
+                Ok(())
+            }
+            Err(e) => Err(KillRefused::Mesos {
+                task: task_id.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     async fn handle(&mut self, caller: &Caller, event: Event) {

@@ -209,11 +209,20 @@ impl Lab {
 
     /// `GET url`: status and JSON body (`null` when not JSON).
     pub fn http_get(&self, url: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+        self.http(reqwest::Method::GET, url)
+    }
+
+    /// `method url`: status and JSON body (`Null` when not JSON).
+    pub fn http(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
         self.rt.block_on(async {
             let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15))
                 .build()?;
-            let response = client.get(url).send().await?;
+            let response = client.request(method, url).send().await?;
             let status = response.status().as_u16();
             let text = response.text().await?;
             Ok((

@@ -166,6 +166,12 @@ impl Framework {
         body["tasks"].as_array().cloned().context("tasks array")
     }
 
+    /// `DELETE /v1/tasks/{id}`: status and body.
+    pub fn kill_task(&self, lab: &Lab, id: &str) -> anyhow::Result<(u16, Value)> {
+        let url = format!("http://{}/v1/tasks/{id}", self.api);
+        lab.http(reqwest::Method::DELETE, &url)
+    }
+
     /// `GET /v1/services/{tenant}/{name}`.
     pub fn service(&self, lab: &Lab, tenant: &str, name: &str) -> anyhow::Result<Value> {
         let (status, body) = self.get(lab, &format!("/v1/services/{tenant}/{name}"))?;
