@@ -9,6 +9,9 @@ use ovn_mesos::cli::{Cli, Command};
 use ovn_mesos::{exit, network, run};
 use tracing_subscriber::EnvFilter;
 
+/// Worker threads of `ovn-mesos run`'s runtime.
+const RUN_WORKERS: usize = 2;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -31,10 +34,17 @@ fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // `run`: the scheduler's event loop runs on this thread and its
+    // helpers (ACCEPTs, acknowledgements, the HTTP API, the OVSDB
+    // connection) on two workers, so none of them waits for the others.
+    let mut builder = if daemon {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(RUN_WORKERS);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return exit::report(&anyhow::Error::new(e).context("cannot start the runtime")),
     };

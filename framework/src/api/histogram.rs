@@ -8,11 +8,12 @@ use std::time::Duration;
 use super::text::{Family, Text};
 
 /// Upper bounds of the buckets: nanoseconds and the `le` label.
-const BUCKETS: [(u64, &str); 14] = [
+const BUCKETS: [(u64, &str); 15] = [
     (500_000, "0.0005"),
     (1_000_000, "0.001"),
     (2_500_000, "0.0025"),
     (5_000_000, "0.005"),
+    (7_500_000, "0.0075"),
     (10_000_000, "0.01"),
     (25_000_000, "0.025"),
     (50_000_000, "0.05"),

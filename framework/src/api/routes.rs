@@ -92,7 +92,7 @@ struct ServiceList<'a> {
 
 #[derive(Serialize)]
 struct TaskList<'a> {
-    tasks: &'a [TaskView],
+    tasks: &'a [Arc<TaskView>],
 }
 
 #[derive(Serialize)]

@@ -1,7 +1,11 @@
 //! The read-only view of the framework that the HTTP API serves: a
 //! [`Snapshot`] the scheduler publishes on a `tokio::sync::watch` channel after
 //! every change, made of [`ServiceView`]s and [`TaskView`]s. Plain serialisable
-//! data, so the API never locks the scheduler's state.
+//! data, so the API never locks the scheduler's state. Task views are
+//! shared (`Arc`) between the task list, their service and the scheduler's
+//! cache, so publishing a snapshot does not copy every task.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +21,7 @@ pub struct Snapshot {
     /// Every service the task definitions declare, sorted by tenant and name.
     pub services: Vec<ServiceView>,
     /// Every task the framework knows, whatever its service.
-    pub tasks: Vec<TaskView>,
+    pub tasks: Vec<Arc<TaskView>>,
 }
 
 impl Snapshot {
@@ -50,7 +54,7 @@ pub struct ServiceView {
     /// How many instances the task definitions ask for.
     pub instances: u32,
     /// The tasks of this service, whatever their state.
-    pub tasks: Vec<TaskView>,
+    pub tasks: Vec<Arc<TaskView>>,
 }
 
 /// One Mesos task and its OVN logical switch port.
@@ -85,8 +89,8 @@ pub(crate) mod tests {
     use super::*;
 
     /// A task of `service` of tenant "coke" in `state`.
-    pub(crate) fn task(id: &str, service: &str, state: &str) -> TaskView {
-        TaskView {
+    pub(crate) fn task(id: &str, service: &str, state: &str) -> Arc<TaskView> {
+        Arc::new(TaskView {
             id: id.to_string(),
             tenant: "coke".to_string(),
             service: service.to_string(),
@@ -98,7 +102,7 @@ pub(crate) mod tests {
             port: format!("coke.{id}"),
             state: state.to_string(),
             message: None,
-        }
+        })
     }
 
     /// A service of tenant `tenant` with the given backends and no tasks.
@@ -142,7 +146,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_task_serialises_with_the_contract_field_names_and_nulls() {
-        let mut view = task("a", "web", "TASK_STAGING");
+        let mut view = Arc::unwrap_or_clone(task("a", "web", "TASK_STAGING"));
         view.agent_id = None;
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["id"], "a");

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
 use ovn::services::ServiceKey;
 
+use crate::launch::Load;
 use crate::state::TaskRecord;
 use crate::tasks::{RestartPolicy, Services};
 
@@ -38,6 +39,9 @@ pub struct LiveTask {
     /// When the framework last asked Mesos to kill it (as surplus or at
     /// the operator's request).
     pub kill_sent: Option<Instant>,
+    /// The API's view of the task, built once and dropped when the task
+    /// changes (publishing a snapshot then copies no task).
+    pub(super) view: std::cell::OnceCell<std::sync::Arc<crate::api::TaskView>>,
 }
 
 impl LiveTask {
@@ -51,6 +55,7 @@ impl LiveTask {
             state_since: now,
             was_running,
             kill_sent: None,
+            view: std::cell::OnceCell::new(),
         }
     }
 
@@ -138,6 +143,12 @@ pub struct Book {
     unsure: usize,
     /// Tasks of no template (a removed task file): killed as surplus.
     orphans: usize,
+    /// The tasks with a known agent, per agent and service (placement).
+    load: Load,
+}
+
+fn service_key(record: &TaskRecord) -> ServiceKey {
+    ServiceKey::new(&record.tenant, &record.service)
 }
 
 /// Whether a task in this state may stop counting as an instance.
@@ -170,6 +181,7 @@ impl Book {
             templates,
             unsure: 0,
             orphans: 0,
+            load: Load::default(),
         }
     }
 
@@ -181,6 +193,9 @@ impl Book {
         }
         if is_unsure(task.state()) {
             self.unsure += 1;
+        }
+        if let Some(agent) = &task.record.agent_id {
+            self.load.add(&service_key(&task.record), agent);
         }
         if let Some(old) = self.tasks.insert(task.id().clone(), task) {
             self.forget(&old);
@@ -203,14 +218,33 @@ impl Book {
         if is_unsure(task.state()) {
             self.unsure = self.unsure.saturating_sub(1);
         }
+        if let Some(agent) = &task.record.agent_id {
+            self.load.remove(&service_key(&task.record), agent);
+        }
     }
 
     pub fn get(&self, id: &TaskId) -> Option<&LiveTask> {
         self.tasks.get(id)
     }
 
-    pub fn get_mut(&mut self, id: &TaskId) -> Option<&mut LiveTask> {
-        self.tasks.get_mut(id)
+    /// Notes that a KILL was sent for the task (its end then counts
+    /// neither as a failure nor as a finished instance). The book's own
+    /// accounting (state, agent, counters) changes only through
+    /// [`Book::on_status`], [`Book::insert`] and [`Book::remove`].
+    pub fn kill_sent(&mut self, id: &TaskId, at: Instant) -> bool {
+        match self.tasks.get_mut(id) {
+            Some(task) => {
+                task.kill_sent = Some(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many tasks run (or are launched) on each agent, in total and
+    /// per service.
+    pub fn load(&self) -> &Load {
+        &self.load
     }
 
     /// Every task, ordered by id.
@@ -294,11 +328,16 @@ impl Book {
         let Some(task) = self.tasks.get_mut(id) else {
             return StatusOutcome::Unknown;
         };
-        if status.message.is_some() {
+        if status.message.is_some() && task.message != status.message {
             task.message = status.message.clone();
+            task.view.take();
         }
         if task.record.agent_id.is_none() {
-            task.record.agent_id = status.agent_id.clone();
+            if let Some(agent) = &status.agent_id {
+                task.record.agent_id = Some(agent.clone());
+                task.view.take();
+                self.load.add(&service_key(&task.record), agent);
+            }
         }
         let from = task.record.state;
         if is_terminal(state) {
@@ -312,6 +351,7 @@ impl Book {
         }
         self.unsure = self.unsure + usize::from(is_unsure(state)) - usize::from(is_unsure(from));
         task.record.state = state;
+        task.view.take();
         task.state_since = now;
         match state {
             TaskState::TaskRunning => task.was_running = true,

@@ -215,7 +215,7 @@ fn surplus_tasks_and_tasks_of_removed_files_are_killed_once_per_retry() {
     kill.sort();
     assert_eq!(kill, ["gone.1", "web.1"], "the running one stays");
     for id in ["gone.1", "web.1"] {
-        book.get_mut(&TaskId::new(id)).unwrap().kill_sent = Some(now);
+        assert!(book.kill_sent(&TaskId::new(id), now));
     }
     assert!(book.surplus(now).is_empty());
     assert_eq!(book.surplus(now + KILL_RETRY).len(), 2);
@@ -247,4 +247,30 @@ fn in_flight_tasks_are_unconfirmed_after_a_while() {
     let ids: Vec<_> = book.unconfirmed(now + after, after);
     assert_eq!(ids.len(), 1);
     assert_eq!(ids[0].0.as_str(), "web.1");
+}
+
+#[test]
+fn the_load_follows_tasks_in_and_out_and_agents_learnt_late() {
+    let now = Instant::now();
+    let web = ServiceKey::new("coke", "web");
+    let (a1, a2) = (AgentId::new("agent-1"), AgentId::new("agent-2"));
+    let mut book = Book::new(&services(3, "always"));
+    book.insert(task("web.1", 2, now));
+    let mut adopted = task("web.2", 3, now);
+    adopted.record.agent_id = None;
+    book.insert(adopted);
+    assert_eq!(book.load().of_service(&web, &a1), 1);
+    assert_eq!(book.load().of_agent(&a2), 0, "no agent known yet");
+    let mut update = status("web.2", TaskState::TaskRunning);
+    update.agent_id = Some(a2.clone());
+    book.on_status(&update, now);
+    assert_eq!(
+        book.load().of_service(&web, &a2),
+        1,
+        "learnt from the update"
+    );
+    book.on_status(&status("web.1", TaskState::TaskFailed), now);
+    assert_eq!(book.load().of_agent(&a1), 0, "an ended task leaves");
+    book.remove(&TaskId::new("web.2"));
+    assert_eq!(book.load(), &crate::launch::Load::default());
 }

@@ -47,7 +47,7 @@ pub use error::SchedulerError;
 pub use repair::RepairReport;
 
 use book::Book;
-use vips::VipController;
+use vips::{VipController, VipWriter};
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ pub struct Scheduler {
     store: StateStore,
     services: Services,
     book: Book,
-    vips: VipController,
+    vips: VipWriter,
     metrics: Arc<Metrics>,
     view_tx: watch::Sender<Arc<Snapshot>>,
     /// Tasks to kill once subscribed (their port could not be restored).
@@ -160,7 +160,7 @@ impl Scheduler {
         );
         let book = Book::new(&services);
         let tenants = services.iter().map(|s| s.key.tenant.clone());
-        let vips = VipController::new(tenants);
+        let vips = VipWriter::start(VipController::new(tenants), nb.clone(), metrics.clone());
         let (accept_failed, accept_failed_rx) = mpsc::unbounded_channel();
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let mut scheduler = Scheduler {

@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 use super::book::LiveTask;
 use super::Scheduler;
 use crate::api::Metrics;
-use crate::launch::{self, new_task_id, place, LaunchResources, Load, OfferSlot, Want};
+use crate::launch::{self, new_task_id, place, LaunchResources, OfferSlot, Want};
 use crate::mesos::{launch_operation, Caller};
 use crate::state::{PortRecord, TaskRecord};
 use crate::tasks::{Member, Service};
@@ -183,16 +183,7 @@ impl Scheduler {
                 });
             }
         }
-        let mut load = Load::default();
-        for task in self.book.tasks() {
-            if let Some(agent) = &task.record.agent_id {
-                load.add(
-                    &ovn::services::ServiceKey::new(&task.record.tenant, &task.record.service),
-                    agent,
-                );
-            }
-        }
-        place(slots, &list, &self.config.executor, &load)
+        place(slots, &list, &self.config.executor, self.book.load())
             .into_iter()
             .map(|p| Planned {
                 template: p.want.definition.task_id.as_str().to_owned(),

@@ -53,8 +53,7 @@ impl Scheduler {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
         tokio::pin!(shutdown);
         let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
-        let specs = desired(&self.services, &self.book);
-        self.vips.resync(&self.nb, &specs, &self.metrics).await;
+        self.vips.resync(desired(&self.services, &self.book));
         let mut resync = Instant::now();
         loop {
             let framework_id = self.store.framework_id().cloned();
@@ -189,9 +188,7 @@ impl Scheduler {
         match caller.kill(id.clone(), agent).await {
             Ok(()) => {
                 info!(task = %id, "killing the task at the operator's request");
-                if let Some(task) = self.book.get_mut(&id) {
-                    task.kill_sent = Some(Instant::now());
-                }
+                self.book.kill_sent(&id, Instant::now());
                 Ok(())
             }
             Err(e) => Err(KillRefused::Mesos {
@@ -274,8 +271,7 @@ impl Scheduler {
         }
         if now >= timers.resync + self.config.resync_interval {
             timers.resync = now;
-            let specs = desired(&self.services, &self.book);
-            self.vips.resync(&self.nb, &specs, &self.metrics).await;
+            self.vips.resync(desired(&self.services, &self.book));
         }
     }
 
@@ -287,9 +283,7 @@ impl Scheduler {
             info!(task = %task, "killing a task beyond its service's instances or of a removed task file");
             match caller.kill(task.clone(), agent).await {
                 Ok(()) => {
-                    if let Some(t) = self.book.get_mut(&task) {
-                        t.kill_sent = Some(now);
-                    }
+                    self.book.kill_sent(&task, now);
                 }
                 Err(e) => warn!(task = %task, error = %e, "KILL failed"),
             }
@@ -313,29 +307,29 @@ impl Scheduler {
             }
         }
         if self.flush_at.is_some_and(|at| at <= now) {
-            self.flush().await;
+            self.flush();
         }
     }
 
-    /// Writes the VIPs and publishes the view now.
-    async fn flush(&mut self) {
+    /// Hands the VIPs to their writer and publishes the view now.
+    fn flush(&mut self) {
         self.flush_at = None;
         self.flushed_at = Some(Instant::now());
         if !self.vips_dirty && !self.view_dirty {
             return;
         }
         let specs = desired(&self.services, &self.book);
-        if self.vips_dirty {
-            self.vips_dirty = false;
-            self.vips.sync(&self.nb, &specs, &self.metrics).await;
-        }
         if self.view_dirty {
             self.publish_with(&specs);
+        }
+        if self.vips_dirty {
+            self.vips_dirty = false;
+            self.vips.sync(specs);
         }
     }
 
     async fn stop(mut self) -> Result<(), SchedulerError> {
-        self.flush().await;
+        self.flush();
         if let Err(e) = self.store.flush() {
             error!(error = %e, "cannot write a task record; the next start repairs it from the NB");
         }
@@ -345,6 +339,8 @@ impl Scheduler {
             tasks = self.book.len(),
             "stopping; tasks keep running and the next start fails over to them"
         );
+        // The last VIP write finishes before the NB connection closes.
+        self.vips.finish().await;
         Ok(())
     }
 

@@ -40,14 +40,14 @@ impl Scheduler {
     /// The snapshot, given the desired load balancers of the current state.
     fn snapshot_with(&self, specs: &[ServiceSpec]) -> Snapshot {
         let specs: BTreeMap<_, _> = specs.iter().map(|s| (s.key(), s)).collect();
-        let mut tasks_by_service: BTreeMap<(String, String), Vec<TaskView>> = BTreeMap::new();
-        let tasks: Vec<TaskView> = self
+        let mut tasks_by_service: BTreeMap<(&str, &str), Vec<Arc<TaskView>>> = BTreeMap::new();
+        let tasks: Vec<Arc<TaskView>> = self
             .book
             .tasks()
             .map(|t| {
-                let view = task_view(t);
+                let view = t.view.get_or_init(|| Arc::new(task_view(t))).clone();
                 tasks_by_service
-                    .entry((view.tenant.clone(), view.service.clone()))
+                    .entry((&t.record.tenant, &t.record.service))
                     .or_default()
                     .push(view.clone());
                 view
@@ -81,7 +81,7 @@ impl Scheduler {
                         .unwrap_or_default(),
                     instances: service.instances(),
                     tasks: tasks_by_service
-                        .remove(&(key.tenant.clone(), key.name.clone()))
+                        .remove(&(key.tenant.as_str(), key.name.as_str()))
                         .unwrap_or_default(),
                 }
             })

@@ -7,12 +7,20 @@
 //! per service whose backends changed; a full pass ([`VipController::resync`])
 //! also rewrites what someone changed by hand, adds VIPs to gateways created
 //! since, and deletes the load balancers of services no task file names.
+//!
+//! The writes run in their own task ([`VipWriter`]): the scheduler hands
+//! it the latest desired state and goes on, so an offer never waits for a
+//! load balancer transaction. Only the newest desired state is written (a
+//! burst of changes makes one pass), which is what level-triggered means.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 use ovn::ovsdb::Client;
 use ovn::services::{ensure_service, reconcile_services, ReconcileScope, ServiceKey, ServiceSpec};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::book::Book;
@@ -21,19 +29,21 @@ use crate::tasks::Services;
 
 /// The desired load balancers: one per service with a VIP, backends sorted.
 pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
-    let backends = book.backends();
+    let mut backends: BTreeMap<(&str, &str), Vec<SocketAddrV4>> = BTreeMap::new();
+    for task in book.tasks().filter(|t| t.is_backend()) {
+        let Some(port) = book.backend_port(&task.record.definition) else {
+            continue;
+        };
+        backends
+            .entry((&task.record.tenant, &task.record.service))
+            .or_default()
+            .push(SocketAddrV4::new(task.record.port.ip, port));
+    }
     services
         .iter()
         .filter_map(|service| {
-            let mut addrs: Vec<SocketAddrV4> = backends
-                .get(&service.key)
-                .into_iter()
-                .flatten()
-                .filter_map(|task| {
-                    let port = book.backend_port(&task.record.definition)?;
-                    Some(SocketAddrV4::new(task.record.port.ip, port))
-                })
-                .collect();
+            let key = (service.key.tenant.as_str(), service.key.name.as_str());
+            let mut addrs = backends.remove(&key).unwrap_or_default();
             addrs.sort();
             addrs.dedup();
             service.spec(addrs)
@@ -118,6 +128,71 @@ impl VipController {
                 metrics.ovsdb_error();
                 warn!(error = %e, "cannot reconcile the service load balancers; will retry");
             }
+        }
+    }
+}
+
+/// What the writer is asked to write: the desired services, and a full
+/// pass when `resync` changed.
+#[derive(Debug, Clone, Default)]
+struct Request {
+    specs: Arc<Vec<ServiceSpec>>,
+    resync: u64,
+}
+
+/// The services controller's task: writes the newest desired state handed
+/// to it, one pass at a time.
+#[derive(Debug)]
+pub struct VipWriter {
+    tx: watch::Sender<Request>,
+    task: JoinHandle<()>,
+}
+
+impl VipWriter {
+    /// Starts the task with `controller`'s memory of what is written.
+    pub fn start(controller: VipController, nb: Client, metrics: Arc<Metrics>) -> VipWriter {
+        let (tx, rx) = watch::channel(Request::default());
+        let task = tokio::spawn(write_loop(controller, nb, metrics, rx));
+        VipWriter { tx, task }
+    }
+
+    /// Asks for the services whose backends changed to be written.
+    pub fn sync(&self, specs: Vec<ServiceSpec>) {
+        self.tx.send_modify(|r| r.specs = Arc::new(specs));
+    }
+
+    /// Asks for a full pass (see [`VipController::resync`]).
+    pub fn resync(&self, specs: Vec<ServiceSpec>) {
+        self.tx.send_modify(|r| {
+            r.specs = Arc::new(specs);
+            r.resync += 1;
+        });
+    }
+
+    /// Writes what was asked last, then ends the task.
+    pub async fn finish(self) {
+        drop(self.tx);
+        if let Err(e) = self.task.await {
+            warn!(error = %e, "the load balancer writer failed");
+        }
+    }
+}
+
+async fn write_loop(
+    mut controller: VipController,
+    nb: Client,
+    metrics: Arc<Metrics>,
+    mut rx: watch::Receiver<Request>,
+) {
+    let mut resynced = 0;
+    // `changed` still reports a value sent just before the sender went.
+    while rx.changed().await.is_ok() {
+        let request = rx.borrow_and_update().clone();
+        if request.resync != resynced {
+            resynced = request.resync;
+            controller.resync(&nb, &request.specs, &metrics).await;
+        } else {
+            controller.sync(&nb, &request.specs, &metrics).await;
         }
     }
 }

@@ -4,28 +4,41 @@
 //! ports, no state dir and no API: per OFFERS event it packs each offer,
 //! ACCEPTs them concurrently (one LAUNCH each) and declines the rest;
 //! every update is acknowledged before the next event is read. Measured
-//! like the framework: OFFERS received -> its ACCEPTs answered (one
-//! observation per used offer) and first OFFERS -> the last TASK_RUNNING.
+//! like the framework, per used offer: OFFERS received -> its ACCEPT
+//! answered, and its ACCEPT call alone (sent -> answered); and first
+//! OFFERS -> the last TASK_RUNNING. Then the steady phase: `relaunches`
+//! times, KILL one task, REVIVE, and launch its replacement on the next
+//! OFFERS event (one offer used, the rest declined), measured the same way.
 //! It tears itself down at the end, so its tasks free their resources.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::future::join_all;
-use mesos_local::client::SchedulerClient;
+use mesos_local::client::{EventStream, SchedulerClient};
 use mesos_local::testing::{command_task, framework_info};
-use mesos_proto::v1::scheduler::{call, event, Call};
-use mesos_proto::v1::{offer::operation, Filters, Offer, OfferId, TaskState};
+use mesos_proto::v1::scheduler::{call, event, Call, Event};
+use mesos_proto::v1::{offer::operation, AgentId, Filters, Offer, OfferId, TaskId, TaskState};
 use mesos_proto::Encoding;
 
 use super::setup::{LAUNCH_CPUS, LAUNCH_MEM};
+
+/// Per used offer: OFFERS received -> ACCEPT answered, and the ACCEPT call alone.
+#[derive(Default)]
+pub struct Latencies {
+    pub waited: Vec<Duration>,
+    pub call: Vec<Duration>,
+}
 
 /// What the baseline measured.
 pub struct Baseline {
     /// First OFFERS received -> the last TASK_RUNNING.
     pub launch: Duration,
-    /// OFFERS received -> its ACCEPTs answered, per used offer.
-    pub latencies: Vec<Duration>,
+    pub burst: Latencies,
+    pub steady: Latencies,
+    /// KILL sent -> the replacement TASK_RUNNING, per relaunch.
+    pub replaced: Vec<Duration>,
 }
 
 fn scalar(offer: &Offer, name: &str) -> f64 {
@@ -38,17 +51,16 @@ fn scalar(offer: &Offer, name: &str) -> f64 {
         .sum()
 }
 
-fn accept(offer: &Offer, first: usize, count: usize) -> Call {
+fn fit(offer: &Offer) -> usize {
+    (scalar(offer, "cpus") / LAUNCH_CPUS + 1e-9)
+        .floor()
+        .min((scalar(offer, "mem") / LAUNCH_MEM + 1e-9).floor()) as usize
+}
+
+fn accept(offer: &Offer, ids: impl Iterator<Item = String>) -> Call {
     let resources = format!("cpus:{LAUNCH_CPUS};mem:{LAUNCH_MEM}");
-    let tasks = (first..first + count)
-        .map(|i| {
-            command_task(
-                &format!("base-{i}"),
-                &offer.agent_id.value,
-                "true",
-                &resources,
-            )
-        })
+    let tasks = ids
+        .map(|id| command_task(&id, &offer.agent_id.value, "true", &resources))
         .collect();
     Call {
         r#type: Some(call::Type::Accept as i32),
@@ -80,84 +92,195 @@ fn decline(ids: Vec<OfferId>) -> Call {
     }
 }
 
-/// Launches `tasks` tasks and waits for all of them to be RUNNING.
-pub async fn run(master: &str, tasks: usize) -> anyhow::Result<Baseline> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let mut client = SchedulerClient::with_http(http, master, Encoding::Protobuf);
-    let mut events = client.subscribe(framework_info("baseline")).await?;
-    let (mut launched, mut running) = (0usize, 0usize);
-    let mut first_offers: Option<Instant> = None;
-    let mut latencies = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while running < tasks {
-        if Instant::now() > deadline {
-            bail!("baseline timed out: {launched} launched, {running} of {tasks} running");
-        }
-        let event = events
+/// The bare scheduler's connection and what it knows of its tasks.
+struct Bare {
+    client: SchedulerClient,
+    events: EventStream,
+    /// Task id -> agent id, for the tasks RUNNING.
+    running: BTreeMap<String, AgentId>,
+}
+
+impl Bare {
+    /// The next event; an UPDATE is acknowledged and followed in `running`
+    /// (anything but RUNNING or KILLED is a failure).
+    async fn next(&mut self) -> anyhow::Result<Event> {
+        let event = self
+            .events
             .next_matching("baseline events", Duration::from_secs(60), |_| true)
             .await?;
-        let received = Instant::now();
-        match event.r#type() {
-            event::Type::Offers => {
-                first_offers.get_or_insert(received);
-                let mut accepts = Vec::new();
-                let mut unused = Vec::new();
-                for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
-                    let fit = (scalar(&offer, "cpus") / LAUNCH_CPUS + 1e-9)
-                        .floor()
-                        .min((scalar(&offer, "mem") / LAUNCH_MEM + 1e-9).floor())
-                        as usize;
-                    let count = fit.min(tasks - launched);
-                    if count == 0 {
-                        unused.push(offer.id.clone());
-                        continue;
+        if event.r#type() == event::Type::Update {
+            let status = event.update.clone().map(|u| u.status).unwrap_or_default();
+            match status.state() {
+                TaskState::TaskRunning => {
+                    if let Some(agent) = &status.agent_id {
+                        self.running
+                            .insert(status.task_id.value.clone(), agent.clone());
                     }
-                    accepts.push(accept(&offer, launched, count));
-                    launched += count;
                 }
-                let used = accepts.len();
-                for result in join_all(accepts.into_iter().map(|c| client.call(c))).await {
-                    result.context("baseline ACCEPT")?;
+                TaskState::TaskKilled => {
+                    self.running.remove(&status.task_id.value);
                 }
-                let took = received.elapsed();
-                latencies.extend(std::iter::repeat_n(took, used));
-                if !unused.is_empty() {
-                    client.call(decline(unused)).await.context("DECLINE")?;
-                }
+                other => bail!("baseline task {} is {other:?}", status.task_id),
             }
-            event::Type::Update => {
-                let status = event.update.map(|u| u.status).unwrap_or_default();
-                match status.state() {
-                    TaskState::TaskRunning => running += 1,
-                    other => bail!("baseline task {} is {other:?}", status.task_id),
-                }
-                if let (Some(agent_id), Some(uuid)) = (status.agent_id, status.uuid) {
-                    client
-                        .call(Call {
-                            r#type: Some(call::Type::Acknowledge as i32),
-                            acknowledge: Some(call::Acknowledge {
-                                agent_id,
-                                task_id: status.task_id,
-                                uuid,
-                            }),
-                            ..Default::default()
-                        })
-                        .await
-                        .context("ACKNOWLEDGE")?;
-                }
+            if let (Some(agent_id), Some(uuid)) = (status.agent_id, status.uuid) {
+                self.client
+                    .call(Call {
+                        r#type: Some(call::Type::Acknowledge as i32),
+                        acknowledge: Some(call::Acknowledge {
+                            agent_id,
+                            task_id: status.task_id,
+                            uuid,
+                        }),
+                        ..Default::default()
+                    })
+                    .await
+                    .context("ACKNOWLEDGE")?;
             }
-            _ => {}
+        }
+        Ok(event)
+    }
+
+    /// ACCEPTs concurrently; per call: received -> answered and the call alone.
+    async fn accept_all(
+        &self,
+        received: Instant,
+        calls: Vec<Call>,
+        into: &mut Latencies,
+    ) -> anyhow::Result<()> {
+        let timed = calls.into_iter().map(|c| async move {
+            let sent = Instant::now();
+            let result = self.client.call(c).await;
+            (result, received.elapsed(), sent.elapsed())
+        });
+        for (result, waited, call) in join_all(timed).await {
+            result.context("baseline ACCEPT")?;
+            into.waited.push(waited);
+            into.call.push(call);
+        }
+        Ok(())
+    }
+}
+
+/// Launches `tasks` tasks and waits for all of them to be RUNNING, then
+/// kills and replaces `relaunches` of them one at a time.
+pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Result<Baseline> {
+    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let mut client = SchedulerClient::with_http(http, master, Encoding::Protobuf);
+    let events = client.subscribe(framework_info("baseline")).await?;
+    let mut bare = Bare {
+        client,
+        events,
+        running: BTreeMap::new(),
+    };
+    let mut launched = 0usize;
+    let mut first_offers: Option<Instant> = None;
+    let mut burst = Latencies::default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while bare.running.len() < tasks {
+        if Instant::now() > deadline {
+            bail!(
+                "baseline timed out: {launched} launched, {} of {tasks} running",
+                bare.running.len()
+            );
+        }
+        let event = bare.next().await?;
+        let received = Instant::now();
+        if event.r#type() != event::Type::Offers {
+            continue;
+        }
+        first_offers.get_or_insert(received);
+        let mut accepts = Vec::new();
+        let mut unused = Vec::new();
+        for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
+            let count = fit(&offer).min(tasks - launched);
+            if count == 0 {
+                unused.push(offer.id.clone());
+                continue;
+            }
+            accepts.push(accept(
+                &offer,
+                (launched..launched + count).map(|i| format!("base-{i}")),
+            ));
+            launched += count;
+        }
+        bare.accept_all(received, accepts, &mut burst).await?;
+        if !unused.is_empty() {
+            bare.client.call(decline(unused)).await.context("DECLINE")?;
         }
     }
     let launch = first_offers.map_or(Duration::ZERO, |t| t.elapsed());
-    client
+
+    let mut steady = Latencies::default();
+    let mut replaced = Vec::new();
+    for i in 0..relaunches {
+        let (task, agent) = bare
+            .running
+            .iter()
+            .find(|(id, _)| id.starts_with("base-"))
+            .map(|(t, a)| (t.clone(), a.clone()))
+            .context("a running task to kill")?;
+        let killed = Instant::now();
+        bare.client
+            .call(Call {
+                r#type: Some(call::Type::Kill as i32),
+                kill: Some(call::Kill {
+                    task_id: TaskId::from(task.as_str()),
+                    agent_id: Some(agent),
+                    kill_policy: None,
+                }),
+                ..Default::default()
+            })
+            .await
+            .context("KILL")?;
+        while bare.running.contains_key(&task) {
+            bare.next().await?;
+        }
+        bare.client
+            .call(Call {
+                r#type: Some(call::Type::Revive as i32),
+                ..Default::default()
+            })
+            .await
+            .context("REVIVE")?;
+        let replacement = format!("again-{i}");
+        let mut accepted = false;
+        while !bare.running.contains_key(&replacement) {
+            let event = bare.next().await?;
+            let received = Instant::now();
+            if event.r#type() != event::Type::Offers {
+                continue;
+            }
+            let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+            let mut unused: Vec<OfferId> = Vec::new();
+            let mut calls = Vec::new();
+            for offer in offers {
+                if !accepted && fit(&offer) > 0 {
+                    calls.push(accept(&offer, std::iter::once(replacement.clone())));
+                    accepted = true;
+                } else {
+                    unused.push(offer.id.clone());
+                }
+            }
+            bare.accept_all(received, calls, &mut steady).await?;
+            if !unused.is_empty() {
+                bare.client.call(decline(unused)).await.context("DECLINE")?;
+            }
+        }
+        replaced.push(killed.elapsed());
+    }
+    bare.client
         .call(Call {
             r#type: Some(call::Type::Teardown as i32),
             ..Default::default()
         })
         .await
         .context("baseline TEARDOWN")?;
-    Ok(Baseline { launch, latencies })
+    Ok(Baseline {
+        launch,
+        burst,
+        steady,
+        replaced,
+    })
 }
 
 /// The exact quantile `q` of `values`.

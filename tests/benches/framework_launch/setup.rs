@@ -215,15 +215,15 @@ impl Scrape {
         self.0.get(key).copied().unwrap_or(0.0)
     }
 
-    /// The launch latency histogram: `(le seconds, cumulative count)`,
-    /// ascending, `+Inf` last; and `(sum, count)`.
-    pub fn latency(&self) -> (Vec<(f64, f64)>, f64, f64) {
-        let prefix = "ovn_mesos_launch_latency_seconds_bucket{le=\"";
+    /// The histogram `ovn_mesos_<name>`: `(le seconds, cumulative
+    /// count)`, ascending, `+Inf` last.
+    pub fn histogram(&self, name: &str) -> Vec<(f64, f64)> {
+        let prefix = format!("ovn_mesos_{name}_bucket{{le=\"");
         let mut buckets: Vec<(f64, f64)> = self
             .0
             .iter()
             .filter_map(|(k, v)| {
-                let le = k.strip_prefix(prefix)?.strip_suffix("\"}")?;
+                let le = k.strip_prefix(&prefix)?.strip_suffix("\"}")?;
                 let le = if le == "+Inf" {
                     f64::INFINITY
                 } else {
@@ -233,12 +233,22 @@ impl Scrape {
             })
             .collect();
         buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        (
-            buckets,
-            self.value("ovn_mesos_launch_latency_seconds_sum"),
-            self.value("ovn_mesos_launch_latency_seconds_count"),
-        )
+        buckets
     }
+}
+
+/// The observations of `after` that `before` did not have, bucket by bucket.
+pub fn histogram_delta(before: &[(f64, f64)], after: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    after
+        .iter()
+        .map(|(le, n)| {
+            let earlier = before
+                .iter()
+                .find(|(l, _)| l == le)
+                .map_or(0.0, |(_, m)| *m);
+            (*le, n - earlier)
+        })
+        .collect()
 }
 
 /// The upper bound of the bucket holding quantile `q` (seconds).
