@@ -9,7 +9,7 @@
 //! the ports of a failed ACCEPT are deleted (the failure comes back to the
 //! event loop as an [`AcceptFailed`]). Offers that are not used are
 //! declined with a filter (short while something waits, long when nothing
-//! does).
+//! does), after the event's ACCEPTs were answered.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +20,8 @@ use ovn::ports::{
     create_task_port, create_task_ports_batch, delete_task_port, PortError, TaskPort, TaskPortSpec,
 };
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
 
 use super::book::LiveTask;
 use super::Scheduler;
@@ -64,6 +65,7 @@ struct Accept {
 impl Accept {
     async fn send(self) {
         let n = self.infos.len() as u64;
+        let sent = Instant::now();
         let result = self
             .caller
             .accept(
@@ -74,6 +76,14 @@ impl Accept {
             .await;
         match result {
             Ok(()) => {
+                debug!(
+                    offer = %self.offer_id,
+                    tasks = n,
+                    waited_us = self.taken.duration_since(self.received).as_micros() as u64,
+                    ports_us = sent.duration_since(self.taken).as_micros() as u64,
+                    accept_us = sent.elapsed().as_micros() as u64,
+                    "ACCEPT answered"
+                );
                 self.metrics.launch_latency(self.taken.elapsed());
                 self.metrics.offer_latency(self.received.elapsed());
                 self.metrics.task_launched(n);
@@ -120,8 +130,8 @@ impl Scheduler {
             .filter(|i| !by_slot.contains_key(i))
             .map(|i| slots[i].offer_id.clone())
             .collect();
-        self.decline(caller, std::mem::take(&mut unused));
         let refuse = self.refuse_seconds(received);
+        let mut accepts = Vec::new();
         for (slot, planned) in by_slot {
             let taken = Instant::now();
             let ready = self
@@ -145,9 +155,9 @@ impl Scheduler {
                 received,
                 taken,
             };
-            tokio::spawn(accept.send());
+            accepts.push(tokio::spawn(accept.send()));
         }
-        self.decline(caller, unused);
+        self.decline_after(caller, unused, accepts);
         self.touch(false);
     }
 
@@ -331,6 +341,12 @@ impl Scheduler {
 
     /// Declines offers in the background.
     pub(super) fn decline(&self, caller: &Caller, ids: Vec<OfferId>) {
+        self.decline_after(caller, ids, Vec::new());
+    }
+
+    /// Declines offers in the background once `first` (the event's
+    /// ACCEPTs) are answered, so the master takes the ACCEPTs first.
+    fn decline_after(&self, caller: &Caller, ids: Vec<OfferId>, first: Vec<JoinHandle<()>>) {
         if ids.is_empty() {
             return;
         }
@@ -339,6 +355,9 @@ impl Scheduler {
         let caller = caller.clone();
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
+            for accept in first {
+                let _ = accept.await;
+            }
             match caller.decline(ids, refuse).await {
                 Ok(()) => metrics.offer_declined(n),
                 Err(e) => warn!(error = %e, "DECLINE failed (the offers time out on their own)"),

@@ -31,7 +31,9 @@
 //! `FRAMEWORK_BENCH_TASKS` / `FRAMEWORK_BENCH_AGENTS` change the sizes
 //! (2,000 / 100; without `--bench`, as `cargo test --benches` runs it, a
 //! 200 / 10 smoke run with 10 relaunches); `FRAMEWORK_BENCH_KEEP=1` keeps
-//! the work dir (task files, state dir, `ovn-mesos.log`).
+//! the work dir (task files, state dir, `ovn-mesos.log`);
+//! `FRAMEWORK_BENCH_LOG` is the framework's log filter (`info`; e.g.
+//! `info,ovn_mesos::scheduler::offers=debug` logs each ACCEPT's timings).
 
 mod baseline;
 mod setup;

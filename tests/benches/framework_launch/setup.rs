@@ -142,7 +142,10 @@ impl Framework {
             .arg(tasks)
             .arg("--state-dir")
             .arg(work.join("state"))
-            .env_remove("OVN_MESOS_LOG")
+            .env(
+                "OVN_MESOS_LOG",
+                std::env::var("FRAMEWORK_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
