@@ -98,6 +98,27 @@ fn the_shipped_tasks_run_on_their_ports_behind_their_vips() {
     started("test done", t0);
 }
 
+/// Waits until `victim` (of nginxcoke, beside one apachecoke task) is gone
+/// from the API and the NB and another nginxcoke task runs; that task.
+fn wait_replaced(lab: &Lab, fw: &Framework, victim: &Task) -> Task {
+    wait_for(
+        "the killed nginxcoke task to be gone from the API and the NB, and a new one RUNNING",
+        WAIT,
+        || {
+            let tasks: Vec<Task> = fw.tasks(lab)?.iter().map(task).collect();
+            let ports = task_ports(&lab.central)?;
+            let new: Vec<&Task> = tasks
+                .iter()
+                .filter(|t| t.definition == "nginxcoke" && t.state == "TASK_RUNNING")
+                .collect();
+            let gone =
+                !tasks.iter().any(|t| t.id == victim.id) && !ports.contains_key(&victim.port);
+            Ok((gone && new.len() == 1 && tasks.len() == 2).then(|| new[0].clone()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nlog:\n{}", fw.log_text()))
+}
+
 #[test]
 fn a_task_killed_through_the_api_is_replaced_on_a_new_port() {
     let lab = Lab::start(MasterKind::InProcess);
@@ -114,22 +135,7 @@ fn a_task_killed_through_the_api_is_replaced_on_a_new_port() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["task"], victim.id.as_str());
 
-    let replaced = wait_for(
-        "the killed nginxcoke task gone from the API and the NB, and a new one RUNNING",
-        WAIT,
-        || {
-            let tasks: Vec<Task> = fw.tasks(&lab)?.iter().map(task).collect();
-            let ports = task_ports(&lab.central)?;
-            let new: Vec<&Task> = tasks
-                .iter()
-                .filter(|t| t.definition == "nginxcoke" && t.state == "TASK_RUNNING")
-                .collect();
-            let gone =
-                !tasks.iter().any(|t| t.id == victim.id) && !ports.contains_key(&victim.port);
-            Ok((gone && new.len() == 1 && tasks.len() == 2).then(|| new[0].clone()))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e:#}\nlog:\n{}", fw.log_text()));
+    let replaced = wait_replaced(&lab, &fw, &victim);
     assert_ne!(replaced.port, victim.port, "a new port");
     check_vip(
         &lab,
@@ -175,22 +181,7 @@ fn a_killed_task_loses_its_backend_and_port_and_is_replaced() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    let replaced = wait_for(
-        "the killed nginxcoke task to be gone from the API and the NB, and a new one RUNNING",
-        WAIT,
-        || {
-            let tasks: Vec<Task> = fw.tasks(&lab)?.iter().map(task).collect();
-            let ports = task_ports(&lab.central)?;
-            let new: Vec<&Task> = tasks
-                .iter()
-                .filter(|t| t.definition == "nginxcoke" && t.state == "TASK_RUNNING")
-                .collect();
-            let gone =
-                !tasks.iter().any(|t| t.id == victim.id) && !ports.contains_key(&victim.port);
-            Ok((gone && new.len() == 1 && tasks.len() == 2).then(|| new[0].clone()))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e:#}\nlog:\n{}", fw.log_text()));
+    let replaced = wait_replaced(&lab, &fw, &victim);
     assert_ne!(replaced.id, victim.id, "a new task id");
     assert_ne!(replaced.port, victim.port, "a new port");
     let tasks: Vec<Task> = fw.tasks(&lab).unwrap().iter().map(task).collect();

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::future::join_all;
 use mesos_local::client::{EventStream, SchedulerClient};
-use mesos_local::testing::{command_task, framework_info};
+use mesos_local::testing::{command_task, framework_info, scheduler};
 use mesos_proto::v1::scheduler::{call, event, Call, Event};
-use mesos_proto::v1::{offer::operation, AgentId, Filters, Offer, OfferId, TaskId, TaskState};
+use mesos_proto::v1::{AgentId, Filters, Offer, OfferId, TaskId, TaskState};
 use mesos_proto::Encoding;
 
 use super::setup::{LAUNCH_CPUS, LAUNCH_MEM};
@@ -62,21 +62,7 @@ fn accept(offer: &Offer, ids: impl Iterator<Item = String>) -> Call {
     let tasks = ids
         .map(|id| command_task(&id, &offer.agent_id.value, "true", &resources))
         .collect();
-    Call {
-        r#type: Some(call::Type::Accept as i32),
-        accept: Some(call::Accept {
-            offer_ids: vec![offer.id.clone()],
-            operations: vec![mesos_proto::v1::offer::Operation {
-                r#type: Some(operation::Type::Launch as i32),
-                launch: Some(operation::Launch { task_infos: tasks }),
-                ..Default::default()
-            }],
-            filters: Some(Filters {
-                refuse_seconds: Some(5.0),
-            }),
-        }),
-        ..Default::default()
-    }
+    scheduler::accept(&[offer], tasks, Some(5.0))
 }
 
 fn decline(ids: Vec<OfferId>) -> Call {
@@ -236,10 +222,7 @@ pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Resul
             bare.next().await?;
         }
         bare.client
-            .call(Call {
-                r#type: Some(call::Type::Revive as i32),
-                ..Default::default()
-            })
+            .call(scheduler::call(call::Type::Revive))
             .await
             .context("REVIVE")?;
         let replacement = format!("again-{i}");
@@ -269,10 +252,7 @@ pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Resul
         replaced.push(killed.elapsed());
     }
     bare.client
-        .call(Call {
-            r#type: Some(call::Type::Teardown as i32),
-            ..Default::default()
-        })
+        .call(scheduler::call(call::Type::Teardown))
         .await
         .context("baseline TEARDOWN")?;
     Ok(Baseline {
