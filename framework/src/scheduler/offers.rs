@@ -130,7 +130,6 @@ impl Scheduler {
             .filter(|i| !by_slot.contains_key(i))
             .map(|i| slots[i].offer_id.clone())
             .collect();
-        let refuse = self.refuse_seconds(received);
         let mut accepts = Vec::new();
         for (slot, planned) in by_slot {
             let taken = Instant::now();
@@ -151,7 +150,9 @@ impl Scheduler {
                 hostname: offer.hostname.clone(),
                 tasks,
                 infos,
-                refuse,
+                // After this offer's tasks entered the book: long once
+                // nothing waits any more.
+                refuse: self.refuse_seconds(Instant::now()),
                 received,
                 taken,
             };
