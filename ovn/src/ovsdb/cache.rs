@@ -5,7 +5,7 @@
 
 mod update;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -20,7 +20,13 @@ pub struct Cache {
     /// Monitored columns per table (`None` = every column of the schema).
     columns: BTreeMap<String, Option<Vec<String>>>,
     tables: BTreeMap<String, BTreeMap<Uuid, Row>>,
+    /// Per table, the rows whose `name` column holds one string, by that
+    /// string: [`Cache::find`] by name without a scan.
+    names: BTreeMap<String, HashMap<String, BTreeSet<Uuid>>>,
 }
+
+/// The column [`Cache::find`] looks up through an index.
+const NAME: &str = "name";
 
 impl Cache {
     /// An empty cache for the given monitored tables.
@@ -32,6 +38,7 @@ impl Cache {
                 .map(|(t, _)| (t.clone(), BTreeMap::new()))
                 .collect(),
             schema: Some(schema),
+            names: BTreeMap::new(),
         }
     }
 
@@ -64,6 +71,18 @@ impl Cache {
             Some(ty) => ty.normalize(value.clone()),
             None => value.clone(),
         };
+        if let (NAME, Some(name)) = (column, value.as_str()) {
+            // A row matches only if its name is this one string: all such
+            // rows are in the index.
+            let Some(uuids) = self.names.get(table).and_then(|n| n.get(name)) else {
+                return Vec::new();
+            };
+            return uuids
+                .iter()
+                .filter_map(|u| Some((*u, self.row(table, u)?)))
+                .filter(|(_, row)| row.get(column) == Some(&value))
+                .collect();
+        }
         self.table(table)
             .filter(|(_, row)| row.get(column) == Some(&value))
             .map(|(u, row)| (*u, row))
@@ -146,6 +165,68 @@ mod tests {
         assert!(c.find("Nope", "name", &Datum::string("sw0")).is_empty());
         assert_eq!(c.table("Nope").count(), 0);
         assert_eq!((c.len(LS), c.len("Nope"), c.is_empty()), (2, 0, false));
+    }
+
+    /// The name index against a scan of the rows, after each change.
+    fn by_scan(c: &Cache, name: &str) -> Vec<Uuid> {
+        c.table(LS)
+            .filter(|(_, r)| r.get("name").and_then(Datum::as_str) == Some(name))
+            .map(|(u, _)| *u)
+            .collect()
+    }
+
+    fn by_find(c: &Cache, name: &str) -> Vec<Uuid> {
+        c.find(LS, "name", &Datum::string(name))
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect()
+    }
+
+    #[test]
+    fn find_by_name_follows_inserts_renames_duplicates_and_deletes() {
+        let mut c = Cache::new(Arc::new(sample()), &[(LS.into(), None)]);
+        let names = ["a", "b", "c"];
+        let check = |c: &Cache, step: &str| {
+            for n in names {
+                assert_eq!(by_find(c, n), by_scan(c, n), "{n:?} after {step}");
+            }
+        };
+        c.apply_update2(&json!({LS: {
+            uuid(1).to_string(): {"initial": {"name": "a"}},
+            uuid(2).to_string(): {"initial": {"name": "a"}},
+            uuid(3).to_string(): {"initial": {"name": "b"}}
+        }}))
+        .unwrap();
+        check(&c, "the snapshot");
+        assert_eq!(
+            by_find(&c, "a"),
+            [uuid(1), uuid(2)],
+            "duplicates, in uuid order"
+        );
+        c.apply_update2(&json!({LS: {uuid(1).to_string(): {"modify": {"name": "c"}}}}))
+            .unwrap();
+        check(&c, "a rename");
+        assert_eq!(by_find(&c, "a"), [uuid(2)]);
+        c.apply_update2(&json!({LS: {uuid(3).to_string(): {"modify": {"other_config": ["map", [["k", "v"]]]}}}}))
+            .unwrap();
+        check(&c, "a change of another column");
+        assert_eq!(by_find(&c, "b"), [uuid(3)]);
+        c.apply_update2(&json!({LS: {uuid(2).to_string(): {"delete": null}}}))
+            .unwrap();
+        check(&c, "a delete");
+        assert!(by_find(&c, "a").is_empty());
+        c.apply_update(&json!({LS: {uuid(3).to_string(): {"new": {"name": "a"}}}}))
+            .unwrap();
+        check(&c, "a plain update");
+        assert_eq!(by_find(&c, "a"), [uuid(3)]);
+        c.remove_row(LS, &uuid(3));
+        c.insert_row(
+            LS,
+            uuid(4),
+            [("name".to_owned(), Datum::string("b"))].into(),
+        );
+        check(&c, "fixture rows");
+        assert_eq!(by_find(&c, "b"), [uuid(4)]);
     }
 
     #[test]

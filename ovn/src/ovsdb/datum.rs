@@ -270,6 +270,14 @@ impl Datum {
         set.into_iter().flatten()
     }
 
+    /// True when the set holds `atom` (a map holds no atoms).
+    pub fn contains(&self, atom: &Atom) -> bool {
+        match self {
+            Datum::Set(s) => s.contains(atom),
+            Datum::Map(_) => false,
+        }
+    }
+
     /// The single atom of a scalar or optional column.
     pub fn single(&self) -> Option<&Atom> {
         match self {
@@ -416,6 +424,15 @@ mod tests {
         assert_eq!(m.to_json(), json!(["map", [["k1", "v1"], ["k2", "v2"]]]));
         assert_eq!(Datum::from_json(&m.to_json()).unwrap(), m);
         assert_eq!(Datum::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn contains_looks_in_sets_only() {
+        let (u, v) = (Uuid::new_v4(), Uuid::new_v4());
+        let ports = Datum::set([Atom::Uuid(u)]);
+        assert!(ports.contains(&Atom::Uuid(u)));
+        assert!(!ports.contains(&Atom::Uuid(v)));
+        assert!(!Datum::map([("k", "v")]).contains(&Atom::from("k")));
     }
 
     #[test]

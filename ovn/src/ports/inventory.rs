@@ -7,7 +7,7 @@ use super::index::SwitchIndex;
 use super::plan::task_port_from_row;
 use super::{PortError, TaskPort};
 use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table, NB_DB};
-use crate::ovsdb::{Cache, Client, Datum, Mutation, Txn};
+use crate::ovsdb::{Atom, Cache, Client, Datum, Mutation, Txn};
 use crate::owner::{self, Kind};
 
 /// Removes a task's port and its reference from its switch in one transaction
@@ -32,10 +32,9 @@ pub async fn delete_task_port(nb: &Client, name: &str) -> Result<bool, PortError
             return Ok(None);
         }
         let mut txn = Txn::new(NB_DB);
+        let port = Atom::Uuid(*uuid);
         for (sw, sw_row) in cache.table(LogicalSwitch::TABLE) {
-            let holds = sw_row
-                .get("ports")
-                .is_some_and(|p| p.atoms().any(|a| a.as_uuid() == Some(*uuid)));
+            let holds = sw_row.get("ports").is_some_and(|p| p.contains(&port));
             if holds {
                 txn.mutate_row(
                     LogicalSwitch::TABLE,

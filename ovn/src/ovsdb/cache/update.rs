@@ -6,12 +6,10 @@
 //! new value (ovsdb-server(7), "update2 notification"). Inserted rows get the
 //! default value for monitored columns the server leaves out.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::Cache;
+use super::{Cache, NAME};
 use crate::ovsdb::datum::{row_from_json, Datum, Row};
 use crate::ovsdb::error::Error;
 use crate::ovsdb::jsonrpc::short;
@@ -28,14 +26,14 @@ impl Cache {
                 match kind {
                     "initial" | "insert" => {
                         let row = self.full_row(table, row_from_json(body)?);
-                        self.rows_mut(table).insert(uuid, row);
+                        self.put(table, uuid, row);
                     }
                     "delete" => {
-                        self.rows_mut(table).remove(&uuid);
+                        self.take(table, &uuid);
                     }
                     "modify" => {
                         let diff = row_from_json(body)?;
-                        let old = match self.rows_mut(table).remove(&uuid) {
+                        let old = match self.take(table, &uuid) {
                             Some(old) => old,
                             None => {
                                 tracing::warn!(table, %uuid, "update2 modifies a row the cache does not have");
@@ -43,7 +41,7 @@ impl Cache {
                             }
                         };
                         let new = self.apply_diff(table, old, diff);
-                        self.rows_mut(table).insert(uuid, new);
+                        self.put(table, uuid, new);
                     }
                     other => {
                         return Err(Error::Protocol(format!(
@@ -65,18 +63,18 @@ impl Cache {
                 let uuid = parse_uuid(uuid)?;
                 match row_update.get("new") {
                     None => {
-                        self.rows_mut(table).remove(&uuid);
+                        self.take(table, &uuid);
                     }
                     Some(new) => {
                         let new = self.normalize_row(table, row_from_json(new)?);
-                        let row = match self.rows_mut(table).remove(&uuid) {
+                        let row = match self.take(table, &uuid) {
                             Some(mut old) => {
                                 old.extend(new);
                                 old
                             }
                             None => self.full_row(table, new),
                         };
-                        self.rows_mut(table).insert(uuid, row);
+                        self.put(table, uuid, row);
                     }
                 }
                 changed += 1;
@@ -90,16 +88,65 @@ impl Cache {
     /// that builds transactions from a cache. Returns the previous row.
     pub fn insert_row(&mut self, table: &str, uuid: Uuid, row: Row) -> Option<Row> {
         let row = self.full_row(table, row);
-        self.rows_mut(table).insert(uuid, row)
+        self.put(table, uuid, row)
     }
 
     /// Removes a row, as a `delete` from the server would (for fixtures).
     pub fn remove_row(&mut self, table: &str, uuid: &Uuid) -> Option<Row> {
-        self.tables.get_mut(table)?.remove(uuid)
+        self.take(table, uuid)
     }
 
-    fn rows_mut(&mut self, table: &str) -> &mut BTreeMap<Uuid, Row> {
-        self.tables.entry(table.to_owned()).or_default()
+    /// Stores a row, keeping the name index current; returns the one it replaced.
+    fn put(&mut self, table: &str, uuid: Uuid, row: Row) -> Option<Row> {
+        if let Some(name) = row.get(NAME).and_then(Datum::as_str) {
+            self.names
+                .entry(table.to_owned())
+                .or_default()
+                .entry(name.to_owned())
+                .or_default()
+                .insert(uuid);
+        }
+        let old = self
+            .tables
+            .entry(table.to_owned())
+            .or_default()
+            .insert(uuid, row);
+        if let Some(old) = &old {
+            self.unindex(table, uuid, old);
+        }
+        old
+    }
+
+    /// Removes a row and its name index entry.
+    fn take(&mut self, table: &str, uuid: &Uuid) -> Option<Row> {
+        let old = self.tables.get_mut(table)?.remove(uuid)?;
+        self.unindex(table, *uuid, &old);
+        Some(old)
+    }
+
+    /// Drops `old`'s name entry unless the row now stored under `uuid`
+    /// has the same name.
+    fn unindex(&mut self, table: &str, uuid: Uuid, old: &Row) {
+        let Some(name) = old.get(NAME).and_then(Datum::as_str) else {
+            return;
+        };
+        let now = self
+            .tables
+            .get(table)
+            .and_then(|t| t.get(&uuid))
+            .and_then(|r| r.get(NAME))
+            .and_then(Datum::as_str);
+        if now == Some(name) {
+            return;
+        }
+        if let Some(names) = self.names.get_mut(table) {
+            if let Some(uuids) = names.get_mut(name) {
+                uuids.remove(&uuid);
+                if uuids.is_empty() {
+                    names.remove(name);
+                }
+            }
+        }
     }
 
     fn normalize_row(&self, table: &str, row: Row) -> Row {
@@ -243,7 +290,10 @@ mod tests {
         let row = c.row(LS, &uuid(1)).unwrap();
         assert_eq!(row["name"], Datum::string("sw0"));
         assert_eq!(row["ports"], Datum::empty());
-        assert_eq!(row["external_ids"], Datum::Map(BTreeMap::new()));
+        assert_eq!(
+            row["external_ids"],
+            Datum::Map(std::collections::BTreeMap::new())
+        );
         assert_eq!(row["weight"], Datum::atom(Atom::Real(0.0)));
         assert_eq!(c.len(LS), 1);
     }
