@@ -2,8 +2,8 @@
 //! the same directory, fsync it, rename it over the target, fsync the
 //! directory. A crash leaves either the old or the new content, plus maybe a
 //! temporary file, which [`remove_temp_files`] deletes at the next open.
-//! [`write_batch`] does the same for many files with one `syncfs` and one
-//! directory `fsync` for the whole batch.
+//! [`write_batch`] does the same for many files with one directory `fsync`
+//! for the whole batch (and one `syncfs` for the data of a large batch).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -36,9 +36,15 @@ pub(super) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
     result
 }
 
+/// Up to this many files a batch syncs each file (`fdatasync`); more are
+/// made durable by one `syncfs`, which also flushes what other programs
+/// left dirty on the filesystem (an OVSDB log beside the state dir).
+const SYNC_EACH_MAX: usize = 16;
+
 /// Replaces (`Some`) or removes (`None`) many files of `dir` at once,
 /// atomically per file and durably for the batch: every temporary file is
-/// written, one `syncfs` makes their data durable, then each is renamed over
+/// written and its data made durable (`fdatasync` each for a few files, one
+/// `syncfs` for more than [`SYNC_EACH_MAX`]), then each is renamed over
 /// its target, removals are unlinked, and one `fsync` of the directory makes
 /// the names durable. A file that fails is left as it was (its temporary
 /// removed) and named in the errors; the others are still written.
@@ -49,6 +55,7 @@ pub(super) fn write_batch(
     let mut errors = Vec::new();
     let mut staged = Vec::new();
     let mut removals = Vec::new();
+    let sync_each = changes.iter().filter(|(_, b)| b.is_some()).count() <= SYNC_EACH_MAX;
     for (name, bytes) in changes {
         let Some(bytes) = bytes else {
             removals.push(name);
@@ -63,7 +70,13 @@ pub(super) fn write_batch(
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .and_then(|mut f| f.write_all(&bytes));
+            .and_then(|mut f| {
+                f.write_all(&bytes)?;
+                if sync_each {
+                    f.sync_data()?;
+                }
+                Ok(())
+            });
         match written {
             Ok(()) => staged.push((name, tmp)),
             Err(e) => {
@@ -72,7 +85,7 @@ pub(super) fn write_batch(
             }
         }
     }
-    if !staged.is_empty() {
+    if !sync_each && !staged.is_empty() {
         let synced = File::open(dir).and_then(|d| nix::unistd::syncfs(&d).map_err(io::Error::from));
         if let Err(e) = synced {
             for (name, tmp) in staged.drain(..) {
@@ -184,6 +197,22 @@ mod tests {
         names.sort();
         assert_eq!(names, ["fresh.json", "old.json"]);
         assert_eq!(fs::read(dir.path().join("old.json")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_large_batch_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = SYNC_EACH_MAX * 3;
+        let changes = (0..n)
+            .map(|i| (format!("t{i}.json"), Some(format!("{i}").into_bytes())))
+            .collect();
+        let errors = write_batch(dir.path(), changes);
+        assert!(errors.is_empty(), "{errors:?}");
+        for i in 0..n {
+            let got = fs::read(dir.path().join(format!("t{i}.json"))).unwrap();
+            assert_eq!(got, format!("{i}").into_bytes());
+        }
+        assert_eq!(remove_temp_files(dir.path()).unwrap(), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The background writer of task records: the scheduler queues a record
 //! change and goes on; a thread writes what accumulated while it was busy as
-//! one batch ([`atomic::write_batch`]: one `syncfs`, one directory `fsync`),
+//! one batch ([`atomic::write_batch`]: one directory `fsync`, one `syncfs`
+//! for the data of a large batch),
 //! so a burst of 2,000 launches costs a handful of syncs instead of 2,000,
 //! and none of them on the event loop. The last change of a task in a batch
 //! wins (a record written then removed is never written). [`Writer::flush`]
