@@ -171,6 +171,12 @@ pub struct RunArgs {
     /// Implicit reconciliation period.
     #[arg(long, env = "OVN_MESOS_RECONCILE_INTERVAL", default_value = "10mins", value_parser = duration::parse_flag)]
     pub reconcile_interval: Duration,
+
+    /// The shortest time between two writes of the service load balancers:
+    /// the first change after a quiet spell goes at once, changes during
+    /// churn are gathered (0 writes every change).
+    #[arg(long, env = "OVN_MESOS_VIP_INTERVAL", default_value = "250ms", value_parser = duration::parse_flag)]
+    pub vip_interval: Duration,
 }
 
 #[derive(Debug, Args)]

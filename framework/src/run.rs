@@ -94,6 +94,7 @@ pub fn scheduler_config(args: &RunArgs) -> Result<SchedulerConfig> {
     config.role = args.master.role.clone();
     config.chassis_attribute = args.chassis_attribute.clone();
     config.reconcile_interval = args.reconcile_interval;
+    config.vip_interval = args.vip_interval;
     Ok(config)
 }
 

@@ -318,3 +318,77 @@ async fn tenants_are_checked_east_west_vips_attach_to_switches_and_names_can_be_
     blocking(|| central.sync_sb()).unwrap();
     blocking(|| central.check_logs()).unwrap();
 }
+
+/// The `vip_updates_total` counter of `metrics`.
+fn vip_updates(metrics: &ovn_mesos::api::Metrics) -> f64 {
+    let text = metrics.render(&ovn_mesos::api::Snapshot::default());
+    text.lines()
+        .find_map(|l| l.strip_prefix("ovn_mesos_vip_updates_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no vip_updates_total in\n{text}"))
+}
+
+/// The backends the NB shows for coke/web.
+fn backends_in_nb(nb: &Client) -> Option<Vec<SocketAddrV4>> {
+    let info = nb.read(|c| find_service(c, Some("coke"), "web")).ok()??;
+    info.vips.first().map(|v| v.backends.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vip_writer_writes_a_quiet_change_at_once_and_gathers_churn() {
+    use ovn_mesos::scheduler::vips::{VipController, VipWriter};
+    use ovn_mesos_tests::poll::wait_for_async;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central).await;
+    add_tenant(&nb, "coke", 1).await;
+    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+    let metrics = Arc::new(ovn_mesos::api::Metrics::default());
+    // Passes 30 s apart: only the first change and the final flush can be
+    // written within this test.
+    let writer = VipWriter::start(
+        VipController::new(["coke".to_owned()]),
+        nb.clone(),
+        metrics.clone(),
+        Duration::from_secs(30),
+    );
+
+    writer.sync(vec![web(&["192.168.1.2:80"])]);
+    let want = vec![addr("192.168.1.2:80")];
+    wait_for_async(
+        "the first change in the NB",
+        Duration::from_secs(10),
+        || {
+            let written = backends_in_nb(&nb).as_ref() == Some(&want);
+            async move { Ok(written.then_some(())) }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(vip_updates(&metrics), 1.0);
+
+    // Churn inside the interval: gathered, only the newest is written.
+    for i in 3..12 {
+        let backends: Vec<String> = (2..i).map(|h| format!("192.168.1.{h}:80")).collect();
+        let backends: Vec<&str> = backends.iter().map(String::as_str).collect();
+        writer.sync(vec![web(&backends)]);
+    }
+    let started = Instant::now();
+    writer.finish().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "finishing waited for the interval: {:?}",
+        started.elapsed()
+    );
+    let last: Vec<SocketAddrV4> = (2..11)
+        .map(|h| addr(&format!("192.168.1.{h}:80")))
+        .collect();
+    assert_eq!(backends_in_nb(&nb), Some(last), "the newest backends");
+    assert_eq!(
+        vip_updates(&metrics),
+        2.0,
+        "nine changes inside the interval make one write"
+    );
+}

@@ -73,6 +73,8 @@ pub struct SchedulerConfig {
     pub confirm_after: Duration,
     /// Full VIP pass period.
     pub resync_interval: Duration,
+    /// The shortest time between two load balancer passes.
+    pub vip_interval: Duration,
     /// Resubscription backoff bounds.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -96,6 +98,7 @@ impl SchedulerConfig {
             refuse_seconds: 5.0,
             idle_refuse_seconds: 120.0,
             reconcile_interval: Duration::from_secs(600),
+            vip_interval: Duration::from_millis(250),
             confirm_after: Duration::from_secs(10),
             resync_interval: Duration::from_secs(60),
             backoff_min: Duration::from_millis(500),
@@ -160,7 +163,12 @@ impl Scheduler {
         );
         let book = Book::new(&services);
         let tenants = services.iter().map(|s| s.key.tenant.clone());
-        let vips = VipWriter::start(VipController::new(tenants), nb.clone(), metrics.clone());
+        let vips = VipWriter::start(
+            VipController::new(tenants),
+            nb.clone(),
+            metrics.clone(),
+            config.vip_interval,
+        );
         let (accept_failed, accept_failed_rx) = mpsc::unbounded_channel();
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let mut scheduler = Scheduler {

@@ -12,6 +12,11 @@
 //! it the latest desired state and goes on, so an offer never waits for a
 //! load balancer transaction. Only the newest desired state is written (a
 //! burst of changes makes one pass), which is what level-triggered means.
+//! Passes are at least a minimum interval apart (`--vip-interval`, like
+//! kube-proxy's minimum sync period): the first change after a quiet spell
+//! is written at once, changes during churn are gathered, so ovn-northd
+//! recomputes a large load balancer a few times a second at most instead
+//! of once per task.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
@@ -21,6 +26,7 @@ use ovn::ovsdb::Client;
 use ovn::services::{ensure_service, reconcile_services, ReconcileScope, ServiceKey, ServiceSpec};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Duration, Instant};
 use tracing::{info, warn};
 
 use super::book::Book;
@@ -149,10 +155,16 @@ pub struct VipWriter {
 }
 
 impl VipWriter {
-    /// Starts the task with `controller`'s memory of what is written.
-    pub fn start(controller: VipController, nb: Client, metrics: Arc<Metrics>) -> VipWriter {
+    /// Starts the task with `controller`'s memory of what is written; its
+    /// passes start at least `interval` apart.
+    pub fn start(
+        controller: VipController,
+        nb: Client,
+        metrics: Arc<Metrics>,
+        interval: Duration,
+    ) -> VipWriter {
         let (tx, rx) = watch::channel(Request::default());
-        let task = tokio::spawn(write_loop(controller, nb, metrics, rx));
+        let task = tokio::spawn(write_loop(controller, nb, metrics, rx, interval));
         VipWriter { tx, task }
     }
 
@@ -169,7 +181,8 @@ impl VipWriter {
         });
     }
 
-    /// Writes what was asked last, then ends the task.
+    /// Writes what was asked last (at once, not after the interval), then
+    /// ends the task.
     pub async fn finish(self) {
         drop(self.tx);
         if let Err(e) = self.task.await {
@@ -183,10 +196,27 @@ async fn write_loop(
     nb: Client,
     metrics: Arc<Metrics>,
     mut rx: watch::Receiver<Request>,
+    interval: Duration,
 ) {
     let mut resynced = 0;
+    let mut next = Instant::now();
     // `changed` still reports a value sent just before the sender went.
     while rx.changed().await.is_ok() {
+        // Gather what comes until the next pass may start; a finishing
+        // scheduler (the sender gone) is served at once.
+        let spaced = sleep_until(next);
+        tokio::pin!(spaced);
+        loop {
+            tokio::select! {
+                () = &mut spaced => break,
+                more = rx.changed() => {
+                    if more.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        next = Instant::now() + interval;
         let request = rx.borrow_and_update().clone();
         if request.resync != resynced {
             resynced = request.resync;
