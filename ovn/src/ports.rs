@@ -17,6 +17,10 @@
 //! incrementally (see `index.rs`), so provisioning cost does not grow with the
 //! size of the NB.
 //!
+//! [`commit_task_ports_batch`] returns as soon as the NB committed the ports
+//! (a task may be launched with them then) and keeps their switches locked
+//! for this process until its cache shows them ([`PortsCommitted::visible`]).
+//!
 //! The client must monitor `Logical_Switch`, `Logical_Switch_Port` and
 //! `Logical_Router_Port` with all columns (`_version` comes with them).
 
@@ -35,7 +39,7 @@ use uuid::Uuid;
 
 use crate::ipam::{IpamError, MacAddr};
 use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table, NB_DB};
-use crate::ovsdb::{Cache, Client, Datum, Mutation, OpErrorKind, Txn};
+use crate::ovsdb::{Cache, Client, Committed, Datum, Mutation, OpErrorKind, Txn};
 use crate::owner::{self, Kind};
 
 pub use inventory::{delete_task_port, list_task_ports};
@@ -156,8 +160,50 @@ pub async fn create_task_ports_batch(
     nb: &Client,
     specs: &[TaskPortSpec],
 ) -> Result<Vec<TaskPort>, PortError> {
+    let (ports, committed) = commit_task_ports_batch(nb, specs).await?;
+    committed.visible().await?;
+    Ok(ports)
+}
+
+/// Ports committed to the NB that the client's cache may not show yet
+/// ([`commit_task_ports_batch`]). Their switches stay locked for this
+/// process's other allocations until [`PortsCommitted::visible`], so the
+/// next address is never chosen from a cache without them.
+#[must_use = "await `visible` before the next allocation on these switches"]
+#[derive(Debug)]
+pub struct PortsCommitted {
+    committed: Committed,
+    names: Vec<String>,
+    _locked: Locked,
+}
+
+impl PortsCommitted {
+    /// Waits until the cache shows the ports, then frees their switches.
+    pub async fn visible(self) -> Result<(), PortError> {
+        self.committed
+            .visible()
+            .await
+            .map_err(|source| PortError::Ovsdb {
+                what: format!("task ports {}", self.names.join(", ")),
+                source,
+            })
+    }
+}
+
+/// [`create_task_ports_batch`] that returns once the NB committed the
+/// ports (they exist: a task may be launched with them), before the
+/// client's cache shows them.
+pub async fn commit_task_ports_batch(
+    nb: &Client,
+    specs: &[TaskPortSpec],
+) -> Result<(Vec<TaskPort>, PortsCommitted), PortError> {
     if specs.is_empty() {
-        return Ok(Vec::new());
+        let done = PortsCommitted {
+            committed: Committed::seen(),
+            names: Vec::new(),
+            _locked: Vec::new(),
+        };
+        return Ok((Vec::new(), done));
     }
     let names = validate(specs)?;
     let switches: Vec<SwitchRef> = nb.read(|c| {
@@ -173,7 +219,7 @@ pub async fn create_task_ports_batch(
         let mut locked = registry::lock_all(&sw_uuids).await;
         let mut outcome: Option<Result<Vec<Planned>, PortError>> = None;
         let result = nb
-            .ensure("task ports", |cache| {
+            .ensure_committed("task ports", |cache| {
                 if let Some(Ok(previous)) = outcome.take() {
                     release(&mut locked, &switches, &previous);
                 }
@@ -186,8 +232,8 @@ pub async fn create_task_ports_batch(
                 Ok(txn)
             })
             .await;
-        let planned = match (result, outcome) {
-            (Ok(_), Some(Ok(planned))) => planned,
+        let (planned, committed) = match (result, outcome) {
+            (Ok((_, committed)), Some(Ok(planned))) => (planned, committed),
             (Ok(_), Some(Err(e))) => return Err(e),
             (Err(source), planned) => {
                 if let Some(Ok(p)) = planned {
@@ -213,7 +259,12 @@ pub async fn create_task_ports_batch(
                 }
             }
         }
-        Ok(ports)
+        let committed = PortsCommitted {
+            committed,
+            names,
+            _locked: locked,
+        };
+        Ok((ports, committed))
     }
     .instrument(span)
     .await

@@ -15,8 +15,8 @@ use std::time::Duration;
 use ovn::nb::NB_DB;
 use ovn::ovsdb::{Client, ClientConfig, Datum, Error, OpErrorKind};
 use ovn::ports::{
-    create_task_port, create_task_ports_batch, delete_task_port, list_task_ports, plan_task_port,
-    PortError, TaskPort, TaskPortSpec,
+    commit_task_ports_batch, create_task_port, create_task_ports_batch, delete_task_port,
+    list_task_ports, plan_task_port, PortError, TaskPort, TaskPortSpec,
 };
 use ovn::topology::{monitor_nb, network_init, tenant_init, NetworkSpec, TenantSpec};
 use ovn_mesos_tests::OvnCentral;
@@ -343,6 +343,48 @@ async fn a_batch_is_one_transaction_and_delete_removes_port_and_reference() {
     clash.ip = Some(ports[0].ip);
     let e = create_task_port(&nb, &clash).await.unwrap_err();
     assert!(matches!(e, PortError::IpUnavailable { .. }), "{e:?}");
+    blocking(|| central.check_logs()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_ports_exist_at_once_and_hold_their_switch_until_the_cache_shows_them() {
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central.nb_remote()).await;
+    add_network(&nb, &central, "192.168.1.0/24", None).await;
+    let batch = [spec("k0"), spec("k1")];
+    let (ports, committed) = commit_task_ports_batch(&nb, &batch).await.unwrap();
+    // Committed: another client (ovn-nbctl) sees them before this one waited.
+    let listed = nbctl(&central, &["lsp-list", "coke1"]);
+    assert!(
+        listed.contains("(k0)") && listed.contains("(k1)"),
+        "{listed}"
+    );
+    // The switch is held: another allocation on it cannot choose an address
+    // until the first ports are in this client's cache.
+    let held = tokio::time::timeout(
+        Duration::from_millis(200),
+        create_task_port(&nb, &spec("k2")),
+    )
+    .await;
+    assert!(
+        held.is_err(),
+        "allocated while the switch was held: {held:?}"
+    );
+    committed.visible().await.unwrap();
+    for p in &ports {
+        let cached = nb.read(|c| {
+            c.find(
+                "Logical_Switch_Port",
+                "name",
+                &Datum::string(p.name.as_str()),
+            )
+            .len()
+        });
+        assert_eq!(cached, 1, "{} not in the cache", p.name);
+    }
+    let third = create_task_port(&nb, &spec("k2")).await.unwrap();
+    assert_distinct(&[ports[0].ip, ports[1].ip, third.ip]);
+    assert_eq!(nb_addresses(&central).len(), 3);
     blocking(|| central.check_logs()).unwrap();
 }
 

@@ -2,8 +2,10 @@
 //! the instances that are wanted now on the offers, then offer by offer
 //! provision its tasks' logical switch ports (one NB transaction per offer:
 //! addresses, `port_security`, `requested-chassis`, owner `external_ids`)
-//! and send its ACCEPT with one LAUNCH of CUSTOM-executor tasks that carry
-//! their attachment. The ACCEPT runs in the background while the next
+//! and, once the NB committed them, send its ACCEPT with one LAUNCH of
+//! CUSTOM-executor tasks that carry their attachment (the wait for the
+//! client's cache to show the ports comes after, before the next offer's
+//! addresses are chosen). The ACCEPT runs in the background while the next
 //! offer's ports are made, so the master launches the first tasks while
 //! the last ports are created. A task is never launched without its port;
 //! the ports of a failed ACCEPT are deleted (the failure comes back to the
@@ -17,7 +19,8 @@ use std::time::{Instant, SystemTime};
 
 use mesos_proto::v1::{Offer, OfferId, TaskId, TaskInfo, TaskState};
 use ovn::ports::{
-    create_task_port, create_task_ports_batch, delete_task_port, PortError, TaskPort, TaskPortSpec,
+    commit_task_ports_batch, create_task_port, delete_task_port, PortError, PortsCommitted,
+    TaskPort, TaskPortSpec,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -108,6 +111,17 @@ impl Accept {
     }
 }
 
+/// Waits until the client's cache shows committed ports. A port that does
+/// not show in time exists in the NB all the same (its task is launched);
+/// the session's resync brings the cache up to date.
+async fn visible(committed: Option<PortsCommitted>) {
+    if let Some(committed) = committed {
+        if let Err(e) = committed.visible().await {
+            warn!(error = %e, "committed task ports not yet in the NB cache");
+        }
+    }
+}
+
 impl Scheduler {
     pub(super) async fn on_offers(&mut self, caller: &Caller, offers: Vec<Offer>) {
         let received = Instant::now();
@@ -133,12 +147,13 @@ impl Scheduler {
         let mut accepts = Vec::new();
         for (slot, planned) in by_slot {
             let taken = Instant::now();
-            let ready = self
+            let (ready, committed) = self
                 .provision(caller, &slots[slot], planned, received)
                 .await;
             let offer = &slots[slot];
             if ready.is_empty() {
                 unused.push(offer.offer_id.clone());
+                visible(committed).await;
                 continue;
             }
             let (tasks, infos) = ready.into_iter().unzip();
@@ -157,6 +172,9 @@ impl Scheduler {
                 taken,
             };
             accepts.push(tokio::spawn(accept.send()));
+            // The ports exist in the NB; the next offer's addresses are
+            // chosen once the cache shows them.
+            visible(committed).await;
         }
         self.decline_after(caller, unused, accepts);
         self.touch(false);
@@ -208,14 +226,15 @@ impl Scheduler {
     /// Creates the ports of one offer's planned tasks (one transaction)
     /// and their TaskInfos, enters the tasks in the book and queues their
     /// records. Instances whose port could not be made are put off with
-    /// backoff.
+    /// backoff. Returns as soon as the NB committed the ports, with the
+    /// wait for the client's cache to show them.
     async fn provision(
         &mut self,
         caller: &Caller,
         slot: &OfferSlot,
         planned: Vec<Planned>,
         received: Instant,
-    ) -> Vec<((String, TaskPort), TaskInfo)> {
+    ) -> (Vec<((String, TaskPort), TaskInfo)>, Option<PortsCommitted>) {
         let framework_id = caller.framework_id().clone();
         let mut group: Vec<(Planned, TaskPortSpec)> = Vec::with_capacity(planned.len());
         {
@@ -236,9 +255,11 @@ impl Scheduler {
             }
         }
         let specs: Vec<TaskPortSpec> = group.iter().map(|(_, s)| s.clone()).collect();
-        let made = match create_task_ports_batch(&self.nb, &specs).await {
-            Ok(ports) => {
+        let mut committed = None;
+        let made = match commit_task_ports_batch(&self.nb, &specs).await {
+            Ok((ports, pending)) => {
                 self.metrics.ovsdb_transaction();
+                committed = Some(pending);
                 group.into_iter().map(|(p, _)| p).zip(ports).collect()
             }
             Err(PortError::SubnetFull { .. }) if group.len() > 1 => {
@@ -253,7 +274,7 @@ impl Scheduler {
                 for (p, _) in &group {
                     self.book.launch_failed(&p.template, received);
                 }
-                return Vec::new();
+                return (Vec::new(), None);
             }
         };
         let mut ready = Vec::with_capacity(made.len());
@@ -294,7 +315,7 @@ impl Scheduler {
                 .insert(LiveTask::new(record, Some(slot.hostname.clone()), received));
             ready.push(((p.template, port), info));
         }
-        ready
+        (ready, committed)
     }
 
     /// Creates the ports of `group` one transaction each, after the batch

@@ -4,6 +4,8 @@
 //! level-triggered write: it computes the change from the current cache, and
 //! after a lost reply or a leader change recomputes it from the resynced cache,
 //! so a change that did commit becomes a no-op instead of a duplicate.
+//! [`Client::ensure_committed`] is the same write returning at the commit,
+//! with the wait for the cache ([`Committed::visible`]) left to the caller.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -54,18 +56,65 @@ impl fmt::Debug for Client {
 }
 
 /// Removes a fence from the session when the transaction is over.
-struct FenceGuard<'a> {
-    shared: &'a Shared,
+struct FenceGuard {
+    shared: Arc<Shared>,
     fence: Arc<Fence>,
 }
 
-impl Drop for FenceGuard<'_> {
+impl Drop for FenceGuard {
     fn drop(&mut self) {
         self.shared
             .fences
             .lock()
             .expect("fences lock")
             .retain(|f| !Arc::ptr_eq(f, &self.fence));
+    }
+}
+
+/// A committed transaction whose writes the cache may not show yet
+/// ([`Client::ensure_committed`]).
+#[must_use = "await `visible` before reading the written rows"]
+pub struct Committed {
+    /// `None` when there is nothing to wait for (another database, no write).
+    guard: Option<FenceGuard>,
+    deadline: Instant,
+}
+
+impl fmt::Debug for Committed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Committed")
+            .field("waits", &self.guard.is_some())
+            .finish()
+    }
+}
+
+impl Committed {
+    /// A commit with nothing left to wait for.
+    pub fn seen() -> Committed {
+        Committed {
+            guard: None,
+            deadline: Instant::now(),
+        }
+    }
+
+    /// Waits until the cache shows the transaction's writes; [`Error::Timeout`]
+    /// after the client's `write_visible_timeout` from the commit.
+    pub async fn visible(self) -> Result<(), Error> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let mut version = guard.shared.cache_version.subscribe();
+        while !guard.fence.is_done() {
+            if timeout_at(self.deadline, version.changed()).await.is_err() {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "the cache to show the committed transaction: {}",
+                        guard.fence.waiting_for()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -108,14 +157,22 @@ impl Client {
     /// cache shows the transaction's inserts, deletes, updates and set/map
     /// mutations of monitored rows, so the caller's next read sees its writes.
     pub async fn transact(&self, txn: &Txn) -> Result<Vec<OpResult>, Error> {
+        let (results, committed) = self.commit(txn).await?;
+        committed.visible().await?;
+        Ok(results)
+    }
+
+    /// [`Client::transact`] up to the server's answer: the results, and the
+    /// wait for the cache to show the writes, to be awaited later.
+    async fn commit(&self, txn: &Txn) -> Result<(Vec<OpResult>, Committed), Error> {
         if txn.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Committed::seen()));
         }
-        let shared = self.shared();
+        let shared = &self.inner.shared;
         let (conn, remote) = shared.live_conn().ok_or(Error::NotConnected)?;
         let ours = txn.database == shared.config.database;
         let fence = Arc::new(Fence::default());
-        let _guard = ours.then(|| {
+        let guard = ours.then(|| {
             let cache = shared.cache.read().expect("cache lock");
             fence.add(txn, &fixed_names(txn), &cache);
             shared
@@ -124,7 +181,7 @@ impl Client {
                 .expect("fences lock")
                 .push(fence.clone());
             FenceGuard {
-                shared,
+                shared: shared.clone(),
                 fence: fence.clone(),
             }
         });
@@ -149,20 +206,12 @@ impl Client {
                 }
             }
             fence.add(txn, &names, &shared.cache.read().expect("cache lock"));
-            let deadline = Instant::now() + shared.config.write_visible_timeout;
-            let mut version = shared.cache_version.subscribe();
-            while !fence.is_done() {
-                if timeout_at(deadline, version.changed()).await.is_err() {
-                    return Err(Error::Timeout {
-                        what: format!(
-                            "the cache to show the committed transaction: {}",
-                            fence.waiting_for()
-                        ),
-                    });
-                }
-            }
         }
-        Ok(results)
+        let committed = Committed {
+            guard,
+            deadline: Instant::now() + shared.config.write_visible_timeout,
+        };
+        Ok((results, committed))
     }
 
     /// Level-triggered write: `build` computes the transaction from the current
@@ -173,7 +222,37 @@ impl Client {
     /// then seen in the cache and not redone. A `duplicate uuid` on a fixed-uuid
     /// insert whose row is in the cache also means "already applied". `build`
     /// runs under the cache lock: it must be quick and must not call the client.
-    pub async fn ensure<F>(&self, what: &str, mut build: F) -> Result<Vec<OpResult>, Error>
+    pub async fn ensure<F>(&self, what: &str, build: F) -> Result<Vec<OpResult>, Error>
+    where
+        F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
+    {
+        let (results, _seen) = self.ensure_inner(what, build, true).await?;
+        Ok(results)
+    }
+
+    /// [`Client::ensure`] that returns once the server committed, before the
+    /// cache shows the writes: the caller acts on the commit at once (the
+    /// rows exist in the database) and awaits [`Committed::visible`] before
+    /// its next read of them.
+    pub async fn ensure_committed<F>(
+        &self,
+        what: &str,
+        build: F,
+    ) -> Result<(Vec<OpResult>, Committed), Error>
+    where
+        F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
+    {
+        self.ensure_inner(what, build, false).await
+    }
+
+    /// The retry loop of [`Client::ensure`]; with `wait`, a write that does
+    /// not show in the cache in time is retried like a lost reply.
+    async fn ensure_inner<F>(
+        &self,
+        what: &str,
+        mut build: F,
+        wait: bool,
+    ) -> Result<(Vec<OpResult>, Committed), Error>
     where
         F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
     {
@@ -200,10 +279,17 @@ impl Client {
                 Ok::<_, Error>(if applied { None } else { txn })
             })?;
             let Some(txn) = built else {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), Committed::seen()));
             };
-            let err = match self.transact(&txn).await {
-                Ok(results) => return Ok(results),
+            let outcome = match self.commit(&txn).await {
+                Ok((results, committed)) if wait => committed
+                    .visible()
+                    .await
+                    .map(|()| (results, Committed::seen())),
+                other => other,
+            };
+            let err = match outcome {
+                Ok(done) => return Ok(done),
                 Err(e) => e,
             };
             if Instant::now() >= deadline {

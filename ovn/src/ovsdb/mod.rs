@@ -55,7 +55,7 @@ pub mod server;
 mod session;
 
 pub use cache::Cache;
-pub use client::Client;
+pub use client::{Client, Committed};
 pub use config::ClientConfig;
 pub use datum::{Atom, Datum, DatumError, Row};
 pub use error::{Error, OpErrorKind};
