@@ -6,6 +6,7 @@
 //! an atomic, so [`Metrics`] is shared as an `Arc` without locks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mesos_proto::v1::TaskState;
@@ -70,6 +71,8 @@ pub struct Metrics {
     status_updates: [AtomicU64; TASK_STATES.len()],
     launch_latency: Histogram,
     offer_latency: Histogram,
+    /// The gauges of the snapshot [`Metrics::render_current`] last rendered.
+    gauges: Mutex<Option<(Arc<Snapshot>, String)>>,
 }
 
 impl Metrics {
@@ -135,6 +138,31 @@ impl Metrics {
     /// The metrics in the Prometheus text format 0.0.4: the counters, the
     /// launch latency histogram, and gauges computed from `snapshot`.
     pub fn render(&self, snapshot: &Snapshot) -> String {
+        let mut text = self.render_counters();
+        render_gauges(&mut text, snapshot);
+        text.out
+    }
+
+    /// [`Metrics::render`] of the API's current snapshot: its gauges (a
+    /// pass over every task) are computed once per snapshot, however often
+    /// it is scraped.
+    pub fn render_current(&self, snapshot: &Arc<Snapshot>) -> String {
+        let mut text = self.render_counters();
+        let mut cached = self.gauges.lock().expect("gauges lock");
+        match &*cached {
+            Some((seen, gauges)) if Arc::ptr_eq(seen, snapshot) => text.out.push_str(gauges),
+            _ => {
+                let mut gauges = Text::default();
+                render_gauges(&mut gauges, snapshot);
+                text.out.push_str(&gauges.out);
+                *cached = Some((snapshot.clone(), gauges.out));
+            }
+        }
+        text.out
+    }
+
+    /// The counters and histograms.
+    fn render_counters(&self) -> Text {
         let mut text = Text::default();
         for (family, counter) in COUNTERS.iter().zip(self.counters()) {
             text.family(family);
@@ -147,8 +175,7 @@ impl Metrics {
         }
         self.launch_latency.render(&mut text, &LAUNCH_LATENCY);
         self.offer_latency.render(&mut text, &OFFER_LATENCY);
-        render_gauges(&mut text, snapshot);
-        text.out
+        text
     }
 
     /// The plain counters, in the order of [`COUNTERS`].
@@ -171,6 +198,34 @@ mod tests {
     use super::*;
     use crate::api::snapshot::tests::{service, task};
     use crate::api::text::tests::{parse, value};
+
+    #[test]
+    fn the_current_snapshot_renders_like_render_with_fresh_counters_and_new_gauges() {
+        let metrics = Metrics::default();
+        let one = Arc::new(Snapshot {
+            tasks: vec![task("a", "web", "TASK_RUNNING")],
+            ..Snapshot::default()
+        });
+        assert_eq!(metrics.render_current(&one), metrics.render(&one));
+        metrics.offer_received(4);
+        let again = metrics.render_current(&one);
+        assert_eq!(again, metrics.render(&one), "counters are never cached");
+        let samples = parse(&again);
+        assert_eq!(value(&samples, "ovn_mesos_offers_received_total", &[]), 4.0);
+        // A new snapshot, then the old one again: the gauges follow.
+        let two = Arc::new(Snapshot {
+            tasks: vec![
+                task("a", "web", "TASK_RUNNING"),
+                task("b", "web", "TASK_RUNNING"),
+            ],
+            ..Snapshot::default()
+        });
+        let samples = parse(&metrics.render_current(&two));
+        let running = [("state", "TASK_RUNNING")];
+        assert_eq!(value(&samples, "ovn_mesos_tasks", &running), 2.0);
+        assert_eq!(metrics.render_current(&two), metrics.render(&two));
+        assert_eq!(metrics.render_current(&one), metrics.render(&one));
+    }
 
     #[test]
     fn every_line_of_a_busy_rendering_parses_and_counts() {
