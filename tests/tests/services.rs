@@ -69,6 +69,16 @@ async fn connect(central: &OvnCentral) -> Client {
     Client::connect(config).await.unwrap()
 }
 
+/// A fresh OVN central with tenant coke and its gateway `GR_coke_ch1` at
+/// 10.10.1.12, and a client.
+async fn coke_with_gateway() -> (OvnCentral, Client) {
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central).await;
+    add_tenant(&nb, "coke", 1).await;
+    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+    (central, nb)
+}
+
 fn addr(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()
 }
@@ -92,10 +102,7 @@ fn changed_tables(before: &Value, after: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_vip_is_written_replaced_looked_up_and_deleted() {
-    let central = blocking(OvnCentral::start).unwrap();
-    let nb = connect(&central).await;
-    add_tenant(&nb, "coke", 1).await;
-    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+    let (central, nb) = coke_with_gateway().await;
 
     let created = ensure_service(&nb, &web(&["192.168.1.3:80", "192.168.1.2:80"]))
         .await
@@ -202,10 +209,7 @@ async fn a_service_vip_is_written_replaced_looked_up_and_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_repair_pass_adds_new_gateways_and_removes_unwanted_services_only() {
-    let central = blocking(OvnCentral::start).unwrap();
-    let nb = connect(&central).await;
-    add_tenant(&nb, "coke", 1).await;
-    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+    let (central, nb) = coke_with_gateway().await;
     nbctl(
         &central,
         &["lb-add", "manual", "10.0.0.1:80", "192.168.1.9:80"],
@@ -341,10 +345,7 @@ async fn the_vip_writer_writes_a_quiet_change_at_once_and_gathers_churn() {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    let central = blocking(OvnCentral::start).unwrap();
-    let nb = connect(&central).await;
-    add_tenant(&nb, "coke", 1).await;
-    add_gateway(&nb, "coke", "ch1", "10.10.1.12").await;
+    let (central, nb) = coke_with_gateway().await;
     let metrics = Arc::new(ovn_mesos::api::Metrics::default());
     // Passes 30 s apart: only the first change and the final flush can be
     // written within this test.
@@ -391,4 +392,5 @@ async fn the_vip_writer_writes_a_quiet_change_at_once_and_gathers_churn() {
         2.0,
         "nine changes inside the interval make one write"
     );
+    blocking(|| central.check_logs()).unwrap();
 }
