@@ -1,16 +1,16 @@
 //! Starting and stopping executor and task processes: the command line of
 //! a `CommandInfo` (`/bin/sh -c value` when `shell`, else `value` exec'd
-//! with `arguments`), its own session and process group (through
-//! `setsid`, like the Mesos launcher; `process_group(0)` when `setsid` is
-//! missing), the sandbox as working directory with `stdout`/`stderr`
-//! files there, an exact environment, and a pid file so a restarted agent
-//! can clean up. Signals go to the whole process group (`kill -- -PGID`).
+//! with `arguments`), its own session and process group (`setsid()` in
+//! the child before `exec`, like the Mesos launcher, so the group exists
+//! by the time `spawn` returns), the sandbox as working directory with
+//! `stdout`/`stderr` files there, an exact environment, and a pid file so
+//! a restarted agent can clean up. Signals go to the whole process group
+//! (`kill -- -PGID`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::OnceLock;
 
 use mesos_proto::v1::CommandInfo;
 use nix::sys::signal::{killpg, Signal};
@@ -72,18 +72,6 @@ pub(crate) fn command_line(
     }
 }
 
-fn setsid_path() -> Option<&'static Path> {
-    static SETSID: OnceLock<Option<PathBuf>> = OnceLock::new();
-    SETSID
-        .get_or_init(|| {
-            ["/usr/bin/setsid", "/bin/setsid"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-        })
-        .as_deref()
-}
-
 /// Starts the process in its own session; stdout/stderr are appended to
 /// files in the sandbox.
 pub(crate) fn spawn(spec: &ProcessSpec) -> Result<Child, LaunchError> {
@@ -101,23 +89,11 @@ pub(crate) fn spawn(spec: &ProcessSpec) -> Result<Child, LaunchError> {
     };
     let stdout = open("stdout").map_err(sandbox_error)?;
     let stderr = open("stderr").map_err(sandbox_error)?;
-    let mut command = match setsid_path() {
-        // setsid(1) calls setsid() and execs in the same process, since
-        // the child is not a process group leader.
-        Some(setsid) => {
-            let mut c = Command::new(setsid);
-            c.arg(&program);
-            c
-        }
-        None => {
-            let mut c = Command::new(&program);
-            c.process_group(0);
-            c
-        }
-    };
-    if let (Some(argv0), None) = (&argv0, setsid_path()) {
+    let mut command = Command::new(&program);
+    if let Some(argv0) = &argv0 {
         command.arg0(argv0);
     }
+    new_session_on_exec(&mut command);
     command
         .args(&args)
         .env_clear()
@@ -139,6 +115,25 @@ pub(crate) fn spawn(spec: &ProcessSpec) -> Result<Child, LaunchError> {
     }
     info!(pid = ?child.id(), program = %program, dir = %spec.directory.display(), "process started");
     Ok(child)
+}
+
+/// Makes the child call `setsid()` between `fork` and `exec`. `spawn`
+/// returns only once the `exec` succeeded, so a signal sent to the group
+/// right after `spawn` reaches it: a `setsid(1)` wrapper would leave a
+/// window in which the group does not exist yet and `killpg` misses.
+#[allow(unsafe_code)]
+fn new_session_on_exec(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before `exec` and only
+    // calls `setsid(2)`, which is async-signal-safe; it allocates nothing
+    // and touches no lock. The child of a fork is never a group leader, so
+    // `setsid` succeeds.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
 }
 
 /// Sends `signal` to the process group `pgid` (ignores a group that is
@@ -189,6 +184,8 @@ fn signal_name(signal: Signal) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Duration;
 
     #[test]
     fn shell_commands_run_through_sh() {
@@ -253,5 +250,39 @@ mod tests {
         assert_eq!(sid, pid, "the process leads its own session: {out}");
         let recorded = fs::read_to_string(dir.path().join("pids/forked.pid")).expect("pid file");
         assert_eq!(recorded, pid.to_string());
+    }
+
+    #[tokio::test]
+    async fn the_group_exists_as_soon_as_spawn_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = |i: usize| ProcessSpec {
+            command: CommandInfo {
+                value: Some("sleep 1000".into()),
+                ..Default::default()
+            },
+            directory: dir.path().join(format!("sandbox-{i}")),
+            env: BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]),
+            pid_file: None,
+        };
+        // A KILL that arrives right after the launch must reach the task.
+        for i in 0..20 {
+            let mut child = spawn(&spec(i)).expect("started");
+            let pid = child.id().expect("pid");
+            assert_eq!(
+                nix::unistd::getpgid(Some(Pid::from_raw(pid as i32))),
+                Ok(Pid::from_raw(pid as i32)),
+                "launch {i}: the process leads its group when spawn returns"
+            );
+            signal_group(pid, Signal::SIGTERM);
+            let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .unwrap_or_else(|_| panic!("launch {i}: SIGTERM to the group did not end it"))
+                .expect("waited");
+            assert_eq!(
+                describe_wait_status(status.into_raw()),
+                "terminated with signal Terminated",
+                "launch {i}"
+            );
+        }
     }
 }
