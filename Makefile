@@ -17,10 +17,18 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Every test: unit tests and integration tests against real OVN/OVS daemons.
-# The binaries are built first: tests start ovn-mesos-executor and mesos-local
-# as processes, and building one on demand mid-run slows timing-bound tests.
+# The binaries are built first: tests start ovn-mesos, ovn-mesos-executor and
+# mesos-local as processes, and building one on demand mid-run slows
+# timing-bound tests. Each is built the way the tests build it, one package at
+# a time: a workspace-wide build unifies dependency features differently, so
+# the tests would still compile their own copies.
+TEST_BINS := ovn-mesos mesos-local ovn-mesos-executor
+
 test: deps lint
-	$(CARGO) build --workspace --bins
+	@for bin in $(TEST_BINS); do \
+	  echo "$(CARGO) build -p $$bin --bin $$bin"; \
+	  $(CARGO) build -p $$bin --bin $$bin || exit 1; \
+	done
 	@if command -v cargo-nextest >/dev/null; then \
 	  $(CARGO) nextest run --workspace --no-fail-fast $(if $(CI),--profile ci,); \
 	else \
