@@ -88,6 +88,11 @@ impl OvnCentral {
         })
     }
 
+    /// The pid of ovn-northd.
+    pub fn northd_pid(&self) -> i32 {
+        self.northd.pid
+    }
+
     /// The private directory holding databases, sockets and logs.
     pub fn dir(&self) -> &Path {
         self.work.path()

@@ -34,6 +34,10 @@
 //! the work dir (task files, state dir, `ovn-mesos.log`);
 //! `FRAMEWORK_BENCH_LOG` is the framework's log filter (`info`; e.g.
 //! `info,ovn_mesos::scheduler::offers=debug` logs each ACCEPT's timings).
+//! `FRAMEWORK_BENCH_NORTHD=paused` is a diagnostic: ovn-northd is stopped
+//! (SIGSTOP) once the topology is in place and resumed before teardown, as
+//! if it ran on other machines (the framework writes only the NB and waits
+//! for nothing from ovn-northd); the targets are set for it running.
 
 mod baseline;
 mod setup;
@@ -287,10 +291,20 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
     if relaunches > tasks {
         bail!("cannot relaunch {relaunches} of {tasks} tasks");
     }
+    let pause_northd = match std::env::var("FRAMEWORK_BENCH_NORTHD").as_deref() {
+        Ok("paused") => true,
+        Ok("running") | Err(_) => false,
+        Ok(other) => bail!("FRAMEWORK_BENCH_NORTHD={other}: expected 'running' or 'paused'"),
+    };
     let mesos_local = mesos_local::testing::binary()?;
     let ovn_mesos = ovn_mesos_binary()?;
     let central = OvnCentral::start()?;
     setup::topology(&central.nb_remote()).await?;
+    let northd_paused = if pause_northd {
+        Some(setup::Paused::stop(central.northd_pid())?)
+    } else {
+        None
+    };
     let work = tempfile::tempdir()?;
     let task_dir = work.path().join("tasks");
     std::fs::create_dir_all(&task_dir)?;
@@ -304,9 +318,14 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
     let master = cluster.master().to_owned();
     println!(
         "framework launch benchmark: {tasks} tasks ({templates} task files, 2 of them one service with a VIP), \
-         {agents} agents (mesos-local run --noop-hold, {}), real NB + ovn-northd; then {relaunches} tasks \
+         {agents} agents (mesos-local run --noop-hold, {}), real NB + ovn-northd{}; then {relaunches} tasks \
          killed and replaced one at a time",
-        mesos_local.display()
+        mesos_local.display(),
+        if northd_paused.is_some() {
+            " (ovn-northd PAUSED: a diagnostic, the targets are set for it running)"
+        } else {
+            ""
+        }
     );
 
     let base = baseline::run(&master, tasks, relaunches)
@@ -409,6 +428,7 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
         measured.rss,
         measured.hwm
     );
+    drop(northd_paused);
     drop(central);
     if std::env::var_os("FRAMEWORK_BENCH_KEEP").is_some() {
         println!(

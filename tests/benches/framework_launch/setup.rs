@@ -303,3 +303,22 @@ pub async fn wait_resources_free(http: &reqwest::Client, master: &str) -> anyhow
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A process stopped with SIGSTOP, continued (SIGCONT) when dropped.
+#[derive(Debug)]
+pub struct Paused(Pid);
+
+impl Paused {
+    /// Stops `pid`.
+    pub fn stop(pid: i32) -> anyhow::Result<Paused> {
+        let pid = Pid::from_raw(pid);
+        kill(pid, Signal::SIGSTOP).with_context(|| format!("cannot stop pid {pid}"))?;
+        Ok(Paused(pid))
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGCONT);
+    }
+}
