@@ -264,6 +264,16 @@ pub fn bucket_quantile(buckets: &[(f64, f64)], q: f64) -> f64 {
         .map_or(f64::NAN, |(le, _)| *le)
 }
 
+/// How many observations went over `bound` (seconds), which must be one of
+/// the bucket bounds; `None` when it is not.
+pub fn over_bound(buckets: &[(f64, f64)], bound: f64) -> Option<f64> {
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets
+        .iter()
+        .find(|(le, _)| (le - bound).abs() < 1e-12)
+        .map(|(_, within)| total - within)
+}
+
 /// `VmRSS` and `VmHWM` of a process, in MB.
 pub fn memory_mb(pid: &str) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -275,6 +285,36 @@ pub fn memory_mb(pid: &str) -> (f64, f64) {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time (user + system, seconds) of a process and of its threads
+/// named `thread` (the field after the command name is the 3rd of
+/// `/proc/.../stat`; utime and stime are the 14th and 15th).
+pub fn cpu_seconds(pid: &str, thread: &str) -> (f64, f64) {
+    // USER_HZ: `/proc` counts in hundredths of a second on Linux.
+    let ticks = 100.0;
+    let of = |stat_path: String| {
+        let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rfind(") ")
+            .map(|end| stat[end + 2..].split(' ').collect())
+            .unwrap_or_default();
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+        match (field(11), field(12)) {
+            (Some(user), Some(system)) => (user + system) / ticks,
+            _ => f64::NAN,
+        }
+    };
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == thread)
+        })
+        .map(|e| of(e.path().join("stat").display().to_string()))
+        .sum();
+    (of(format!("/proc/{pid}/stat")), threads)
 }
 
 /// Waits until the master's `/state` shows no resources in use (a torn
