@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod cpu;
 pub mod exit;
 pub mod launch;
 pub mod mesos;

@@ -237,3 +237,43 @@ fn a_direct_write_after_queued_ones_keeps_their_order() {
     store.flush().unwrap();
     assert!(!dir.path().join(TASKS_DIR).join("a.json").exists());
 }
+
+/// The nice values of this process's `state-writer` threads.
+fn writer_nice_values() -> Vec<(i32, i32)> {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|tid| {
+            fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "state-writer")
+        })
+        .filter_map(|tid| Some((tid, crate::cpu::nice_of_thread(tid).ok()?)))
+        .collect()
+}
+
+#[test]
+fn the_writer_thread_runs_below_the_event_loops_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.queue_task(record("t.1", 2)).unwrap();
+    // The thread lowered its priority before it took the first change.
+    store.flush().unwrap();
+    let mine = crate::cpu::nice_of_thread(nix::unistd::gettid().as_raw()).unwrap();
+    let floor = crate::cpu::BACKGROUND_NICE.max(mine);
+    // Other tests in this process may have just started writers of their
+    // own that have not lowered themselves yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let writers = writer_nice_values();
+        assert!(!writers.is_empty(), "no state-writer thread");
+        if writers.iter().all(|(_, nice)| *nice >= floor) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "state-writer threads (tid, nice) {writers:?} not at nice {floor} or lower priority"
+        );
+        std::thread::yield_now();
+    }
+    drop(store);
+}

@@ -7,6 +7,9 @@
 //! wins (a record written then removed is never written). [`Writer::flush`]
 //! waits for everything queued before it and reports what failed.
 //!
+//! The thread runs at a lower priority ([`crate::cpu::BACKGROUND_NICE`]):
+//! the event loop and the runtime's workers get the CPU first.
+//!
 //! A record only lags the NB port it describes (the NB is the truth for
 //! addresses), so a crash that loses queued changes is repaired at the next
 //! start like a crash between a port and its record.
@@ -119,6 +122,10 @@ impl Drop for Writer {
 /// The thread: each round takes every job queued so far and writes them as
 /// one batch; failures are logged and handed to the next flush.
 fn run(dir: &std::path::Path, rx: &mpsc::Receiver<Job>) {
+    // Syncs cost CPU as well as I/O; none of them is on a launch's path.
+    if let Err(e) = crate::cpu::lower_current_thread(crate::cpu::BACKGROUND_NICE) {
+        warn!(error = %e, "cannot lower the state writer's priority");
+    }
     let mut failed: Vec<(String, std::io::Error)> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut changes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
