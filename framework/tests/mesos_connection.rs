@@ -5,7 +5,6 @@
 //! small fake masters started here, redirects, 503, a silent stream and a
 //! master that is not listening.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -28,10 +27,32 @@ const NO_OFFER_WINDOW: Duration = Duration::from_millis(500);
 
 const ENCODINGS: [Encoding; 2] = [Encoding::Protobuf, Encoding::Json];
 
-async fn cluster(dir: &Path) -> Result<ClusterHandle> {
-    start_cluster(dir, 1, |_| {})
+/// Runs `body` against a fresh local Mesos cluster (one agent), which is
+/// shut down afterwards whatever `body` returned.
+async fn in_cluster(body: impl AsyncFnOnce(&ClusterHandle) -> Result<()>) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cluster = start_cluster(dir.path(), 1, |_| {})
         .await
-        .context("starting the local Mesos cluster")
+        .context("starting the local Mesos cluster")?;
+    let result = body(&cluster).await;
+    cluster.shutdown().await;
+    result
+}
+
+/// Runs `body` once per encoding against one fresh local cluster, with a
+/// configuration for that encoding.
+async fn each_encoding(
+    body: impl AsyncFn(&ClusterHandle, MesosConfig) -> Result<()>,
+) -> Result<()> {
+    in_cluster(async |cluster| {
+        for encoding in ENCODINGS {
+            body(cluster, config(&cluster.master_endpoint(), encoding))
+                .await
+                .with_context(|| format!("{encoding:?}"))?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 fn config(master: &str, encoding: Encoding) -> MesosConfig {
@@ -115,6 +136,19 @@ async fn acknowledged_until(
     }
 }
 
+/// The error that ends `subscription`'s stream, within [`WAIT`].
+async fn stream_error(subscription: &mut Subscription, what: &str) -> Result<MesosError> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Err(error) = subscription.next().await {
+                return error;
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("{what} stayed open"))
+}
+
 /// The next update of `task` (not acknowledged).
 async fn next_update(subscription: &mut Subscription, task: &str) -> Result<TaskStatus> {
     let event = next_matching(subscription, &format!("an update of {task}"), |e| {
@@ -128,15 +162,16 @@ async fn next_update(subscription: &mut Subscription, task: &str) -> Result<Task
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribing_gets_subscribed_and_offers() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    for encoding in ENCODINGS {
-        let config = config(&cluster.master_endpoint(), encoding);
+    each_encoding(async |cluster, config| {
         let mut subscription = subscribe(&config, None).await?;
         let subscribed = subscription.subscribed().clone();
-        assert!(!subscribed.framework_id.value.is_empty(), "{encoding:?}");
+        assert!(
+            !subscribed.framework_id.value.is_empty(),
+            "{:?}",
+            config.encoding
+        );
         assert_eq!(subscribed.heartbeat_interval_seconds, Some(15.0));
-        assert!(subscribed.master_info.is_some(), "{encoding:?}");
+        assert!(subscribed.master_info.is_some(), "{:?}", config.encoding);
         assert_eq!(subscription.heartbeat_timeout(), Duration::from_secs(75));
         let caller = subscription.caller();
         assert_eq!(caller.framework_id(), &subscribed.framework_id);
@@ -146,76 +181,67 @@ async fn subscribing_gets_subscribed_and_offers() -> Result<()> {
             .iter()
             .all(|o| o.framework_id == subscribed.framework_id));
         caller.teardown().await?;
-    }
-    cluster.shutdown().await;
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubscribing_after_a_drop_keeps_the_framework_id() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    for encoding in ENCODINGS {
-        let config = config(&cluster.master_endpoint(), encoding);
+    each_encoding(async |_, config| {
         let first = subscribe(&config, None).await?;
         let id = first.subscribed().framework_id.clone();
         drop(first);
         let mut second = subscribe(&config, Some(&id)).await?;
-        assert_eq!(second.subscribed().framework_id, id, "{encoding:?}");
+        assert_eq!(
+            second.subscribed().framework_id,
+            id,
+            "{:?}",
+            config.encoding
+        );
         next_offers(&mut second).await?;
         second.caller().teardown().await?;
-    }
-    cluster.shutdown().await;
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_old_stream_of_a_failed_over_framework_gets_a_retryable_error() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    let config = config(&cluster.master_endpoint(), Encoding::Protobuf);
-    let mut old = subscribe(&config, None).await?;
-    let id = old.subscribed().framework_id.clone();
-    let new = subscribe(&config, Some(&id)).await?;
-    let error = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Err(error) = old.next().await {
-                return error;
-            }
-        }
+    in_cluster(async |cluster| {
+        let config = config(&cluster.master_endpoint(), Encoding::Protobuf);
+        let mut old = subscribe(&config, None).await?;
+        let id = old.subscribed().framework_id.clone();
+        let new = subscribe(&config, Some(&id)).await?;
+        let error = stream_error(&mut old, "the old stream").await?;
+        assert!(
+            matches!(error, MesosError::MasterError(ref m) if m.contains("failed over")),
+            "{error:?}"
+        );
+        assert!(error.is_retryable());
+        assert!(matches!(old.next().await, Err(MesosError::StreamEnded)));
+        // The old caller's stream id is stale: 400, not retryable.
+        let stale = old.caller().revive().await.expect_err("stale stream id");
+        assert!(
+            matches!(
+                stale,
+                MesosError::Status {
+                    status: 400,
+                    call: "REVIVE",
+                    ..
+                }
+            ),
+            "{stale:?}"
+        );
+        new.caller().teardown().await?;
+        Ok(())
     })
     .await
-    .context("the old stream never failed")?;
-    assert!(
-        matches!(error, MesosError::MasterError(ref m) if m.contains("failed over")),
-        "{error:?}"
-    );
-    assert!(error.is_retryable());
-    assert!(matches!(old.next().await, Err(MesosError::StreamEnded)));
-    // The old caller's stream id is stale: 400, not retryable.
-    let stale = old.caller().revive().await.expect_err("stale stream id");
-    assert!(
-        matches!(
-            stale,
-            MesosError::Status {
-                status: 400,
-                call: "REVIVE",
-                ..
-            }
-        ),
-        "{stale:?}"
-    );
-    new.caller().teardown().await?;
-    cluster.shutdown().await;
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declined_offers_stay_away_for_refuse_seconds() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    for encoding in ENCODINGS {
-        let config = config(&cluster.master_endpoint(), encoding);
+    each_encoding(async |_, config| {
         let mut subscription = subscribe(&config, None).await?;
         let caller = subscription.caller();
         let ids = |offers: Vec<Offer>| offers.into_iter().map(|o| o.id).collect::<Vec<_>>();
@@ -231,41 +257,38 @@ async fn declined_offers_stay_away_for_refuse_seconds() -> Result<()> {
         caller.revive().await?;
         next_offers(&mut subscription).await?;
         caller.teardown().await?;
-    }
-    cluster.shutdown().await;
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suppress_stops_offers_and_revive_brings_them_back() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    let config = config(&cluster.master_endpoint(), Encoding::Json);
-    let mut subscription = subscribe(&config, None).await?;
-    let caller = subscription.caller();
-    let offers = next_offers(&mut subscription).await?;
-    caller.suppress().await?;
-    caller
-        .decline(offers.into_iter().map(|o| o.id).collect(), 0.0)
-        .await?;
-    expect_no_offers(&mut subscription, "the framework is suppressed").await?;
-    caller.revive().await?;
-    next_offers(&mut subscription).await?;
-    caller.teardown().await?;
-    cluster.shutdown().await;
-    Ok(())
+    in_cluster(async |cluster| {
+        let config = config(&cluster.master_endpoint(), Encoding::Json);
+        let mut subscription = subscribe(&config, None).await?;
+        let caller = subscription.caller();
+        let offers = next_offers(&mut subscription).await?;
+        caller.suppress().await?;
+        caller
+            .decline(offers.into_iter().map(|o| o.id).collect(), 0.0)
+            .await?;
+        expect_no_offers(&mut subscription, "the framework is suppressed").await?;
+        caller.revive().await?;
+        next_offers(&mut subscription).await?;
+        caller.teardown().await?;
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launched_task_is_acknowledged_reconciled_and_killed() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    for encoding in ENCODINGS {
-        let config = config(&cluster.master_endpoint(), encoding);
+    each_encoding(async |_, config| {
         let mut subscription = subscribe(&config, None).await?;
         let caller = subscription.caller();
         let offer = next_offers(&mut subscription).await?.remove(0);
-        let task_id = format!("sleeper-{encoding:?}").to_lowercase();
+        let task_id = format!("sleeper-{:?}", config.encoding).to_lowercase();
         let task = command_task(
             &task_id,
             offer.agent_id.as_str(),
@@ -313,29 +336,18 @@ async fn a_launched_task_is_acknowledged_reconciled_and_killed() -> Result<()> {
             acknowledged_until(&mut subscription, &caller, &task_id, TaskState::TaskKilled).await?;
         assert_eq!(seen.last(), Some(&TaskState::TaskKilled), "{seen:?}");
         caller.teardown().await?;
-    }
-    cluster.shutdown().await;
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_teardown_the_old_framework_id_is_removed() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    for encoding in ENCODINGS {
-        let config = config(&cluster.master_endpoint(), encoding);
+    each_encoding(async |_, config| {
         let mut subscription = subscribe(&config, None).await?;
         let id: FrameworkId = subscription.subscribed().framework_id.clone();
         subscription.caller().teardown().await?;
-        let ended = tokio::time::timeout(WAIT, async {
-            loop {
-                if let Err(error) = subscription.next().await {
-                    return error;
-                }
-            }
-        })
-        .await
-        .context("the stream of a torn down framework stayed open")?;
+        let ended = stream_error(&mut subscription, "the stream of a torn down framework").await?;
         assert!(
             matches!(
                 ended,
@@ -348,14 +360,15 @@ async fn after_teardown_the_old_framework_id_is_removed() -> Result<()> {
             .expect_err("a removed framework cannot resubscribe");
         assert!(
             matches!(error, MesosError::FrameworkRemoved(ref m) if m.contains("removed")),
-            "{encoding:?}: {error:?}"
+            "{:?}: {error:?}",
+            config.encoding
         );
         assert!(!error.is_retryable());
         // A new framework (no id) is still welcome.
         subscribe(&config, None).await?.caller().teardown().await?;
-    }
-    cluster.shutdown().await;
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,22 +500,22 @@ async fn a_silent_stream_is_a_heartbeat_timeout() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_to_the_leader_is_followed_and_kept_for_calls() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let cluster = cluster(dir.path()).await?;
-    let leader = cluster.master_endpoint();
-    let location = format!("//{leader}/api/v1/scheduler");
-    let follower = fake_master(move |_| (redirect_to(&location), false)).await?;
-    let mut subscription = subscribe(&config(&follower, Encoding::Protobuf), None).await?;
-    let caller = subscription.caller();
-    assert_eq!(caller.master(), format!("http://{leader}/api/v1/scheduler"));
-    let offers = next_offers(&mut subscription).await?;
-    caller
-        .decline(offers.into_iter().map(|o| o.id).collect(), 0.0)
-        .await?;
-    next_offers(&mut subscription).await?;
-    caller.teardown().await?;
-    cluster.shutdown().await;
-    Ok(())
+    in_cluster(async |cluster| {
+        let leader = cluster.master_endpoint();
+        let location = format!("//{leader}/api/v1/scheduler");
+        let follower = fake_master(move |_| (redirect_to(&location), false)).await?;
+        let mut subscription = subscribe(&config(&follower, Encoding::Protobuf), None).await?;
+        let caller = subscription.caller();
+        assert_eq!(caller.master(), format!("http://{leader}/api/v1/scheduler"));
+        let offers = next_offers(&mut subscription).await?;
+        caller
+            .decline(offers.into_iter().map(|o| o.id).collect(), 0.0)
+            .await?;
+        next_offers(&mut subscription).await?;
+        caller.teardown().await?;
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
