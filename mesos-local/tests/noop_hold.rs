@@ -3,8 +3,12 @@
 //! SHUTDOWN of their executor or the framework's TEARDOWN ends them, after
 //! which their resources are offered again.
 
+use std::path::Path;
+
+use mesos_local::client::{EventStream, SchedulerClient};
+use mesos_local::cluster::ClusterHandle;
 use mesos_local::testing::scheduler::{
-    accept, call, next_offers, start_cluster, subscribe, updates_until, WAIT,
+    accept, call, next_offers, start_cluster, subscribe, subscribe_for_offer, updates_until, WAIT,
 };
 use mesos_local::testing::{command_task, framework_info};
 use mesos_proto::v1::scheduler::{call, event, Call};
@@ -43,36 +47,52 @@ fn cpus(offer: &Offer) -> f64 {
         .sum()
 }
 
+/// A one-agent cluster in hold mode.
+async fn hold_cluster(dir: &Path) -> ClusterHandle {
+    start_cluster(dir, 1, |c| c.agent.noop_hold = true)
+        .await
+        .expect("cluster")
+}
+
+/// ACCEPTs `tasks` on `offer` and waits until each is RUNNING, with no
+/// other update before.
+async fn launch_running(
+    client: &SchedulerClient,
+    events: &mut EventStream,
+    offer: &Offer,
+    tasks: Vec<TaskInfo>,
+) {
+    let ids: Vec<String> = tasks.iter().map(|t| t.task_id.value.clone()).collect();
+    client
+        .call(accept(&[offer], tasks, Some(0.0)))
+        .await
+        .expect("ACCEPT");
+    for id in &ids {
+        let (seen, _) = updates_until(client, events, id, TaskState::TaskRunning)
+            .await
+            .expect("running");
+        assert_eq!(seen, [TaskState::TaskRunning], "updates of {id}");
+    }
+}
+
 #[tokio::test]
 async fn held_tasks_run_until_killed_or_their_executor_shuts_down() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = start_cluster(dir.path(), 1, |c| c.agent.noop_hold = true)
-        .await
-        .expect("cluster");
-    let (client, mut events) = subscribe(
+    let cluster = hold_cluster(dir.path()).await;
+    let (client, mut events, offer) = subscribe_for_offer(
         &cluster.master_endpoint(),
         Encoding::Protobuf,
         framework_info("hold"),
     )
     .await
-    .expect("subscribed");
-    let offer = next_offers(&mut events).await.expect("offers").remove(0);
+    .expect("subscribed with an offer");
     let shared = executor("shared");
     let tasks = vec![
         task_on("a", &offer, Some(&shared)),
         task_on("b", &offer, Some(&shared)),
         task_on("c", &offer, None),
     ];
-    client
-        .call(accept(&[&offer], tasks, Some(0.0)))
-        .await
-        .expect("ACCEPT");
-    for id in ["a", "b", "c"] {
-        let (seen, _) = updates_until(&client, &mut events, id, TaskState::TaskRunning)
-            .await
-            .expect("running");
-        assert_eq!(seen, [TaskState::TaskRunning], "updates of {id}");
-    }
+    launch_running(&client, &mut events, &offer, tasks).await;
 
     // A KILL ends that task only; its next update is KILLED (a FINISHED
     // would have come first: an agent delivers a task's updates in order).
@@ -149,32 +169,20 @@ async fn held_tasks_run_until_killed_or_their_executor_shuts_down() {
 #[tokio::test]
 async fn a_teardown_ends_held_tasks_and_frees_their_resources() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = start_cluster(dir.path(), 1, |c| c.agent.noop_hold = true)
-        .await
-        .expect("cluster");
-    let (client, mut events) = subscribe(
+    let cluster = hold_cluster(dir.path()).await;
+    let (client, mut events, offer) = subscribe_for_offer(
         &cluster.master_endpoint(),
         Encoding::Json,
         framework_info("first"),
     )
     .await
-    .expect("subscribed");
-    let offer = next_offers(&mut events).await.expect("offers").remove(0);
+    .expect("subscribed with an offer");
     let all_cpus = cpus(&offer);
     let tasks = vec![
         task_on("x", &offer, Some(&executor("ex"))),
         task_on("y", &offer, None),
     ];
-    client
-        .call(accept(&[&offer], tasks, Some(0.0)))
-        .await
-        .expect("ACCEPT");
-    for id in ["x", "y"] {
-        let (seen, _) = updates_until(&client, &mut events, id, TaskState::TaskRunning)
-            .await
-            .expect("running");
-        assert_eq!(seen, [TaskState::TaskRunning], "updates of {id}");
-    }
+    launch_running(&client, &mut events, &offer, tasks).await;
     client
         .call(call(call::Type::Teardown))
         .await
