@@ -1,5 +1,5 @@
 //! The framework's HTTP API and Prometheus metrics. The scheduler publishes a
-//! [`Snapshot`] of its services and tasks on a `tokio::sync::watch` channel
+//! [`Snapshot`] of its services and tasks (built by [`Views`]) on a `tokio::sync::watch` channel
 //! and bumps the counters of a shared [`Metrics`]; [`serve`] answers
 //! `GET /v1/services`, `/v1/services/{tenant}/{name}`, `/v1/tasks`, `/health`
 //! and `/metrics` from them until its shutdown future resolves.
@@ -32,9 +32,11 @@ mod routes;
 mod server;
 mod snapshot;
 mod text;
+mod view;
 
 pub use control::{Command, Commands, KillRefused};
 pub use metrics::Metrics;
 pub use routes::{router, ApiState, METRICS_CONTENT_TYPE};
 pub use server::serve;
 pub use snapshot::{ServiceView, Snapshot, TaskView};
+pub use view::{Head, TaskSource, Views};

@@ -23,7 +23,7 @@
 
 mod executor;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod offer;
 mod pieces;
 mod place;

@@ -1,10 +1,12 @@
 //! The task book: every task the framework launched and has not seen end,
-//! with its last state, and per task template the instance accounting
-//! (how many run, how many ended for good) and the relaunch backoff. Pure:
-//! the scheduler feeds it launches and status updates and asks it what to
-//! launch, what to kill and which tasks back a service.
+//! with its last state, the launches whose ports are still being made, and
+//! per task template the instance accounting (how many run, how many ended
+//! for good) and the relaunch backoff. Pure: the scheduler core feeds it
+//! launches and status updates and asks it what to launch, what to kill
+//! and which tasks back a service.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
@@ -12,7 +14,7 @@ use ovn::services::ServiceKey;
 
 use crate::launch::Load;
 use crate::state::TaskRecord;
-use crate::tasks::{RestartPolicy, Services};
+use crate::tasks::{Member, RestartPolicy, Services, TemplateId};
 
 /// A task that ran at least this long before it ended starts the backoff
 /// over (a crash loop keeps growing it).
@@ -28,8 +30,9 @@ pub const KILL_RETRY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct LiveTask {
     pub record: TaskRecord,
-    /// The agent's hostname, when known (from the offer).
-    pub hostname: Option<String>,
+    /// The definition it was launched from; `None` for a task of a task
+    /// file this run does not have.
+    pub member: Option<Arc<Member>>,
     /// The message of the last status update.
     pub message: Option<String>,
     /// Since when the task is in its current state.
@@ -39,23 +42,23 @@ pub struct LiveTask {
     /// When the framework last asked Mesos to kill it (as surplus or at
     /// the operator's request).
     pub kill_sent: Option<Instant>,
-    /// The API's view of the task, built once and dropped when the task
-    /// changes (publishing a snapshot then copies no task).
-    pub(super) view: std::cell::OnceCell<std::sync::Arc<crate::api::TaskView>>,
+    /// Changes whenever anything shown of the task changes (state,
+    /// message, agent, hostname), so views of it can be reused.
+    pub version: u64,
 }
 
 impl LiveTask {
     /// A task just launched (or recovered from the state dir).
-    pub fn new(record: TaskRecord, hostname: Option<String>, now: Instant) -> LiveTask {
+    pub fn new(record: TaskRecord, now: Instant) -> LiveTask {
         let was_running = record.state == TaskState::TaskRunning;
         LiveTask {
             record,
-            hostname,
+            member: None,
             message: None,
             state_since: now,
             was_running,
             kill_sent: None,
-            view: std::cell::OnceCell::new(),
+            version: 0,
         }
     }
 
@@ -78,13 +81,80 @@ impl LiveTask {
         }
     }
 
+    /// The port its service's backends listen on, from its definition.
+    pub fn backend_port(&self) -> Option<u16> {
+        self.member.as_ref()?.definition.backend_port
+    }
+
     /// Whether it counts as one of its template's instances at `now`.
     fn counts(&self, now: Instant) -> bool {
-        !(matches!(
-            self.record.state,
-            TaskState::TaskUnreachable | TaskState::TaskUnknown
-        ) && now.duration_since(self.state_since) >= UNREACHABLE_GRACE)
+        !(is_unsure(self.record.state) && now.duration_since(self.state_since) >= UNREACHABLE_GRACE)
     }
+}
+
+/// What a status update did to the book.
+#[derive(Debug)]
+pub enum StatusOutcome {
+    /// No task of the book has this id.
+    Unknown,
+    /// Same state as before (a retried update, a reconciliation answer).
+    Same,
+    /// The task changed state and lives on.
+    Changed { from: TaskState },
+    /// The task ended; it left the book.
+    Ended(Box<LiveTask>),
+}
+
+/// Instances of one template to launch now.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub template: TemplateId,
+    pub member: Arc<Member>,
+    pub service: ServiceKey,
+    pub count: u32,
+}
+
+/// A launch whose port is being made: it counts as an instance (and on
+/// its agent) until it enters the book or fails.
+#[derive(Debug, Clone)]
+struct Launching {
+    template: TemplateId,
+    service: ServiceKey,
+    agent: AgentId,
+}
+
+/// Instance accounting of one task template (one task file).
+#[derive(Debug, Clone)]
+struct Template {
+    member: Arc<Member>,
+    service: ServiceKey,
+    instances: u32,
+    restart: RestartPolicy,
+    /// Tasks of the book launched from it, and launches under way.
+    live: u32,
+    /// Tasks that ended and, by the restart policy, stay ended.
+    done: u32,
+    /// Consecutive ends without a stable run.
+    failures: u32,
+    /// No relaunch before this.
+    not_before: Option<Instant>,
+}
+
+/// The task book.
+#[derive(Debug, Default)]
+pub struct Book {
+    tasks: BTreeMap<TaskId, LiveTask>,
+    templates: BTreeMap<TemplateId, Template>,
+    launching: BTreeMap<TaskId, Launching>,
+    /// Tasks unreachable or unknown to the master (they may stop counting
+    /// as instances): without any, no scan for them is needed.
+    unsure: usize,
+    /// Tasks of no template (a removed task file): killed as surplus.
+    orphans: usize,
+    /// The tasks with a known agent, per agent and service (placement).
+    load: Load,
+    /// The last [`LiveTask::version`] handed out.
+    versions: u64,
 }
 
 /// Whether Mesos will never report on a task in this state again.
@@ -103,54 +173,6 @@ pub fn is_terminal(state: TaskState) -> bool {
     )
 }
 
-/// What a status update did to the book.
-#[derive(Debug)]
-pub enum StatusOutcome {
-    /// No task of the book has this id.
-    Unknown,
-    /// Same state as before (a retried update, a reconciliation answer).
-    Same,
-    /// The task changed state and lives on.
-    Changed { from: TaskState },
-    /// The task ended; it left the book.
-    Ended(Box<LiveTask>),
-}
-
-/// Instance accounting of one task template (one task file).
-#[derive(Debug, Clone)]
-struct Template {
-    service: ServiceKey,
-    instances: u32,
-    restart: RestartPolicy,
-    backend_port: Option<u16>,
-    /// Tasks of the book launched from it.
-    live: u32,
-    /// Tasks that ended and, by the restart policy, stay ended.
-    done: u32,
-    /// Consecutive ends without a stable run.
-    failures: u32,
-    /// No relaunch before this.
-    not_before: Option<Instant>,
-}
-
-/// The task book.
-#[derive(Debug, Default)]
-pub struct Book {
-    tasks: BTreeMap<TaskId, LiveTask>,
-    templates: BTreeMap<String, Template>,
-    /// Tasks unreachable or unknown to the master (they may stop counting
-    /// as instances): without any, no scan for them is needed.
-    unsure: usize,
-    /// Tasks of no template (a removed task file): killed as surplus.
-    orphans: usize,
-    /// The tasks with a known agent, per agent and service (placement).
-    load: Load,
-}
-
-fn service_key(record: &TaskRecord) -> ServiceKey {
-    ServiceKey::new(&record.tenant, &record.service)
-}
-
 /// Whether a task in this state may stop counting as an instance.
 fn is_unsure(state: TaskState) -> bool {
     matches!(state, TaskState::TaskUnreachable | TaskState::TaskUnknown)
@@ -164,39 +186,41 @@ impl Book {
             .map(|(service, member)| {
                 let d = &member.definition;
                 let template = Template {
+                    member: member.clone(),
                     service: service.key.clone(),
                     instances: d.instances,
                     restart: d.restart,
-                    backend_port: d.backend_port,
                     live: 0,
                     done: 0,
                     failures: 0,
                     not_before: None,
                 };
-                (d.task_id.as_str().to_owned(), template)
+                (d.template(), template)
             })
             .collect();
         Book {
-            tasks: BTreeMap::new(),
             templates,
-            unsure: 0,
-            orphans: 0,
-            load: Load::default(),
+            ..Book::default()
         }
     }
 
     /// Adds a launched or recovered task.
-    pub fn insert(&mut self, task: LiveTask) {
+    pub fn insert(&mut self, mut task: LiveTask) {
         match self.templates.get_mut(&task.record.definition) {
-            Some(t) => t.live += 1,
+            Some(t) => {
+                t.live += 1;
+                task.member = Some(t.member.clone());
+            }
             None => self.orphans += 1,
         }
         if is_unsure(task.state()) {
             self.unsure += 1;
         }
         if let Some(agent) = &task.record.agent_id {
-            self.load.add(&service_key(&task.record), agent);
+            self.load.add(&task.record.service_key(), agent);
         }
+        self.versions += 1;
+        task.version = self.versions;
         if let Some(old) = self.tasks.insert(task.id().clone(), task) {
             self.forget(&old);
         }
@@ -219,8 +243,41 @@ impl Book {
             self.unsure = self.unsure.saturating_sub(1);
         }
         if let Some(agent) = &task.record.agent_id {
-            self.load.remove(&service_key(&task.record), agent);
+            self.load.remove(&task.record.service_key(), agent);
         }
+    }
+
+    /// Counts a launch of `template` on `agent` whose port is being made.
+    pub fn begin_launch(&mut self, id: TaskId, template: &TemplateId, agent: &AgentId) {
+        let Some(t) = self.templates.get_mut(template) else {
+            return;
+        };
+        t.live += 1;
+        self.load.add(&t.service, agent);
+        let launching = Launching {
+            template: template.clone(),
+            service: t.service.clone(),
+            agent: agent.clone(),
+        };
+        self.launching.insert(id, launching);
+    }
+
+    /// Stops counting a launch under way (its task enters the book with
+    /// [`Book::insert`], or it failed); false if it was not under way.
+    pub fn end_launch(&mut self, id: &TaskId) -> bool {
+        let Some(l) = self.launching.remove(id) else {
+            return false;
+        };
+        if let Some(t) = self.templates.get_mut(&l.template) {
+            t.live = t.live.saturating_sub(1);
+        }
+        self.load.remove(&l.service, &l.agent);
+        true
+    }
+
+    /// Whether the task's launch is under way (its port is being made).
+    pub fn is_launching(&self, id: &TaskId) -> bool {
+        self.launching.contains_key(id)
     }
 
     pub fn get(&self, id: &TaskId) -> Option<&LiveTask> {
@@ -228,17 +285,33 @@ impl Book {
     }
 
     /// Notes that a KILL was sent for the task (its end then counts
-    /// neither as a failure nor as a finished instance). The book's own
-    /// accounting (state, agent, counters) changes only through
-    /// [`Book::on_status`], [`Book::insert`] and [`Book::remove`].
-    pub fn kill_sent(&mut self, id: &TaskId, at: Instant) -> bool {
+    /// neither as a failure nor as a finished instance), or with `None`
+    /// that it could not be sent. The book's own accounting (state,
+    /// agent, counters) changes only through [`Book::on_status`],
+    /// [`Book::insert`] and [`Book::remove`].
+    pub fn kill_sent(&mut self, id: &TaskId, at: Option<Instant>) -> bool {
         match self.tasks.get_mut(id) {
             Some(task) => {
-                task.kill_sent = Some(at);
+                task.kill_sent = at;
                 true
             }
             None => false,
         }
+    }
+
+    /// Fills in the hostname of tasks on `agent` that have none (adopted
+    /// at start, before any offer named the agent). Returns how many.
+    pub fn learn_hostname(&mut self, agent: &AgentId, hostname: &str) -> Vec<TaskRecord> {
+        let mut changed = Vec::new();
+        for task in self.tasks.values_mut() {
+            if task.record.hostname.is_none() && task.record.agent_id.as_ref() == Some(agent) {
+                task.record.hostname = Some(hostname.to_owned());
+                self.versions += 1;
+                task.version = self.versions;
+                changed.push(task.record.clone());
+            }
+        }
+        changed
     }
 
     /// How many tasks run (or are launched) on each agent, in total and
@@ -260,26 +333,29 @@ impl Book {
         self.tasks.is_empty()
     }
 
-    /// Whether `template` names a task file of this run.
-    pub fn knows_template(&self, template: &str) -> bool {
-        self.templates.contains_key(template)
-    }
-
-    /// The backend port of a template's tasks.
-    pub fn backend_port(&self, template: &str) -> Option<u16> {
-        self.templates.get(template).and_then(|t| t.backend_port)
-    }
-
     /// How many tasks of each template to launch now, in template order.
-    pub fn wants(&self, now: Instant) -> Vec<(String, u32)> {
+    pub fn wants(&self, now: Instant) -> Vec<Wanted> {
         self.templates
             .iter()
             .filter(|(_, t)| t.not_before.is_none_or(|at| at <= now))
             .filter_map(|(id, t)| {
-                let n = self.missing(id, t, now);
-                (n > 0).then(|| (id.clone(), n))
+                let count = self.missing(id, t, now);
+                (count > 0).then(|| Wanted {
+                    template: id.clone(),
+                    member: t.member.clone(),
+                    service: t.service.clone(),
+                    count,
+                })
             })
             .collect()
+    }
+
+    /// Whether some template misses instances now (offers are wanted).
+    pub fn wants_now(&self, now: Instant) -> bool {
+        self.templates
+            .iter()
+            .filter(|(_, t)| t.not_before.is_none_or(|at| at <= now))
+            .any(|(id, t)| self.missing(id, t, now) > 0)
     }
 
     /// Whether some template misses instances, now or after its backoff.
@@ -299,13 +375,13 @@ impl Book {
             .min()
     }
 
-    fn missing(&self, id: &str, t: &Template, now: Instant) -> u32 {
+    fn missing(&self, id: &TemplateId, t: &Template, now: Instant) -> u32 {
         let stale = if t.live == 0 || self.unsure == 0 {
             0
         } else {
             self.tasks
                 .values()
-                .filter(|task| task.record.definition == id && !task.counts(now))
+                .filter(|task| &task.record.definition == id && !task.counts(now))
                 .count() as u32
         };
         t.instances
@@ -314,7 +390,7 @@ impl Book {
 
     /// Puts a template's relaunches off (its launch failed before Mesos saw
     /// it: no port, ACCEPT refused).
-    pub fn launch_failed(&mut self, template: &str, now: Instant) {
+    pub fn launch_failed(&mut self, template: &TemplateId, now: Instant) {
         if let Some(t) = self.templates.get_mut(template) {
             t.failures += 1;
             t.not_before = Some(now + t.restart.delay(t.failures));
@@ -328,15 +404,16 @@ impl Book {
         let Some(task) = self.tasks.get_mut(id) else {
             return StatusOutcome::Unknown;
         };
+        let mut seen = false;
         if status.message.is_some() && task.message != status.message {
             task.message = status.message.clone();
-            task.view.take();
+            seen = true;
         }
         if task.record.agent_id.is_none() {
             if let Some(agent) = &status.agent_id {
                 task.record.agent_id = Some(agent.clone());
-                task.view.take();
-                self.load.add(&service_key(&task.record), agent);
+                seen = true;
+                self.load.add(&task.record.service_key(), agent);
             }
         }
         let from = task.record.state;
@@ -346,19 +423,27 @@ impl Book {
             self.account_end(&task, state, now);
             return StatusOutcome::Ended(Box::new(task));
         }
+        if from != state {
+            self.unsure =
+                self.unsure + usize::from(is_unsure(state)) - usize::from(is_unsure(from));
+            task.record.state = state;
+            task.state_since = now;
+            match state {
+                TaskState::TaskRunning => task.was_running = true,
+                TaskState::TaskUnknown => {}
+                _ => task.was_running = false,
+            }
+            seen = true;
+        }
+        if seen {
+            self.versions += 1;
+            task.version = self.versions;
+        }
         if from == state {
-            return StatusOutcome::Same;
+            StatusOutcome::Same
+        } else {
+            StatusOutcome::Changed { from }
         }
-        self.unsure = self.unsure + usize::from(is_unsure(state)) - usize::from(is_unsure(from));
-        task.record.state = state;
-        task.view.take();
-        task.state_since = now;
-        match state {
-            TaskState::TaskRunning => task.was_running = true,
-            TaskState::TaskUnknown => {}
-            _ => task.was_running = false,
-        }
-        StatusOutcome::Changed { from }
     }
 
     fn account_end(&mut self, task: &LiveTask, state: TaskState, now: Instant) {
@@ -391,7 +476,7 @@ impl Book {
             return Vec::new();
         }
         let mut kill = Vec::new();
-        let mut by_template: BTreeMap<&str, Vec<&LiveTask>> = BTreeMap::new();
+        let mut by_template: BTreeMap<&TemplateId, Vec<&LiveTask>> = BTreeMap::new();
         for task in self.tasks.values() {
             if self.templates.contains_key(&task.record.definition) {
                 by_template
@@ -432,21 +517,6 @@ impl Book {
             })
             .map(|t| (t.id().clone(), t.record.agent_id.clone()))
             .collect()
-    }
-
-    /// Each service's backend tasks, by service.
-    pub fn backends(&self) -> BTreeMap<ServiceKey, Vec<&LiveTask>> {
-        let mut out: BTreeMap<ServiceKey, Vec<&LiveTask>> = BTreeMap::new();
-        for task in self.tasks.values().filter(|t| t.is_backend()) {
-            let key = ServiceKey::new(&task.record.tenant, &task.record.service);
-            out.entry(key).or_default().push(task);
-        }
-        out
-    }
-
-    /// The service of a template.
-    pub fn service_of(&self, template: &str) -> Option<&ServiceKey> {
-        self.templates.get(template).map(|t| &t.service)
     }
 }
 

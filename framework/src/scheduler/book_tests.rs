@@ -12,7 +12,7 @@ use ovn::topology::NetworkInfo;
 
 use super::*;
 use crate::state::PortRecord;
-use crate::tasks::{parse_task_file, Services, Topology};
+use crate::tasks::{parse_task_file, Services, TemplateId, Topology};
 
 struct OneNetwork;
 
@@ -56,6 +56,7 @@ fn task(id: &str, last_octet: u8, now: Instant) -> LiveTask {
         switch: "coke1".into(),
         definition: "web".into(),
         agent_id: Some(AgentId::new("agent-1")),
+        hostname: Some("agent1".into()),
         port: PortRecord {
             name: id.into(),
             ip,
@@ -65,7 +66,24 @@ fn task(id: &str, last_octet: u8, now: Instant) -> LiveTask {
         launched_at: SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(last_octet)),
         attempts: 1,
     };
-    LiveTask::new(record, Some("agent1".into()), now)
+    LiveTask::new(record, now)
+}
+
+/// The templates that want instances now, with how many.
+fn wanted(book: &Book, now: Instant) -> Vec<(String, u32)> {
+    book.wants(now)
+        .into_iter()
+        .map(|w| (w.template.to_string(), w.count))
+        .collect()
+}
+
+/// Each service's backend tasks.
+fn backends(book: &Book) -> BTreeMap<ServiceKey, Vec<&LiveTask>> {
+    let mut out: BTreeMap<ServiceKey, Vec<&LiveTask>> = BTreeMap::new();
+    for task in book.tasks().filter(|t| t.is_backend()) {
+        out.entry(task.record.service_key()).or_default().push(task);
+    }
+    out
 }
 
 fn status(id: &str, state: TaskState) -> TaskStatus {
@@ -81,9 +99,9 @@ fn status(id: &str, state: TaskState) -> TaskStatus {
 fn a_template_wants_its_missing_instances() {
     let now = Instant::now();
     let mut book = Book::new(&services(3, "always"));
-    assert_eq!(book.wants(now), vec![("web".to_owned(), 3)]);
+    assert_eq!(wanted(&book, now), vec![("web".to_owned(), 3)]);
     book.insert(task("web.1", 2, now));
-    assert_eq!(book.wants(now), vec![("web".to_owned(), 2)]);
+    assert_eq!(wanted(&book, now), vec![("web".to_owned(), 2)]);
     assert!(book.waiting(now));
 }
 
@@ -99,7 +117,7 @@ fn a_failed_task_is_relaunched_after_a_growing_backoff() {
     assert!(book.waiting(now));
     assert_eq!(book.next_relaunch(now), Some(now + Duration::from_secs(1)));
     let later = now + Duration::from_secs(1);
-    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)]);
+    assert_eq!(wanted(&book, later), vec![("web".to_owned(), 1)]);
     book.insert(task("web.2", 3, later));
     book.on_status(&status("web.2", TaskState::TaskFailed), later);
     assert_eq!(
@@ -114,8 +132,8 @@ fn a_stable_run_starts_the_backoff_over() {
     let now = Instant::now();
     let mut book = Book::new(&services(1, "always"));
     book.insert(task("web.1", 2, now));
-    book.launch_failed("web", now);
-    book.launch_failed("web", now);
+    book.launch_failed(&TemplateId::new("web"), now);
+    book.launch_failed(&TemplateId::new("web"), now);
     book.on_status(&status("web.1", TaskState::TaskRunning), now);
     let later = now + STABLE_RUN;
     book.on_status(&status("web.1", TaskState::TaskKilled), later);
@@ -143,11 +161,11 @@ fn only_running_tasks_are_backends_and_unknown_ones_keep_their_place() {
     let mut book = Book::new(&services(2, "always"));
     book.insert(task("web.1", 2, now));
     book.insert(task("web.2", 3, now));
-    assert!(book.backends().is_empty());
+    assert!(backends(&book).is_empty());
     book.on_status(&status("web.1", TaskState::TaskRunning), now);
     book.on_status(&status("web.2", TaskState::TaskStarting), now);
-    let backends = book.backends();
-    let web = &backends[&ServiceKey::new("coke", "web")];
+    let found = backends(&book);
+    let web = &found[&ServiceKey::new("coke", "web")];
     assert_eq!(web.len(), 1);
     assert_eq!(web[0].id().as_str(), "web.1");
     // A restarted master does not know the task yet: it stays a backend.
@@ -157,7 +175,7 @@ fn only_running_tasks_are_backends_and_unknown_ones_keep_their_place() {
             from: TaskState::TaskRunning
         }
     ));
-    assert_eq!(book.backends()[&ServiceKey::new("coke", "web")].len(), 1);
+    assert_eq!(backends(&book)[&ServiceKey::new("coke", "web")].len(), 1);
     assert!(matches!(
         book.on_status(&status("web.1", TaskState::TaskUnknown), now),
         StatusOutcome::Same
@@ -172,7 +190,7 @@ fn an_unreachable_task_is_replaced_after_the_grace_period() {
     book.on_status(&status("web.1", TaskState::TaskUnreachable), now);
     assert!(book.wants(now).is_empty());
     let later = now + UNREACHABLE_GRACE;
-    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)]);
+    assert_eq!(wanted(&book, later), vec![("web".to_owned(), 1)]);
     assert!(
         book.get(&TaskId::new("web.1")).is_some(),
         "it keeps its port"
@@ -188,11 +206,15 @@ fn a_task_back_from_unreachable_or_gone_counts_again() {
     book.insert(task("web.2", 3, now));
     book.on_status(&status("web.1", TaskState::TaskUnreachable), now);
     book.on_status(&status("web.2", TaskState::TaskUnknown), now);
-    assert_eq!(book.wants(later), vec![("web".to_owned(), 2)]);
+    assert_eq!(wanted(&book, later), vec![("web".to_owned(), 2)]);
     book.on_status(&status("web.1", TaskState::TaskRunning), now);
-    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)]);
+    assert_eq!(wanted(&book, later), vec![("web".to_owned(), 1)]);
     book.remove(&TaskId::new("web.2"));
-    assert_eq!(book.wants(later), vec![("web".to_owned(), 1)], "web.2 left");
+    assert_eq!(
+        wanted(&book, later),
+        vec![("web".to_owned(), 1)],
+        "web.2 left"
+    );
     book.insert(task("web.3", 4, later));
     assert!(book.wants(later).is_empty(), "web.1 and web.3 count");
 }
@@ -215,7 +237,7 @@ fn surplus_tasks_and_tasks_of_removed_files_are_killed_once_per_retry() {
     kill.sort();
     assert_eq!(kill, ["gone.1", "web.1"], "the running one stays");
     for id in ["gone.1", "web.1"] {
-        assert!(book.kill_sent(&TaskId::new(id), now));
+        assert!(book.kill_sent(&TaskId::new(id), Some(now)));
     }
     assert!(book.surplus(now).is_empty());
     assert_eq!(book.surplus(now + KILL_RETRY).len(), 2);

@@ -5,39 +5,43 @@
 //! service's VIP backends equal to its running tasks, and relaunches ended
 //! tasks with backoff.
 //!
-//! One async task owns all of it ([`Scheduler::run`]): events from the
-//! subscription, timers (relaunch backoff, reconciliation, VIP resync) and
-//! the shutdown signal are handled one at a time, so the book of tasks
-//! needs no lock. What the HTTP API shows is published through a watch
-//! channel ([`crate::api::Snapshot`]).
+//! It is a pure core with workers beside it. The [`core`] holds the book,
+//! the desired services and the offer state; its handlers take an input
+//! (an event, a request, a timer, a worker's report) and return effects.
+//! The driver's event loop feeds it one input at a time, so the book needs
+//! no lock, and hands the effects to workers, which do the I/O and report
+//! back as inputs. The loop never awaits the NB or the master. What the
+//! HTTP API shows is published through a watch channel
+//! ([`crate::api::Snapshot`]).
 //!
-//! * [`book`]: the tasks and the instance accounting (pure);
-//! * `offers`: the launch pipeline (placement, ports, ACCEPT);
-//! * `updates`: status updates, acknowledgements, stray tasks;
-//! * [`vips`]: the services controller;
-//! * `repair`: start-up recovery from the state dir and the NB;
-//! * `session`: subscribe, resubscribe, timers, shutdown;
-//! * `view`: the API snapshot.
+//! * [`book`]: the tasks and the instance accounting;
+//! * [`core`]: the handlers (offers, updates, requests, timers);
+//! * `driver`: the event loop, the link to the master, running effects;
+//! * `launcher`: ports and ACCEPTs (worker);
+//! * `calls`: KILL, REVIVE, SUPPRESS, RECONCILE, ACKNOWLEDGE (workers);
+//! * `ports`: deleting the ports of ended tasks (worker);
+//! * [`vips`]: the desired load balancers and their writer (worker);
+//! * `repair`: start-up recovery from the state dir and the NB.
 
 pub mod book;
+mod calls;
+pub mod core;
+mod driver;
 mod error;
-mod offers;
+mod launcher;
+mod ports;
 mod repair;
-mod session;
-mod updates;
-mod view;
 pub mod vips;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mesos_proto::v1::{AgentId, TaskId, TaskStatus};
 use ovn::ovsdb::Client;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::api::{Command, Commands, Metrics, Snapshot};
+use crate::api::{Command, Commands, Metrics, Snapshot, Views};
 use crate::launch::ExecutorSettings;
 use crate::mesos::MesosConfig;
 use crate::state::StateStore;
@@ -47,6 +51,7 @@ pub use error::SchedulerError;
 pub use repair::RepairReport;
 
 use book::Book;
+use driver::Driver;
 use vips::{VipController, VipWriter};
 
 /// How the scheduler runs.
@@ -107,35 +112,12 @@ impl SchedulerConfig {
     }
 }
 
-/// The scheduler with everything it owns.
+/// The scheduler, ready to run.
 #[derive(Debug)]
 pub struct Scheduler {
-    config: SchedulerConfig,
-    nb: Client,
-    store: StateStore,
-    services: Services,
-    book: Book,
-    vips: VipWriter,
-    metrics: Arc<Metrics>,
-    view_tx: watch::Sender<Arc<Snapshot>>,
-    /// Tasks to kill once subscribed (their port could not be restored).
-    to_kill: Vec<(TaskId, Option<AgentId>)>,
-    suppressed: bool,
-    connected: bool,
-    /// Something changed that the VIPs or the API snapshot must show.
-    vips_dirty: bool,
-    view_dirty: bool,
-    flush_at: Option<Instant>,
-    /// When the VIPs and the view were last written.
-    flushed_at: Option<Instant>,
-    /// Refused ACCEPTs, reported by their background tasks.
-    accept_failed: mpsc::UnboundedSender<offers::AcceptFailed>,
-    accept_failed_rx: Option<mpsc::UnboundedReceiver<offers::AcceptFailed>>,
-    /// Updates to acknowledge, while subscribed.
-    acks: Option<mpsc::UnboundedSender<TaskStatus>>,
-    /// Requests from the API (handled while subscribed).
+    driver: Driver,
     commands: Commands,
-    commands_rx: Option<mpsc::Receiver<Command>>,
+    commands_rx: mpsc::Receiver<Command>,
 }
 
 impl Scheduler {
@@ -154,14 +136,13 @@ impl Scheduler {
             warn!("{w}");
         }
         let services = nb.read(|cache| Services::resolve(definitions, cache))?;
-        let store = StateStore::open(&config.state_dir)?;
+        let mut store = StateStore::open(&config.state_dir)?;
         info!(
             services = services.len(),
             templates = services.members().count(),
             state_dir = %config.state_dir.display(),
             "task files loaded"
         );
-        let book = Book::new(&services);
         let tenants = services.iter().map(|s| s.key.tenant.clone());
         let vips = VipWriter::start(
             VipController::new(tenants),
@@ -169,31 +150,8 @@ impl Scheduler {
             metrics.clone(),
             config.vip_interval,
         );
-        let (accept_failed, accept_failed_rx) = mpsc::unbounded_channel();
-        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-        let mut scheduler = Scheduler {
-            config,
-            nb,
-            store,
-            services,
-            book,
-            vips,
-            metrics,
-            view_tx,
-            to_kill: Vec::new(),
-            suppressed: false,
-            connected: false,
-            vips_dirty: true,
-            view_dirty: true,
-            flush_at: None,
-            flushed_at: None,
-            accept_failed,
-            accept_failed_rx: Some(accept_failed_rx),
-            acks: None,
-            commands,
-            commands_rx: Some(commands_rx),
-        };
-        let report = scheduler.recover().await?;
+        let mut core = core::Core::new(config, services, Instant::now());
+        let report = repair::recover(&nb, &mut store, &mut core).await?;
         info!(
             kept = report.kept,
             adopted = report.adopted,
@@ -201,18 +159,30 @@ impl Scheduler {
             lost = report.lost,
             "tasks of the earlier run recovered"
         );
-        scheduler.publish();
-        Ok(scheduler)
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        Ok(Scheduler {
+            driver: Driver {
+                core,
+                nb,
+                store,
+                metrics,
+                view_tx,
+                views: Views::default(),
+                vips,
+            },
+            commands,
+            commands_rx,
+        })
     }
 
     /// The desired services.
     pub fn services(&self) -> &Services {
-        &self.services
+        self.driver.core.services()
     }
 
     /// The task book.
     pub fn book(&self) -> &Book {
-        &self.book
+        self.driver.core.book()
     }
 
     /// Where the API sends its requests (task kills).
@@ -220,24 +190,20 @@ impl Scheduler {
         self.commands.clone()
     }
 
-    /// Marks the VIPs and the API view for the next flush: in
-    /// [`FLUSH_DELAY`], and not sooner than [`FLUSH_INTERVAL`] after the
-    /// last one, so a burst of updates makes few writes.
-    fn touch(&mut self, vips: bool) {
-        self.vips_dirty |= vips;
-        self.view_dirty = true;
-        if self.flush_at.is_none() {
-            let soon = Instant::now() + FLUSH_DELAY;
-            let spaced = self.flushed_at.map(|at| at + FLUSH_INTERVAL);
-            self.flush_at = Some(spaced.map_or(soon, |spaced| spaced.max(soon)));
-        }
+    /// Runs until `shutdown` completes (SIGTERM in the binary) or the
+    /// master refuses the framework for good.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), SchedulerError> {
+        let Scheduler {
+            driver,
+            commands_rx,
+            ..
+        } = self;
+        driver.run(commands_rx, shutdown).await
     }
 }
 
-/// How long changes are gathered before the VIPs and the API view are
-/// written (a burst of updates makes one write).
-const FLUSH_DELAY: Duration = Duration::from_millis(20);
 /// How many API requests may wait for the event loop.
 const COMMAND_QUEUE: usize = 64;
-/// The shortest time between two writes of the VIPs and the API view.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(50);

@@ -17,15 +17,18 @@
 //! answered the reconciliation (stray updates, terminal states).
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use mesos_proto::v1::{TaskId, TaskState};
+use mesos_proto::v1::TaskId;
+use ovn::ovsdb::Client;
 use ovn::ports::{create_task_port, list_task_ports, TaskPort, TaskPortSpec};
 use tracing::{info, warn};
 
 use super::book::LiveTask;
-use super::{Scheduler, SchedulerError};
-use crate::state::{PortRecord, TaskRecord};
+use super::core::Core;
+use super::SchedulerError;
+use crate::state::{StateStore, TaskRecord};
+use crate::tasks::TemplateId;
 
 /// What start-up recovery found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -40,109 +43,77 @@ pub struct RepairReport {
     pub lost: usize,
 }
 
-/// The template a task id was made from (`<template>.<suffix>`).
-pub fn template_of(task_id: &str) -> &str {
-    task_id.rsplit_once('.').map_or(task_id, |(t, _)| t)
-}
-
-impl Scheduler {
-    pub(super) async fn recover(&mut self) -> Result<RepairReport, SchedulerError> {
-        let mut report = RepairReport::default();
-        let Some(framework_id) = self.store.framework_id().cloned() else {
-            return Ok(report);
-        };
-        let mut ports: BTreeMap<String, TaskPort> = self.nb.read(|cache| {
-            list_task_ports(cache)
-                .into_iter()
-                .filter(|p| p.framework_id == framework_id.as_str())
-                .map(|p| (p.task_id.clone(), p))
-                .collect()
-        });
-        let now = Instant::now();
-        let records: Vec<TaskRecord> = self.store.tasks().cloned().collect();
-        for record in records {
-            match ports.remove(record.task_id.as_str()) {
-                Some(port) if port.ip == record.port.ip => {
-                    report.kept += 1;
-                }
-                Some(port) => {
-                    // The NB is the truth for addresses.
-                    warn!(task = %record.task_id, recorded = %record.port.ip, nb = %port.ip, "task record has another address than its port; using the port's");
-                    let mut record = record.clone();
-                    record.port.ip = port.ip;
-                    record.port.mac = port.mac;
-                    self.persist(&record);
-                    self.book.insert(LiveTask::new(record, None, now));
-                    report.kept += 1;
-                    continue;
-                }
-                None => {
-                    let spec = TaskPortSpec {
-                        switch: record.switch.clone(),
-                        task_id: record.task_id.as_str().to_owned(),
-                        framework_id: framework_id.as_str().to_owned(),
-                        service: Some(record.service.clone()),
-                        requested_chassis: None,
-                        ip: Some(record.port.ip),
-                    };
-                    match create_task_port(&self.nb, &spec).await {
-                        Ok(port) => {
-                            info!(task = %record.task_id, ip = %port.ip, port = %port.name, "task port restored");
-                            report.restored += 1;
-                        }
-                        Err(e) => {
-                            warn!(task = %record.task_id, error = %e, "cannot restore the task's port; the task will be killed and relaunched");
-                            self.to_kill
-                                .push((record.task_id.clone(), record.agent_id.clone()));
-                            report.lost += 1;
-                        }
+/// Brings the tasks of the earlier run into `core`'s book.
+pub(super) async fn recover(
+    nb: &Client,
+    store: &mut StateStore,
+    core: &mut Core,
+) -> Result<RepairReport, SchedulerError> {
+    let mut report = RepairReport::default();
+    let Some(framework_id) = store.framework_id().cloned() else {
+        return Ok(report);
+    };
+    let mut ports: BTreeMap<String, TaskPort> = nb.read(|cache| {
+        list_task_ports(cache)
+            .into_iter()
+            .filter(|p| p.framework_id == framework_id.as_str())
+            .map(|p| (p.task_id.clone(), p))
+            .collect()
+    });
+    let now = Instant::now();
+    let records: Vec<TaskRecord> = store.tasks().cloned().collect();
+    for mut record in records {
+        match ports.remove(record.task_id.as_str()) {
+            Some(port) if port.ip == record.port.ip => {
+                report.kept += 1;
+            }
+            Some(port) => {
+                // The NB is the truth for addresses.
+                warn!(task = %record.task_id, recorded = %record.port.ip, nb = %port.ip, "task record has another address than its port; using the port's");
+                record.port.ip = port.ip;
+                record.port.mac = port.mac;
+                persist(store, &record);
+                report.kept += 1;
+            }
+            None => {
+                let spec = TaskPortSpec {
+                    switch: record.switch.clone(),
+                    task_id: record.task_id.as_str().to_owned(),
+                    framework_id: framework_id.as_str().to_owned(),
+                    service: Some(record.service.clone()),
+                    requested_chassis: None,
+                    ip: Some(record.port.ip),
+                };
+                match create_task_port(nb, &spec).await {
+                    Ok(port) => {
+                        info!(task = %record.task_id, ip = %port.ip, port = %port.name, "task port restored");
+                        report.restored += 1;
+                    }
+                    Err(e) => {
+                        warn!(task = %record.task_id, error = %e, "cannot restore the task's port; the task will be killed and relaunched");
+                        core.kill_when_subscribed(record.task_id.clone(), record.agent_id.clone());
+                        report.lost += 1;
                     }
                 }
             }
-            self.book.insert(LiveTask::new(record, None, now));
         }
-        for (task_id, port) in ports {
-            let record = TaskRecord {
-                task_id: TaskId::new(&task_id),
-                service: port.service.clone().unwrap_or_default(),
-                tenant: port.tenant.clone(),
-                switch: port.switch.clone(),
-                definition: template_of(&task_id).to_owned(),
-                agent_id: None,
-                port: PortRecord {
-                    name: port.name.clone(),
-                    ip: port.ip,
-                    mac: port.mac,
-                },
-                state: TaskState::TaskStaging,
-                launched_at: SystemTime::now(),
-                attempts: 1,
-            };
-            info!(task = %task_id, ip = %port.ip, "task port without a record adopted; reconciliation decides");
-            self.persist(&record);
-            self.book.insert(LiveTask::new(record, None, now));
-            report.adopted += 1;
-        }
-        Ok(report)
+        core.recovered(LiveTask::new(record, now));
     }
-
-    /// Queues a task's record for the state writer; a failure is logged
-    /// (the NB keeps the address, so recovery works without it).
-    pub(super) fn persist(&mut self, record: &TaskRecord) {
-        if let Err(e) = self.store.queue_task(record.clone()) {
-            warn!(task = %record.task_id, error = %e, "cannot write the task record");
-        }
+    for (task_id, port) in ports {
+        let template = TemplateId::of_task(&TaskId::new(&task_id));
+        let record = TaskRecord::staging(&port, template, None, None);
+        info!(task = %task_id, ip = %port.ip, "task port without a record adopted; reconciliation decides");
+        persist(store, &record);
+        core.recovered(LiveTask::new(record, now));
+        report.adopted += 1;
     }
+    Ok(report)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::template_of;
-
-    #[test]
-    fn the_template_is_the_task_id_before_its_last_dot() {
-        assert_eq!(template_of("nginxcoke.0f3a"), "nginxcoke");
-        assert_eq!(template_of("web.v2.0f3a"), "web.v2");
-        assert_eq!(template_of("plain"), "plain");
+/// Queues a task's record for the state writer; a failure is logged
+/// (the NB keeps the address, so recovery works without it).
+pub(super) fn persist(store: &mut StateStore, record: &TaskRecord) {
+    if let Err(e) = store.queue_task(record.clone()) {
+        warn!(task = %record.task_id, error = %e, "cannot write the task record");
     }
 }

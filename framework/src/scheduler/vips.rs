@@ -37,7 +37,7 @@ use crate::tasks::Services;
 pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
     let mut backends: BTreeMap<(&str, &str), Vec<SocketAddrV4>> = BTreeMap::new();
     for task in book.tasks().filter(|t| t.is_backend()) {
-        let Some(port) = book.backend_port(&task.record.definition) else {
+        let Some(port) = task.backend_port() else {
             continue;
         };
         backends

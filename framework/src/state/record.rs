@@ -7,7 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mesos_proto::v1::{AgentId, FrameworkId, TaskId, TaskState};
 use ovn::ipam::MacAddr;
+use ovn::ports::TaskPort;
+use ovn::services::ServiceKey;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::tasks::TemplateId;
 
 /// The on-disk format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -22,9 +26,14 @@ pub struct TaskRecord {
     pub tenant: String,
     pub switch: String,
     /// The template it was launched from (the definition's task id).
-    pub definition: String,
+    pub definition: TemplateId,
     #[serde(with = "agent_id")]
     pub agent_id: Option<AgentId>,
+    /// The agent's hostname, from the offer the task was launched on
+    /// (absent in records of older versions and for adopted tasks until
+    /// an offer names the agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     pub port: PortRecord,
     /// The last state seen (`TASK_RUNNING` on disk).
     #[serde(with = "task_state")]
@@ -34,6 +43,40 @@ pub struct TaskRecord {
     pub launched_at: SystemTime,
     /// Launch attempts of this template slot so far (1 for the first).
     pub attempts: u32,
+}
+
+impl TaskRecord {
+    /// The record of a task in `TASK_STAGING` whose port was just made
+    /// (a launch) or found (a port adopted at start, with no agent yet).
+    pub fn staging(
+        port: &TaskPort,
+        template: TemplateId,
+        agent_id: Option<AgentId>,
+        hostname: Option<String>,
+    ) -> TaskRecord {
+        TaskRecord {
+            task_id: TaskId::new(&port.task_id),
+            service: port.service.clone().unwrap_or_default(),
+            tenant: port.tenant.clone(),
+            switch: port.switch.clone(),
+            definition: template,
+            agent_id,
+            hostname,
+            port: PortRecord {
+                name: port.name.clone(),
+                ip: port.ip,
+                mac: port.mac,
+            },
+            state: TaskState::TaskStaging,
+            launched_at: SystemTime::now(),
+            attempts: 1,
+        }
+    }
+
+    /// The service the task backs.
+    pub fn service_key(&self) -> ServiceKey {
+        ServiceKey::new(&self.tenant, &self.service)
+    }
 }
 
 /// The task's logical switch port.
@@ -175,6 +218,7 @@ mod tests {
             switch: "coke1".into(),
             definition: "1234".into(),
             agent_id: Some(AgentId::from("a1")),
+            hostname: Some("agent1".into()),
             port: PortRecord {
                 name: "t1".into(),
                 ip: Ipv4Addr::new(192, 168, 1, 2),
@@ -189,7 +233,22 @@ mod tests {
         assert_eq!(json["launched_at"], 1500);
         assert_eq!(json["port"]["mac"], "0a:58:c0:a8:01:02");
         assert_eq!(json["agent_id"], "a1");
+        assert_eq!(json["hostname"], "agent1");
+        assert_eq!(json["definition"], "1234");
         let back: TaskRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_record_without_a_hostname_still_reads() {
+        let json = serde_json::json!({
+            "task_id": "t1", "service": "web", "tenant": "coke", "switch": "coke1",
+            "definition": "web", "agent_id": null,
+            "port": {"name": "t1", "ip": "192.168.1.2", "mac": "0a:58:c0:a8:01:02"},
+            "state": "TASK_RUNNING", "launched_at": 1500, "attempts": 1
+        });
+        let record: TaskRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(record.hostname, None);
+        assert_eq!(record.definition, TemplateId::new("web"));
     }
 }

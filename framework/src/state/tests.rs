@@ -15,6 +15,7 @@ fn record(id: &str, ip: u8) -> TaskRecord {
         tenant: "coke".into(),
         switch: "coke1".into(),
         definition: "apachecoke".into(),
+        hostname: None,
         agent_id: Some(AgentId::from("agent-1")),
         port: PortRecord {
             name: id.into(),

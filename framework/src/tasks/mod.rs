@@ -25,6 +25,7 @@ mod load;
 mod parse;
 mod problem;
 mod services;
+mod template;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub use load::load_paths;
 pub use parse::parse_task_file;
 pub use problem::{Problem, TaskFileError, Warning};
 pub use services::{Member, Service, Services, Topology};
+pub use template::TemplateId;
 
 /// Task label: how many copies of the task the service runs (0 to
 /// [`MAX_INSTANCES`], default 1).
@@ -97,6 +99,13 @@ pub struct TaskDefinition {
     /// The command to run (`value` through `sh -c`, or `arguments` when
     /// `shell` is false).
     pub command: CommandInfo,
+}
+
+impl TaskDefinition {
+    /// The template this definition is: its task id.
+    pub fn template(&self) -> TemplateId {
+        TemplateId::from(&self.task_id)
+    }
 }
 
 /// A VIP asked for by a task file: the service answers on `port` at the

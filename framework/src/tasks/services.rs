@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 use ovn::ovsdb::Cache;
 use ovn::services::{ServiceKey, ServiceSpec};
@@ -48,8 +49,8 @@ pub struct Service {
     pub key: ServiceKey,
     /// The VIP, when any member asks for one (all that do agree).
     pub vip: Option<VipRequest>,
-    /// In file order.
-    pub members: Vec<Member>,
+    /// In file order; shared with the task book, which launches them.
+    pub members: Vec<Arc<Member>>,
 }
 
 impl Service {
@@ -150,10 +151,10 @@ impl Services {
                     }
                 }
             }
-            service.members.push(Member {
+            service.members.push(Arc::new(Member {
                 definition,
                 network,
-            });
+            }));
         }
         for service in services.values() {
             if service.vip.is_none() {
@@ -199,7 +200,7 @@ impl Services {
     }
 
     /// Every member of every service, in service order.
-    pub fn members(&self) -> impl Iterator<Item = (&Service, &Member)> {
+    pub fn members(&self) -> impl Iterator<Item = (&Service, &Arc<Member>)> {
         self.iter()
             .flat_map(|s| s.members.iter().map(move |m| (s, m)))
     }

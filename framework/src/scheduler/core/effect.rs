@@ -1,0 +1,150 @@
+//! What goes into the scheduler core ([`Input`]: events from the master,
+//! the API, the clock and the workers' reports) and what comes out
+//! ([`Effect`]: the I/O the workers do). Plain data: the core never sees a
+//! connection, and its tests compare these values.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use mesos_proto::v1::{AgentId, FrameworkId, Offer, OfferId, TaskId, TaskStatus};
+use ovn::ports::TaskPort;
+use ovn::services::ServiceSpec;
+use tokio::sync::oneshot;
+
+use crate::api::KillRefused;
+use crate::launch::LaunchResources;
+use crate::state::TaskRecord;
+use crate::tasks::{Member, TemplateId};
+
+/// Where the answer to an operator's kill goes.
+pub type KillReply = oneshot::Sender<Result<(), KillRefused>>;
+
+/// Something that happened, for the core to act on.
+// Updates, the most frequent input, are the largest: boxing them would
+// cost an allocation per update for no gain (inputs are not stored).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Input {
+    /// A subscription to the master is up, as this framework.
+    Subscribed { framework_id: FrameworkId },
+    /// The subscription ended (the master or the stream failed).
+    Disconnected,
+    /// The master removed the framework: its tasks are gone.
+    FrameworkRemoved,
+    /// An OFFERS event.
+    Offers(Vec<Offer>),
+    /// An UPDATE event.
+    Update(TaskStatus),
+    /// The launcher made (or failed to make) the ports of one offer's
+    /// tasks; the ACCEPT of those made goes out next.
+    Provisioned(Provisioned),
+    /// The master refused an ACCEPT: (template, task, port) of its tasks.
+    AcceptFailed(Vec<(TemplateId, TaskId, String)>),
+    /// A KILL the core asked for could not be sent.
+    KillFailed(TaskId),
+    /// A REVIVE or SUPPRESS could not be sent.
+    CallFailed(OfferCall),
+    /// The operator asks for a task to be killed (`DELETE /v1/tasks/{id}`).
+    Kill { task_id: String, reply: KillReply },
+    /// A timer may be due.
+    Tick,
+}
+
+/// REVIVE or SUPPRESS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferCall {
+    Revive,
+    Suppress,
+}
+
+/// The launcher's report on one offer.
+#[derive(Debug)]
+pub struct Provisioned {
+    /// When the OFFERS event came (the backoff of a failure counts from it).
+    pub received: Instant,
+    pub agent_id: AgentId,
+    pub hostname: String,
+    /// Tasks whose port exists: they are launched.
+    pub made: Vec<(TemplateId, TaskPort)>,
+    /// Tasks whose port could not be made: not launched.
+    pub failed: Vec<(TemplateId, TaskId)>,
+}
+
+/// One instance placed on an offer.
+#[derive(Debug, Clone)]
+pub struct PlannedTask {
+    pub task_id: TaskId,
+    pub template: TemplateId,
+    pub member: Arc<Member>,
+    pub resources: LaunchResources,
+}
+
+/// One offer's launches: make the tasks' ports in one transaction, then
+/// ACCEPT the offer with their LAUNCH.
+#[derive(Debug, Clone)]
+pub struct LaunchOrder {
+    pub offer_id: OfferId,
+    pub agent_id: AgentId,
+    pub hostname: String,
+    /// The agent's OVN chassis (`requested-chassis` of the ports).
+    pub chassis: String,
+    pub tasks: Vec<PlannedTask>,
+    /// The ACCEPT's filter for what the tasks leave of the offer.
+    pub refuse: f64,
+    pub received: Instant,
+}
+
+/// What an OFFERS event comes to: launches, in order, then a DECLINE of
+/// the offers no launch uses once the launches' ACCEPTs are answered.
+#[derive(Debug, Clone)]
+pub struct OfferBatch {
+    pub launches: Vec<LaunchOrder>,
+    pub decline: Vec<OfferId>,
+    pub refuse: f64,
+}
+
+/// KILL, REVIVE, SUPPRESS or RECONCILE: sent in order, failures
+/// reported back.
+#[derive(Debug)]
+pub enum MasterCall {
+    /// KILL a task; an operator's request carries its reply.
+    Kill {
+        task: TaskId,
+        agent: Option<AgentId>,
+        reply: Option<KillReply>,
+    },
+    Revive,
+    Suppress,
+    /// RECONCILE these tasks (all of them, implicitly, when empty).
+    Reconcile(Vec<(TaskId, Option<AgentId>)>),
+}
+
+/// I/O the core asks for. The driver hands each to its worker.
+#[derive(Debug)]
+pub enum Effect {
+    /// Launch on offers and decline the rest (the launcher).
+    Offers(OfferBatch),
+    /// A call to the master that answers nothing the core waits for.
+    Call(MasterCall),
+    /// ACKNOWLEDGE a handled update.
+    Acknowledge(TaskStatus),
+    /// Delete a task's logical switch port.
+    DeletePort(String),
+    /// Delete the port of a task the book does not know, if this
+    /// framework owns it.
+    DeleteStrayPort {
+        port: String,
+        framework: FrameworkId,
+    },
+    /// Write a task's record to the state dir.
+    WriteRecord(TaskRecord),
+    RemoveRecord(TaskId),
+    /// Forget the framework id (the next subscription registers anew).
+    ForgetFramework,
+    /// Write the services whose backends changed.
+    SyncVips(Vec<ServiceSpec>),
+    /// A full pass over every service load balancer.
+    ResyncVips(Vec<ServiceSpec>),
+    /// Publish the API's view, with these desired load balancers.
+    Publish(Vec<ServiceSpec>),
+}

@@ -1,0 +1,362 @@
+//! The scheduler core: the book of tasks, the desired services and the
+//! offer state, with a handler per [`Input`] that changes them and returns
+//! the [`Effect`]s to run. No I/O and no awaiting: the driver
+//! (`super::driver`) feeds it events and hands the effects to workers,
+//! which report back as inputs. So the whole scheduling logic is tested in
+//! process, with no OVN and no Mesos (`tests.rs`).
+//!
+//! After every input the core does the level-triggered duties: kill the
+//! tasks beyond their instances, REVIVE offers while instances are
+//! missing and SUPPRESS them when none are, and write the load balancers
+//! and the API view when due (a burst of updates makes one write).
+
+mod effect;
+mod offers;
+#[cfg(test)]
+mod tests;
+mod updates;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mesos_proto::v1::{AgentId, FrameworkId, TaskId};
+use tracing::{debug, info};
+
+pub use effect::{
+    Effect, Input, KillReply, LaunchOrder, MasterCall, OfferBatch, OfferCall, PlannedTask,
+    Provisioned,
+};
+
+use super::book::{Book, LiveTask};
+use super::vips::desired;
+use super::SchedulerConfig;
+use crate::api::KillRefused;
+use crate::tasks::Services;
+
+/// How long changes are gathered before the VIPs and the API view are
+/// written (a burst of updates makes one write).
+const FLUSH_DELAY: Duration = Duration::from_millis(20);
+/// The shortest time between two writes of the VIPs and the API view.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// The longest sleep of the event loop without a timer due.
+const IDLE_WAKE: Duration = Duration::from_secs(60);
+/// Tasks per explicit RECONCILE call.
+const RECONCILE_CHUNK: usize = 500;
+
+/// The periodic duties' last runs.
+#[derive(Debug, Clone, Copy)]
+struct Timers {
+    implicit: Instant,
+    confirm: Instant,
+    resync: Instant,
+}
+
+/// The scheduler's state and logic.
+#[derive(Debug)]
+pub struct Core {
+    config: SchedulerConfig,
+    services: Services,
+    book: Book,
+    /// The framework id of the current subscription.
+    framework_id: Option<FrameworkId>,
+    /// Agents' hostnames, from their offers.
+    agents: BTreeMap<AgentId, String>,
+    /// Tasks to kill once subscribed (their port could not be restored).
+    to_kill: Vec<(TaskId, Option<AgentId>)>,
+    connected: bool,
+    suppressed: bool,
+    /// Something changed that the VIPs or the API view must show.
+    vips_dirty: bool,
+    view_dirty: bool,
+    flush_at: Option<Instant>,
+    /// When the VIPs and the view were last written.
+    flushed_at: Option<Instant>,
+    timers: Timers,
+    /// Effects of the input being handled.
+    out: Vec<Effect>,
+}
+
+impl Core {
+    /// A core for the desired services, with an empty book.
+    pub fn new(config: SchedulerConfig, services: Services, now: Instant) -> Core {
+        let book = Book::new(&services);
+        Core {
+            config,
+            services,
+            book,
+            framework_id: None,
+            agents: BTreeMap::new(),
+            to_kill: Vec::new(),
+            connected: false,
+            suppressed: false,
+            vips_dirty: true,
+            view_dirty: true,
+            flush_at: None,
+            flushed_at: None,
+            timers: Timers {
+                implicit: now,
+                confirm: now,
+                resync: now,
+            },
+            out: Vec::new(),
+        }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.config
+    }
+
+    /// Whether a subscription to the master is up.
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// A task of an earlier run, found at start.
+    pub fn recovered(&mut self, task: LiveTask) {
+        self.book.insert(task);
+    }
+
+    /// A task of an earlier run to kill once subscribed.
+    pub fn kill_when_subscribed(&mut self, task: TaskId, agent: Option<AgentId>) {
+        self.to_kill.push((task, agent));
+    }
+
+    /// The first effects: a full pass over the load balancers and the view.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let specs = desired(&self.services, &self.book);
+        self.out.push(Effect::ResyncVips(specs.clone()));
+        self.out.push(Effect::Publish(specs));
+        self.view_dirty = false;
+        std::mem::take(&mut self.out)
+    }
+
+    /// Handles one input; returns what to do about it, in order.
+    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Effect> {
+        match input {
+            Input::Subscribed { framework_id } => self.on_subscribed(framework_id, now),
+            Input::Disconnected => self.on_disconnected(),
+            Input::FrameworkRemoved => self.on_framework_removed(now),
+            Input::Offers(offers) => self.on_offers(offers, now),
+            Input::Update(status) => self.on_update(status, now),
+            Input::Provisioned(report) => self.on_provisioned(report, now),
+            Input::AcceptFailed(tasks) => self.on_accept_failed(tasks, now),
+            Input::KillFailed(task) => {
+                self.book.kill_sent(&task, None);
+            }
+            Input::CallFailed(OfferCall::Revive) => self.suppressed = true,
+            Input::CallFailed(OfferCall::Suppress) => self.suppressed = false,
+            Input::Kill { task_id, reply } => self.on_kill_request(task_id, reply, now),
+            Input::Tick => self.on_tick(now),
+        }
+        self.after(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// When the core next wants a [`Input::Tick`].
+    pub fn next_wake(&self, now: Instant) -> Instant {
+        let mut due = vec![
+            self.flush_at,
+            self.book.next_relaunch(now),
+            Some(self.timers.resync + self.config.resync_interval),
+        ];
+        if self.connected {
+            due.push(Some(self.timers.implicit + self.config.reconcile_interval));
+            due.push(Some(self.timers.confirm + self.config.confirm_after));
+        }
+        due.into_iter()
+            .flatten()
+            .fold(now + IDLE_WAKE, Instant::min)
+    }
+
+    /// The last effects before the scheduler stops: what is not yet
+    /// written, and a view that says it is not connected.
+    pub fn stop(&mut self, now: Instant) -> Vec<Effect> {
+        self.connected = false;
+        self.view_dirty = true;
+        self.flush(now);
+        std::mem::take(&mut self.out)
+    }
+
+    fn on_subscribed(&mut self, framework_id: FrameworkId, now: Instant) {
+        info!(framework_id = %framework_id, tasks = self.book.len(), "subscribed");
+        self.framework_id = Some(framework_id);
+        self.connected = true;
+        self.suppressed = false;
+        // Explicit reconciliation of every task of the book, then implicit.
+        let tasks: Vec<_> = self
+            .book
+            .tasks()
+            .map(|t| (t.id().clone(), t.record.agent_id.clone()))
+            .collect();
+        for chunk in tasks.chunks(RECONCILE_CHUNK) {
+            self.out
+                .push(Effect::Call(MasterCall::Reconcile(chunk.to_vec())));
+        }
+        self.out
+            .push(Effect::Call(MasterCall::Reconcile(Vec::new())));
+        for (task, agent) in std::mem::take(&mut self.to_kill) {
+            self.out.push(Effect::Call(MasterCall::Kill {
+                task,
+                agent,
+                reply: None,
+            }));
+        }
+        self.timers.implicit = now;
+        self.timers.confirm = now;
+        self.touch(true, now);
+    }
+
+    fn on_disconnected(&mut self) {
+        if self.connected {
+            self.connected = false;
+            self.view_dirty = true;
+            self.flush_at = None;
+            self.publish();
+        }
+    }
+
+    /// The master removed the framework: its tasks were killed. Their
+    /// ports and records go and the framework id is forgotten.
+    fn on_framework_removed(&mut self, now: Instant) {
+        for task in self.book.tasks() {
+            self.out
+                .push(Effect::DeletePort(task.record.port.name.clone()));
+            self.out.push(Effect::RemoveRecord(task.id().clone()));
+        }
+        self.book = Book::new(&self.services);
+        self.framework_id = None;
+        self.out.push(Effect::ForgetFramework);
+        self.touch(true, now);
+    }
+
+    /// Kills a task at the operator's request; its end counts neither as a
+    /// failure nor as a finished instance, so a replacement launches at once.
+    fn on_kill_request(&mut self, task_id: String, reply: KillReply, now: Instant) {
+        if !self.connected {
+            let _ = reply.send(Err(KillRefused::NotConnected));
+            return;
+        }
+        let id = TaskId::new(&task_id);
+        let Some(task) = self.book.get(&id) else {
+            let _ = reply.send(Err(KillRefused::UnknownTask(task_id)));
+            return;
+        };
+        let agent = task.record.agent_id.clone();
+        info!(task = %id, "killing the task at the operator's request");
+        self.book.kill_sent(&id, Some(now));
+        self.out.push(Effect::Call(MasterCall::Kill {
+            task: id,
+            agent,
+            reply: Some(reply),
+        }));
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        if self.connected {
+            if now >= self.timers.implicit + self.config.reconcile_interval {
+                self.timers.implicit = now;
+                self.out
+                    .push(Effect::Call(MasterCall::Reconcile(Vec::new())));
+            }
+            if now >= self.timers.confirm + self.config.confirm_after {
+                self.timers.confirm = now;
+                let unconfirmed = self.book.unconfirmed(now, self.config.confirm_after);
+                if !unconfirmed.is_empty() {
+                    debug!(tasks = unconfirmed.len(), "reconciling unconfirmed tasks");
+                    self.out
+                        .push(Effect::Call(MasterCall::Reconcile(unconfirmed)));
+                }
+            }
+        }
+        if now >= self.timers.resync + self.config.resync_interval {
+            self.timers.resync = now;
+            self.out
+                .push(Effect::ResyncVips(desired(&self.services, &self.book)));
+        }
+    }
+
+    /// After every input: kill surplus tasks, SUPPRESS or REVIVE offers,
+    /// and write the VIPs and the API view when due.
+    fn after(&mut self, now: Instant) {
+        if self.connected {
+            for (task, agent) in self.book.surplus(now) {
+                info!(task = %task, "killing a task beyond its service's instances or of a removed task file");
+                self.book.kill_sent(&task, Some(now));
+                self.out.push(Effect::Call(MasterCall::Kill {
+                    task,
+                    agent,
+                    reply: None,
+                }));
+            }
+            let wanted = self.book.wants_now(now);
+            if wanted && self.suppressed {
+                info!("offers revived: tasks wait for resources");
+                self.suppressed = false;
+                self.out.push(Effect::Call(MasterCall::Revive));
+            } else if !wanted && !self.suppressed {
+                debug!("offers suppressed: nothing waits");
+                self.suppressed = true;
+                self.out.push(Effect::Call(MasterCall::Suppress));
+            }
+        }
+        if self.flush_at.is_some_and(|at| at <= now) {
+            self.flush(now);
+        }
+    }
+
+    /// Marks the VIPs and the API view for the next flush: in
+    /// [`FLUSH_DELAY`], and not sooner than [`FLUSH_INTERVAL`] after the
+    /// last one, so a burst of updates makes few writes.
+    fn touch(&mut self, vips: bool, now: Instant) {
+        self.vips_dirty |= vips;
+        self.view_dirty = true;
+        if self.flush_at.is_none() {
+            let soon = now + FLUSH_DELAY;
+            let spaced = self.flushed_at.map(|at| at + FLUSH_INTERVAL);
+            self.flush_at = Some(spaced.map_or(soon, |spaced| spaced.max(soon)));
+        }
+    }
+
+    /// Asks for the VIPs and the view to be written now.
+    fn flush(&mut self, now: Instant) {
+        self.flush_at = None;
+        self.flushed_at = Some(now);
+        if !self.vips_dirty && !self.view_dirty {
+            return;
+        }
+        let specs = desired(&self.services, &self.book);
+        if self.view_dirty {
+            self.view_dirty = false;
+            self.out.push(Effect::Publish(specs.clone()));
+        }
+        if self.vips_dirty {
+            self.vips_dirty = false;
+            self.out.push(Effect::SyncVips(specs));
+        }
+    }
+
+    /// Asks for the view to be published now.
+    fn publish(&mut self) {
+        self.view_dirty = false;
+        self.out
+            .push(Effect::Publish(desired(&self.services, &self.book)));
+    }
+
+    /// The DECLINE (and ACCEPT leftovers) filter: short while instances
+    /// wait for resources, long when nothing does.
+    fn refuse_seconds(&self, now: Instant) -> f64 {
+        if self.book.waiting(now) {
+            self.config.refuse_seconds
+        } else {
+            self.config.idle_refuse_seconds
+        }
+    }
+}

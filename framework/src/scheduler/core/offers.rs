@@ -1,0 +1,150 @@
+//! Offers in, launch orders out (data flow steps 2-4): the instances wanted
+//! now are placed on the offers' free resources ([`place`]); each used
+//! offer becomes one [`LaunchOrder`] whose tasks count as instances while
+//! the launcher makes their ports; the offers no launch uses are declined
+//! with a filter (short while something waits, long when nothing does).
+//! The launcher's reports bring the tasks into the book
+//! ([`Core::on_provisioned`]) or put their templates off with backoff.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use mesos_proto::v1::{Offer, TaskId};
+use tracing::{error, warn};
+
+use super::{Core, Effect, LaunchOrder, OfferBatch, PlannedTask, Provisioned};
+use crate::launch::{new_task_id, place, OfferSlot, Want};
+use crate::scheduler::book::LiveTask;
+use crate::state::TaskRecord;
+use crate::tasks::TemplateId;
+
+impl Core {
+    pub(super) fn on_offers(&mut self, offers: Vec<Offer>, now: Instant) {
+        for offer in &offers {
+            self.learn_agent(offer);
+        }
+        let wants = self.book.wants(now);
+        if wants.is_empty() {
+            let decline = offers.iter().map(|o| o.id.clone()).collect();
+            let refuse = self.refuse_seconds(now);
+            self.out.push(Effect::Offers(OfferBatch {
+                launches: Vec::new(),
+                decline,
+                refuse,
+            }));
+            return;
+        }
+        let mut slots: Vec<OfferSlot> = offers
+            .iter()
+            .map(|o| OfferSlot::new(o, &self.config.role, &self.config.chassis_attribute))
+            .collect();
+        let mut list: Vec<Want<'_>> = Vec::new();
+        for (i, wanted) in wants.iter().enumerate() {
+            for _ in 0..wanted.count {
+                list.push(Want {
+                    definition: &wanted.member.definition,
+                    service: &wanted.service,
+                    slot_key: i,
+                });
+            }
+        }
+        let mut by_slot: BTreeMap<usize, Vec<PlannedTask>> = BTreeMap::new();
+        for p in place(&mut slots, &list, &self.config.executor, self.book.load()) {
+            let wanted = &wants[p.want.slot_key];
+            by_slot.entry(p.slot).or_default().push(PlannedTask {
+                task_id: new_task_id(p.want.definition),
+                template: wanted.template.clone(),
+                member: wanted.member.clone(),
+                resources: p.resources,
+            });
+        }
+        let mut decline = Vec::new();
+        let mut launches = Vec::new();
+        for (i, slot) in slots.into_iter().enumerate() {
+            let Some(tasks) = by_slot.remove(&i) else {
+                decline.push(slot.offer_id);
+                continue;
+            };
+            for task in &tasks {
+                self.book
+                    .begin_launch(task.task_id.clone(), &task.template, &slot.agent_id);
+            }
+            launches.push(LaunchOrder {
+                offer_id: slot.offer_id,
+                agent_id: slot.agent_id,
+                hostname: slot.hostname,
+                chassis: slot.chassis,
+                tasks,
+                // After this offer's tasks count: long once nothing waits
+                // any more.
+                refuse: self.refuse_seconds(now),
+                received: now,
+            });
+        }
+        let refuse = self.refuse_seconds(now);
+        self.out.push(Effect::Offers(OfferBatch {
+            launches,
+            decline,
+            refuse,
+        }));
+        self.touch(false, now);
+    }
+
+    /// Remembers the agent's hostname and fills it into the records of
+    /// tasks that lack it (adopted at start).
+    fn learn_agent(&mut self, offer: &Offer) {
+        let known = self.agents.get(&offer.agent_id);
+        if known.is_some_and(|h| *h == offer.hostname) {
+            return;
+        }
+        self.agents
+            .insert(offer.agent_id.clone(), offer.hostname.clone());
+        for record in self.book.learn_hostname(&offer.agent_id, &offer.hostname) {
+            self.out.push(Effect::WriteRecord(record));
+        }
+    }
+
+    /// The launcher's report on one offer: the tasks whose port exists
+    /// enter the book (their ACCEPT is on its way), the others back off.
+    pub(super) fn on_provisioned(&mut self, report: Provisioned, now: Instant) {
+        for (template, port) in report.made {
+            let id = TaskId::new(&port.task_id);
+            if !self.book.end_launch(&id) {
+                // The framework was removed meanwhile: nobody wants it.
+                warn!(task = %id, port = %port.name, "a launch of a removed framework; deleting its port");
+                self.out.push(Effect::DeletePort(port.name.clone()));
+                continue;
+            }
+            let record = TaskRecord::staging(
+                &port,
+                template,
+                Some(report.agent_id.clone()),
+                Some(report.hostname.clone()),
+            );
+            self.out.push(Effect::WriteRecord(record.clone()));
+            self.book.insert(LiveTask::new(record, report.received));
+        }
+        for (template, id) in report.failed {
+            self.book.end_launch(&id);
+            self.book.launch_failed(&template, report.received);
+        }
+        self.touch(false, now);
+    }
+
+    /// The tasks of a refused ACCEPT leave the book, their ports and
+    /// records go, and their templates back off.
+    pub(super) fn on_accept_failed(
+        &mut self,
+        tasks: Vec<(TemplateId, TaskId, String)>,
+        now: Instant,
+    ) {
+        for (template, id, port) in tasks {
+            error!(task = %id, "ACCEPT failed; deleting the task's port");
+            self.book.remove(&id);
+            self.book.launch_failed(&template, now);
+            self.out.push(Effect::DeletePort(port));
+            self.out.push(Effect::RemoveRecord(id));
+        }
+        self.touch(false, now);
+    }
+}
