@@ -35,6 +35,16 @@ test: deps lint
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
+# The unit tests inside the crates (their lib and bin targets): in process,
+# with no OVN/OVS daemon, no Mesos, no root and no network namespace, so a
+# change can be checked in a minute before `make test`.
+unit:
+	@if command -v cargo-nextest >/dev/null; then \
+	  $(CARGO) nextest run --workspace --lib --bins; \
+	else \
+	  $(CARGO) test --workspace --lib --bins; \
+	fi
+
 bench: deps
 	$(CARGO) bench --workspace
 
