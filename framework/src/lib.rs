@@ -1,7 +1,18 @@
-//! The ovn-mesos framework library: the command line ([`cli`]) and the network
-//! commands it runs ([`network`]), the task definitions that describe services
-//! ([`tasks`]) and the framework's local state store ([`state`]). The
-//! scheduler that launches the tasks builds on these.
+//! The ovn-mesos framework library. `ovn-mesos` (`main.rs`) is a thin
+//! binary over it; `docs/architecture.md` is the map.
+//!
+//! * [`cli`]: the command line (clap, every option also from an env var);
+//! * [`network`]: the network commands (`tenant-init` ... `vip`);
+//! * [`tasks`]: task files turned into validated desired services;
+//! * [`launch`]: placement on offers and the `TaskInfo` of a launch (no I/O);
+//! * [`scheduler`]: the pure scheduler core and the event loop with its
+//!   workers behind `ovn-mesos run`;
+//! * [`mesos`]: the v1 scheduler API connection (subscribe, events, calls);
+//! * [`state`]: the state dir (framework id, task records);
+//! * [`api`]: the HTTP API, its snapshot and the Prometheus metrics;
+//! * [`run`]: `ovn-mesos run` and `ovn-mesos teardown`;
+//! * [`cpu`]: lowering a background thread's CPU priority;
+//! * [`exit`]: exit codes and one-line error reports.
 
 pub mod api;
 pub mod cli;

@@ -23,7 +23,7 @@ use framework_common::checks::{
     task, wait_running, Task,
 };
 use framework_common::nb::{load_balancers, lsp_count, task_ports, NbPort};
-use framework_common::{add_network, netns_pids, Framework, Lab, MasterKind, WAIT};
+use framework_common::{add_network, netns_pids, Framework, Lab, MasterKind, CHASSIS, WAIT};
 use ovn_mesos_tests::wait_for;
 
 #[test]
@@ -274,6 +274,12 @@ fn a_restarted_framework_keeps_its_id_its_tasks_and_their_addresses() {
         assert_eq!(lsps_now, lsps, "no duplicate port (round {round})");
         let tasks: Vec<Task> = fw.tasks(&lab).unwrap().iter().map(task).collect();
         check_ports(&lab, &framework, &tasks);
+        for t in fw.tasks(&lab).unwrap() {
+            assert_eq!(
+                t["hostname"], CHASSIS,
+                "the agent's hostname comes back with the task (round {round}): {t}"
+            );
+        }
         let running: Vec<&Task> = tasks.iter().collect();
         check_vip(&lab, &fw, "coke", "coke-web", "10.10.1.12", &running);
         assert!(

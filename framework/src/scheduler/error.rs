@@ -27,8 +27,4 @@ pub enum SchedulerError {
         #[source]
         source: MesosError,
     },
-
-    /// Start-up repair could not read or fix the NB.
-    #[error("cannot recover the tasks of the earlier run: {0}")]
-    Recovery(String),
 }
