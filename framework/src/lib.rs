@@ -16,12 +16,12 @@
 
 pub mod api;
 pub mod cli;
-pub mod cpu;
+pub(crate) mod cpu;
 pub mod exit;
 pub mod launch;
 pub mod mesos;
 pub mod network;
 pub mod run;
 pub mod scheduler;
-pub mod state;
+pub(crate) mod state;
 pub mod tasks;

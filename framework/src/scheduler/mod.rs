@@ -23,9 +23,9 @@
 //! * [`vips`]: the desired load balancers and their writer (worker);
 //! * `repair`: start-up recovery from the state dir and the NB.
 
-pub mod book;
+pub(crate) mod book;
 mod calls;
-pub mod core;
+pub(crate) mod core;
 mod driver;
 mod error;
 mod launcher;
@@ -50,7 +50,6 @@ use crate::tasks::{load_paths, Services};
 pub use error::SchedulerError;
 pub use repair::RepairReport;
 
-use book::Book;
 use driver::Driver;
 use vips::{VipController, VipWriter};
 
@@ -173,16 +172,6 @@ impl Scheduler {
             commands,
             commands_rx,
         })
-    }
-
-    /// The desired services.
-    pub fn services(&self) -> &Services {
-        self.driver.core.services()
-    }
-
-    /// The task book.
-    pub fn book(&self) -> &Book {
-        self.driver.core.book()
     }
 
     /// Where the API sends its requests (task kills).

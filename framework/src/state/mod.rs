@@ -26,10 +26,12 @@ use std::path::{Path, PathBuf};
 
 use mesos_proto::v1::{FrameworkId, TaskId};
 use serde::de::DeserializeOwned;
-use tracing::{debug, info};
+use tracing::info;
 
+#[cfg(test)]
+pub use record::PortRecord;
 use record::{task_file_name, FrameworkFile, TaskFile, Versioned};
-pub use record::{PortRecord, TaskRecord, FORMAT_VERSION};
+pub use record::{TaskRecord, FORMAT_VERSION};
 
 /// File holding the framework id.
 pub const FRAMEWORK_FILE: &str = "framework.json";
@@ -155,11 +157,6 @@ impl StateStore {
         })
     }
 
-    /// The state dir.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The framework id the master gave at the first SUBSCRIBED.
     pub fn framework_id(&self) -> Option<&FrameworkId> {
         self.framework_id.as_ref()
@@ -190,8 +187,10 @@ impl StateStore {
         Ok(())
     }
 
-    /// Writes (adds or replaces) a task's record; a record equal to the
-    /// stored one is not rewritten.
+    /// Writes (adds or replaces) a task's record now, durably; a record
+    /// equal to the stored one is not rewritten. (The scheduler queues its
+    /// records instead: [`StateStore::queue_task`].)
+    #[cfg(test)]
     pub fn put_task(&mut self, record: TaskRecord) -> Result<(), StateError> {
         if self.tasks.get(&record.task_id) == Some(&record) {
             return Ok(());
@@ -203,7 +202,7 @@ impl StateStore {
             task: record,
         };
         write_json(&self.tasks_dir, &name, &file)?;
-        debug!(task = %file.task.task_id, state = file.task.state.as_str_name(), "task record saved");
+        tracing::debug!(task = %file.task.task_id, state = file.task.state.as_str_name(), "task record saved");
         self.tasks.insert(file.task.task_id.clone(), file.task);
         Ok(())
     }
@@ -272,6 +271,7 @@ impl StateStore {
     }
 
     /// One task's record.
+    #[cfg(test)]
     pub fn task(&self, id: &TaskId) -> Option<&TaskRecord> {
         self.tasks.get(id)
     }
