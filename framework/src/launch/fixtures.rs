@@ -1,6 +1,6 @@
 //! Test inputs shared by the launch module's unit tests: task definitions
 //! parsed from task-file JSON (as the scheduler gets them), offers and a
-//! provisioned task port.
+//! provisioned task port, and the topology they resolve in.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -12,7 +12,30 @@ use ovn::ports::TaskPort;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::tasks::{parse_task_file, TaskDefinition};
+use ovn::topology::NetworkInfo;
+
+use crate::tasks::{parse_task_file, TaskDefinition, Topology};
+
+/// The topology the definitions resolve in: switch `coke1`
+/// (192.168.1.0/24) of tenant `coke`, whose gateway is 10.10.1.12.
+#[derive(Debug)]
+pub struct Coke1;
+
+impl Topology for Coke1 {
+    fn network(&self, switch: &str) -> Option<NetworkInfo> {
+        (switch == "coke1").then(|| NetworkInfo {
+            tenant: "coke".into(),
+            name: "coke1".into(),
+            subnet: "192.168.1.0/24".parse().unwrap(),
+            router_ip: Ipv4Addr::new(192, 168, 1, 1),
+            router_mac: "0a:58:c0:a8:01:01".parse().unwrap(),
+        })
+    }
+
+    fn gateway_ips(&self, _tenant: &str) -> Vec<Ipv4Addr> {
+        vec![Ipv4Addr::new(10, 10, 1, 12)]
+    }
+}
 
 /// A definition `name` on switch `coke1` needing `cpus` and `mem`.
 pub fn definition(name: &str, cpus: f64, mem: f64) -> TaskDefinition {

@@ -8,29 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
 use ovn::ipam::mac_for_ip;
 use ovn::services::ServiceKey;
-use ovn::topology::NetworkInfo;
 
 use super::*;
+use crate::launch::fixtures::Coke1;
 use crate::state::PortRecord;
-use crate::tasks::{parse_task_file, Services, TemplateId, Topology};
-
-struct OneNetwork;
-
-impl Topology for OneNetwork {
-    fn network(&self, switch: &str) -> Option<NetworkInfo> {
-        (switch == "coke1").then(|| NetworkInfo {
-            tenant: "coke".into(),
-            name: "coke1".into(),
-            subnet: "192.168.1.0/24".parse().unwrap(),
-            router_ip: Ipv4Addr::new(192, 168, 1, 1),
-            router_mac: "0a:58:c0:a8:01:01".parse().unwrap(),
-        })
-    }
-
-    fn gateway_ips(&self, _tenant: &str) -> Vec<Ipv4Addr> {
-        vec![Ipv4Addr::new(10, 10, 1, 12)]
-    }
-}
+use crate::tasks::{parse_task_file, Services, TemplateId};
 
 fn services(instances: u32, restart: &str) -> Services {
     let text = format!(
@@ -44,7 +26,7 @@ fn services(instances: u32, restart: &str) -> Services {
         "discovery":{{"visibility":"EXTERNAL","name":"web","ports":{{"ports":[{{"number":80,"protocol":"tcp"}}]}}}}}}"#
     );
     let (definition, _) = parse_task_file(Path::new("web.json"), text.as_bytes()).unwrap();
-    Services::resolve(vec![definition], &OneNetwork).unwrap()
+    Services::resolve(vec![definition], &Coke1).unwrap()
 }
 
 fn task(id: &str, last_octet: u8, now: Instant) -> LiveTask {

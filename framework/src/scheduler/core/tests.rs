@@ -2,38 +2,18 @@
 //! OVN and no Mesos. Each test plays a short story (subscribe, offers, the
 //! launcher's report, updates) and checks what the core asks for.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mesos_proto::v1::{AgentId, FrameworkId, TaskId, TaskState, TaskStatus};
-use ovn::topology::NetworkInfo;
 use tokio::sync::oneshot;
 
 use super::*;
 use crate::api::KillRefused;
-use crate::launch::fixtures::{definition, offer, port};
+use crate::launch::fixtures::{definition, offer, port, Coke1};
 use crate::launch::ExecutorSettings;
 use crate::mesos::MesosConfig;
-use crate::tasks::{TemplateId, Topology};
-
-struct OneNetwork;
-
-impl Topology for OneNetwork {
-    fn network(&self, switch: &str) -> Option<NetworkInfo> {
-        (switch == "coke1").then(|| NetworkInfo {
-            tenant: "coke".into(),
-            name: "coke1".into(),
-            subnet: "192.168.1.0/24".parse().unwrap(),
-            router_ip: Ipv4Addr::new(192, 168, 1, 1),
-            router_mac: "0a:58:c0:a8:01:01".parse().unwrap(),
-        })
-    }
-
-    fn gateway_ips(&self, _tenant: &str) -> Vec<Ipv4Addr> {
-        vec![Ipv4Addr::new(10, 10, 1, 12)]
-    }
-}
+use crate::tasks::TemplateId;
 
 fn config() -> SchedulerConfig {
     let mesos = MesosConfig {
@@ -54,7 +34,7 @@ fn config() -> SchedulerConfig {
 /// A core for template `web` (3 instances of 0.1 cpus, 32 MB behind VIP
 /// port 8080), subscribed as `fw-1`, its first effects drained.
 fn subscribed(now: Instant) -> Core {
-    let services = Services::resolve(vec![definition("web", 0.1, 32.0)], &OneNetwork).unwrap();
+    let services = Services::resolve(vec![definition("web", 0.1, 32.0)], &Coke1).unwrap();
     let mut core = Core::new(config(), services, now);
     core.start();
     core.handle(
@@ -112,11 +92,31 @@ fn deleted_ports(effects: &[Effect]) -> Vec<&str> {
         .collect()
 }
 
+/// Whether `effects` ask for a REVIVE.
+fn revives(effects: &[Effect]) -> bool {
+    calls(effects)
+        .iter()
+        .any(|c| matches!(c, MasterCall::Revive))
+}
+
+/// Whether `effects` ask for a SUPPRESS.
+fn suppresses(effects: &[Effect]) -> bool {
+    calls(effects)
+        .iter()
+        .any(|c| matches!(c, MasterCall::Suppress))
+}
+
 /// Offers one agent with room for everything, and reports every planned
 /// port made; returns the launched task ids.
 fn launch_all(core: &mut Core, now: Instant) -> Vec<TaskId> {
     let effects = core.handle(Input::Offers(vec![offer("o1", "agent1", 8.0, 4096.0)]), now);
     let order = batch(&effects).launches[0].clone();
+    report_made(core, &order, now);
+    order.tasks.iter().map(|t| t.task_id.clone()).collect()
+}
+
+/// The launcher's report that every port of `order` was made; its effects.
+fn report_made(core: &mut Core, order: &LaunchOrder, now: Instant) -> Vec<Effect> {
     let made = order
         .tasks
         .iter()
@@ -132,8 +132,7 @@ fn launch_all(core: &mut Core, now: Instant) -> Vec<TaskId> {
             failed: Vec::new(),
         }),
         now,
-    );
-    order.tasks.iter().map(|t| t.task_id.clone()).collect()
+    )
 }
 
 #[test]
@@ -257,9 +256,7 @@ fn ports_that_could_not_be_made_back_their_template_off() {
     );
     let effects = core.handle(Input::Tick, relaunch);
     assert!(
-        calls(&effects)
-            .iter()
-            .any(|c| matches!(c, MasterCall::Revive)),
+        revives(&effects),
         "and are revived when it ends: {effects:?}"
     );
 }
@@ -328,9 +325,7 @@ fn a_task_that_ends_loses_its_port_and_backs_its_template_off() {
     assert_eq!(core.book().wants(after)[0].count, 1);
     let effects = core.handle(Input::Tick, after);
     assert!(
-        calls(&effects)
-            .iter()
-            .any(|c| matches!(c, MasterCall::Revive)),
+        revives(&effects),
         "offers are revived once the backoff ends: {effects:?}"
     );
 }
@@ -390,29 +385,12 @@ fn suppress_and_revive_follow_the_wants() {
     let mut core = subscribed(now);
     let effects = core.handle(Input::Offers(vec![offer("o1", "agent1", 8.0, 4096.0)]), now);
     assert!(
-        calls(&effects)
-            .iter()
-            .any(|c| matches!(c, MasterCall::Suppress)),
+        suppresses(&effects),
         "all 3 placed, nothing waits: {effects:?}"
     );
     let order = batch(&effects).launches[0].clone();
-    let made: Vec<_> = order
-        .tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.template.clone(), port(t.task_id.as_str(), 10 + i as u8)))
-        .collect();
     let ids: Vec<TaskId> = order.tasks.iter().map(|t| t.task_id.clone()).collect();
-    let effects = core.handle(
-        Input::Provisioned(Provisioned {
-            received: now,
-            agent_id: order.agent_id.clone(),
-            hostname: order.hostname.clone(),
-            made,
-            failed: Vec::new(),
-        }),
-        now,
-    );
+    let effects = report_made(&mut core, &order, now);
     assert!(calls(&effects).is_empty(), "suppressed once: {effects:?}");
     // An operator's kill makes an instance missing at once.
     let (reply, _answer) = oneshot::channel();
@@ -427,20 +405,10 @@ fn suppress_and_revive_follow_the_wants() {
         Input::Update(status(&ids[1], TaskState::TaskKilled, false)),
         now,
     );
-    assert!(
-        calls(&effects)
-            .iter()
-            .any(|c| matches!(c, MasterCall::Revive)),
-        "{effects:?}"
-    );
+    assert!(revives(&effects), "{effects:?}");
     // A REVIVE that failed is sent again after the next input.
     let effects = core.handle(Input::CallFailed(OfferCall::Revive), now);
-    assert!(
-        calls(&effects)
-            .iter()
-            .any(|c| matches!(c, MasterCall::Revive)),
-        "{effects:?}"
-    );
+    assert!(revives(&effects), "{effects:?}");
 }
 
 #[test]
