@@ -11,7 +11,8 @@ use ovn::services::{Protocol, ServiceKey};
 use ovn::topology::NetworkInfo;
 use ovn_mesos::tasks::{load_paths, Services, TaskDefinition, Topology};
 
-const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/seed/tasks");
+/// The 2017 lab's mesos-execute task files, kept unchanged as fixtures.
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/seed-tasks");
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tasks");
 
 /// The lab's topology: tenants coke and pepsi, one network each, one
