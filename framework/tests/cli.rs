@@ -152,7 +152,17 @@ fn bad_input_is_one_line_and_changes_nothing() -> Result<()> {
     lab.seed();
     lab.central.sync_sb()?;
     let before = lab.central.nb_dump()?;
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 7] = [
+        (
+            &[
+                "network-init",
+                "--network-name=coke1",
+                "--subnet=192.168.7.0/24",
+                "--tenant-name=coke",
+            ],
+            1,
+            "network-init coke1: network coke1 of tenant coke has subnet 192.168.1.0/24, not 192.168.7.0/24",
+        ),
         (
             &[
                 "network-init",

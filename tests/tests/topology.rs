@@ -752,6 +752,11 @@ async fn refused_commands_leave_the_database_unchanged() {
             "subnet 192.168.1.0/25 of network coke2 overlaps network coke1 (192.168.1.0/24) of tenant coke",
         ),
         (
+            "a changed subnet of an existing network",
+            network_init(&nb, &network("coke", "coke1", "192.168.7.0/24")).await.map(drop),
+            "network coke1 of tenant coke has subnet 192.168.1.0/24, not 192.168.7.0/24: a network's subnet cannot change (delete the network, then create it again)",
+        ),
+        (
             "a network name another tenant holds",
             network_init(&nb, &network("coke", "pepsi1", "192.168.5.0/24")).await.map(drop),
             "Logical_Switch pepsi1 already exists and belongs to network-switch of tenant pepsi, network pepsi1",
