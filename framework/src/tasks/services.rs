@@ -82,8 +82,8 @@ pub struct Services {
 impl Services {
     /// Finds each definition's network and groups the definitions into
     /// services. All-or-nothing like loading: every unknown network, VIP
-    /// conflict, backend without a port or VIP address that is no gateway
-    /// of the tenant is one problem line.
+    /// conflict, backend without a port, VIP address that is no gateway of
+    /// the tenant or VIP in a tenant without any gateway is one problem line.
     pub fn resolve(
         definitions: Vec<TaskDefinition>,
         topology: &dyn Topology,
@@ -156,8 +156,23 @@ impl Services {
             });
         }
         for service in services.values() {
-            if service.vip.is_none() {
+            let Some(vip) = service.vip else {
                 continue;
+            };
+            let tenant = &service.key.tenant;
+            if topology.gateway_ips(tenant).is_empty() {
+                let file = vip_from
+                    .get(&service.key)
+                    .unwrap_or(&service.members[0].definition.file);
+                problems.push(Problem::field(
+                    file,
+                    "discovery.ports",
+                    format!(
+                        "service {} has VIP {}, but tenant {tenant} has no gateway router to hold it (create one with ovn-mesos gateway-init)",
+                        service.key,
+                        describe(vip)
+                    ),
+                ));
             }
             for m in service
                 .members
