@@ -331,6 +331,44 @@ fn the_deletes_restore_the_empty_database() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn deleting_a_network_that_does_not_exist_says_so_and_succeeds() -> Result<()> {
+    let lab = Lab::start()?;
+    lab.seed();
+    lab.central.sync_sb()?;
+    let before = tables(lab.central.nb_dump()?);
+    let typo = lab.ok(&[
+        "network-delete",
+        "--network-name=coke9",
+        "--tenant-name=coke",
+    ]);
+    assert_eq!(
+        typo.trim_end(),
+        "network coke9 of tenant coke does not exist: nothing to delete"
+    );
+    lab.central.sync_sb()?;
+    assert_eq!(tables(lab.central.nb_dump()?), before, "the NB changed");
+
+    // Deleting twice: the first run names what it deleted, the second
+    // finds nothing.
+    let first = lab.ok(&[
+        "network-delete",
+        "--network-name=coke1",
+        "--tenant-name=coke",
+    ]);
+    assert!(first.contains("deleted Logical_Switch coke1"), "{first}");
+    let again = lab.ok(&[
+        "network-delete",
+        "--network-name=coke1",
+        "--tenant-name=coke",
+    ]);
+    assert_eq!(
+        again.trim_end(),
+        "network coke1 of tenant coke does not exist: nothing to delete"
+    );
+    Ok(())
+}
+
 /// The dump without NB_Global, whose sequence numbers move with every sync.
 fn tables(mut dump: serde_json::Value) -> serde_json::Value {
     if let Some(o) = dump.as_object_mut() {
