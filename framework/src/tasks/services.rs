@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ovn::ovsdb::Cache;
 use ovn::services::{ServiceKey, ServiceSpec};
-use ovn::topology::{find_gateway_routers, network_info, NetworkInfo};
+use ovn::topology::{gateway_ips, network_info, NetworkInfo};
 
 use super::{Problem, TaskDefinition, TaskFileError, VipRequest};
 
@@ -28,10 +28,7 @@ impl Topology for Cache {
     }
 
     fn gateway_ips(&self, tenant: &str) -> Vec<Ipv4Addr> {
-        find_gateway_routers(self, tenant)
-            .into_iter()
-            .map(|g| g.physical_ip)
-            .collect()
+        gateway_ips(self, tenant)
     }
 }
 

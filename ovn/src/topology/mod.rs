@@ -40,8 +40,8 @@ pub use error::TopologyError;
 pub use gateway::{gateway_delete, gateway_init, GatewayMode, GatewayReport, GatewaySpec};
 pub use network::{network_delete, network_init, NetworkSpec};
 pub use query::{
-    find_gateway_routers, list_networks, network_info, tenant_cluster_subnet, tenant_of_switch,
-    GatewayInfo, NetworkInfo,
+    find_gateway_routers, gateway_ips, list_networks, network_info, owned_switch,
+    tenant_cluster_subnet, tenant_of_switch, GatewayInfo, NetworkInfo, OwnedSwitch,
 };
 pub use report::{Action, Change, Report};
 pub use snapshot::Snapshot;
