@@ -136,30 +136,22 @@ impl OvsPorts {
     pub async fn add_port(&self, spec: &PortSpec) -> Result<(), OvsError> {
         let what = format!("ovs-vsctl add-port {} {}", spec.bridge, spec.name);
         let ids = spec.external_ids();
-        let mut unknown = false;
-        let result = self
-            .client
+        self.client
             .ensure(&what, |cache| {
                 if find_by_name::<Port>(cache, &spec.name).is_some() {
-                    return Ok(None);
+                    return Ok((None, ()));
                 }
                 let Some(bridge) = find_by_name::<Bridge>(cache, &spec.bridge) else {
-                    unknown = true;
-                    return Ok(None);
+                    return Err(OvsError::UnknownBridge {
+                        bridge: spec.bridge.clone(),
+                    });
                 };
                 let mut txn = Txn::new(VSWITCH_DB);
                 add_port_ops(&mut txn, &bridge, &spec.name, &ids);
-                Ok(Some(txn))
+                Ok((Some(txn), ()))
             })
-            .await;
-        if unknown {
-            return Err(OvsError::UnknownBridge {
-                bridge: spec.bridge.clone(),
-            });
-        }
-        result
-            .map(drop)
-            .map_err(|source| OvsError::Transact { what, source })?;
+            .await
+            .map_err(|source| OvsError::Transact { what, source })??;
         debug!(port = %spec.name, bridge = %spec.bridge, lsp = %spec.logical_port, "port added");
         Ok(())
     }
@@ -197,12 +189,11 @@ impl OvsPorts {
     /// names without a port are skipped. Returns how many were deleted.
     pub async fn del_ports(&self, names: &[String]) -> Result<usize, OvsError> {
         let what = format!("ovs-vsctl del-port {}", names.join(" "));
-        let mut count = 0;
         self.client
             .ensure(&what, |cache| {
                 let bridges = list::<Bridge>(cache);
                 let mut txn = Txn::new(VSWITCH_DB);
-                count = 0;
+                let mut count = 0;
                 for name in names {
                     let Some(port) = find_by_name::<Port>(cache, name) else {
                         continue;
@@ -212,11 +203,10 @@ impl OvsPorts {
                         count += 1;
                     }
                 }
-                Ok((!txn.is_empty()).then_some(txn))
+                Ok::<_, OvsError>(((!txn.is_empty()).then_some(txn), count))
             })
             .await
-            .map_err(|source| OvsError::Transact { what, source })?;
-        Ok(count)
+            .map_err(|source| OvsError::Transact { what, source })?
     }
 
     /// [`OvsError::UnknownBridge`] unless bridge `name` exists (`ovs-vsctl br-exists`).

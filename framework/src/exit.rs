@@ -1,9 +1,13 @@
-//! Exit codes and one-line error reporting for the `ovn-mesos` binary: usage
-//! errors exit 64 (`EX_USAGE`), failures exit 1, and both print one line that
-//! names the culprit.
+//! Exit codes and error reporting for the `ovn-mesos` binary: usage errors
+//! exit 64 (`EX_USAGE`), failures exit 1, and both print one line that names
+//! the culprit; refused task files print one such line per problem.
 
+use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::process::ExitCode;
+
+use crate::scheduler::SchedulerError;
+use crate::tasks::TaskFileError;
 
 /// Exit status for bad usage (sysexits.h `EX_USAGE`).
 pub const USAGE: u8 = 64;
@@ -27,9 +31,46 @@ pub fn one_line(err: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// Prints `ovn-mesos: error: <one line>` and returns the failure exit code.
+/// The refused task files in `cause`, if it is (or plainly wraps) them.
+fn task_files<'a>(cause: &'a (dyn StdError + 'static)) -> Option<&'a TaskFileError> {
+    cause.downcast_ref::<TaskFileError>().or_else(|| {
+        match cause.downcast_ref::<SchedulerError>()? {
+            SchedulerError::TaskFiles(e) => Some(e),
+            _ => None,
+        }
+    })
+}
+
+/// The lines that report `err`: one (see [`one_line`]), or for refused task
+/// files one per problem, each naming its file and field (after the
+/// context `err` gives them, if any).
+pub fn lines(err: &anyhow::Error) -> Vec<String> {
+    let causes: Vec<&(dyn StdError + 'static)> = err.chain().collect();
+    let Some((at, files)) = causes
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| Some((i, task_files(*c)?)))
+        .filter(|(_, files)| !files.problems().is_empty())
+    else {
+        return vec![one_line(err)];
+    };
+    let context: String = causes[..at]
+        .iter()
+        .map(|c| format!("{}: ", c.to_string().trim()))
+        .collect();
+    files
+        .problems()
+        .iter()
+        .map(|p| format!("{context}{p}").replace('\n', " "))
+        .collect()
+}
+
+/// Prints `ovn-mesos: error: <line>` for each of [`lines`] and returns the
+/// failure exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    eprintln!("ovn-mesos: error: {}", one_line(err));
+    for line in lines(err) {
+        eprintln!("ovn-mesos: error: {line}");
+    }
     ExitCode::from(FAILURE)
 }
 
@@ -72,6 +113,41 @@ mod tests {
             one_line(&err),
             "cannot reach unix:/x.sock: connection refused by peer"
         );
+    }
+
+    #[test]
+    fn refused_task_files_are_one_line_per_problem() {
+        use crate::tasks::Problem;
+        use std::path::Path;
+
+        let refused = || TaskFileError::Invalid {
+            problems: vec![
+                Problem::file(Path::new("a.json"), "invalid JSON: expected value"),
+                Problem::field(
+                    Path::new("b.json"),
+                    "container.network_infos[0].labels",
+                    "no logical_switch label",
+                ),
+            ],
+        };
+        let want = [
+            "a.json: invalid JSON: expected value",
+            "b.json: container.network_infos[0].labels: no logical_switch label",
+        ];
+        assert_eq!(lines(&anyhow::Error::new(refused())), want);
+        let from_scheduler = anyhow::Error::new(SchedulerError::TaskFiles(refused()));
+        assert_eq!(lines(&from_scheduler), want);
+        let with_context = anyhow::Error::new(refused()).context("cannot start");
+        assert_eq!(
+            lines(&with_context),
+            want.map(|w| format!("cannot start: {w}"))
+        );
+    }
+
+    #[test]
+    fn other_errors_are_one_line() {
+        let err = anyhow::anyhow!("no framework id\nin state dir /x").context("teardown");
+        assert_eq!(lines(&err), ["teardown: no framework id in state dir /x"]);
     }
 
     #[test]

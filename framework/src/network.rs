@@ -164,10 +164,21 @@ async fn network_init(nb: &Client, a: &NetworkInitArgs, out: &mut impl Write) ->
     print_report(out, &format!("network {}", a.network_name), &report)
 }
 
+/// `network-delete`: idempotent, but a network that does not exist is said
+/// so (a mistyped name is visible): a delete that finds nothing of the
+/// network to remove writes nothing.
 async fn network_delete(nb: &Client, a: &NetworkDeleteArgs, out: &mut impl Write) -> Result<()> {
     let report = topology::network_delete(nb, &a.tenant_name, &a.network_name, a.force)
         .await
         .with_context(|| format!("network-delete {}", a.network_name))?;
+    if report.is_empty() {
+        writeln!(
+            out,
+            "network {} of tenant {} does not exist: nothing to delete",
+            a.network_name, a.tenant_name
+        )?;
+        return Ok(());
+    }
     print_report(out, &format!("network {}", a.network_name), &report)
 }
 

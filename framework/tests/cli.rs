@@ -152,7 +152,17 @@ fn bad_input_is_one_line_and_changes_nothing() -> Result<()> {
     lab.seed();
     lab.central.sync_sb()?;
     let before = lab.central.nb_dump()?;
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 7] = [
+        (
+            &[
+                "network-init",
+                "--network-name=coke1",
+                "--subnet=192.168.7.0/24",
+                "--tenant-name=coke",
+            ],
+            1,
+            "network-init coke1: network coke1 of tenant coke has subnet 192.168.1.0/24, not 192.168.7.0/24",
+        ),
         (
             &[
                 "network-init",
@@ -223,6 +233,57 @@ fn bad_input_is_one_line_and_changes_nothing() -> Result<()> {
 }
 
 #[test]
+fn refused_task_files_are_reported_one_line_each() -> Result<()> {
+    let lab = Lab::start()?;
+    lab.seed();
+    let dir = tempfile::tempdir()?;
+    let shipped = |name: &str| {
+        std::fs::read_to_string(format!("{}/../tasks/{name}", env!("CARGO_MANIFEST_DIR")))
+    };
+    let good = dir.path().join("a-good.json");
+    std::fs::write(&good, shipped("apachecoke.json")?)?;
+    let broken = dir.path().join("b-broken.json");
+    std::fs::write(&broken, "{\"name\": \"x\",\n  \"resources\": [}\n")?;
+    let no_switch = dir.path().join("c-no-switch.json");
+    std::fs::write(
+        &no_switch,
+        shipped("nginxcoke.json")?.replace("\"logical_switch\"", "\"switch\""),
+    )?;
+    let state = dir.path().join("state");
+    let out = lab.run(&[
+        "run",
+        "--master=127.0.0.1:9",
+        "--api=127.0.0.1:0",
+        &format!("--state-dir={}", state.display()),
+        &format!("--tasks={}", dir.path().display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // stderr also carries the info log; each problem is an error line.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("ovn-mesos: error: "))
+        .collect();
+    assert_eq!(errors.len(), 2, "one line per bad file: {stderr}");
+    assert!(
+        errors[0].starts_with(&format!("{}: invalid JSON: ", broken.display()))
+            && errors[0].contains("line 2 column"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        errors[1],
+        format!(
+            "{}: container.network_infos[0].labels: no logical_switch label",
+            no_switch.display()
+        )
+    );
+    assert!(!stderr.contains("a-good.json"), "{stderr}");
+    assert!(!state.exists(), "the state dir was created");
+    Ok(())
+}
+
+#[test]
 fn a_dead_database_is_named_in_one_line() -> Result<()> {
     let out = Command::new(BIN)
         .args(["tenant-init", "--tenant-name", "coke"])
@@ -267,6 +328,44 @@ fn the_deletes_restore_the_empty_database() -> Result<()> {
     lab.ok(&["tenant-delete", "--tenant-name=coke"]);
     lab.central.sync_sb()?;
     assert_eq!(tables(lab.central.nb_dump()?), empty);
+    Ok(())
+}
+
+#[test]
+fn deleting_a_network_that_does_not_exist_says_so_and_succeeds() -> Result<()> {
+    let lab = Lab::start()?;
+    lab.seed();
+    lab.central.sync_sb()?;
+    let before = tables(lab.central.nb_dump()?);
+    let typo = lab.ok(&[
+        "network-delete",
+        "--network-name=coke9",
+        "--tenant-name=coke",
+    ]);
+    assert_eq!(
+        typo.trim_end(),
+        "network coke9 of tenant coke does not exist: nothing to delete"
+    );
+    lab.central.sync_sb()?;
+    assert_eq!(tables(lab.central.nb_dump()?), before, "the NB changed");
+
+    // Deleting twice: the first run names what it deleted, the second
+    // finds nothing.
+    let first = lab.ok(&[
+        "network-delete",
+        "--network-name=coke1",
+        "--tenant-name=coke",
+    ]);
+    assert!(first.contains("deleted Logical_Switch coke1"), "{first}");
+    let again = lab.ok(&[
+        "network-delete",
+        "--network-name=coke1",
+        "--tenant-name=coke",
+    ]);
+    assert_eq!(
+        again.trim_end(),
+        "network coke1 of tenant coke does not exist: nothing to delete"
+    );
     Ok(())
 }
 

@@ -11,7 +11,8 @@ use ovn::services::{Protocol, ServiceKey};
 use ovn::topology::NetworkInfo;
 use ovn_mesos::tasks::{load_paths, Services, TaskDefinition, Topology};
 
-const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/seed/tasks");
+/// The 2017 lab's mesos-execute task files, kept unchanged as fixtures.
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/seed-tasks");
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tasks");
 
 /// The lab's topology: tenants coke and pepsi, one network each, one
@@ -252,6 +253,34 @@ fn an_address_vip_must_be_a_gateway_of_the_tenant() {
             bad.display()
         )
     );
+}
+
+#[test]
+fn a_vip_in_a_tenant_without_a_gateway_is_refused_naming_the_service_and_tenant() {
+    let mut lab = Lab::new();
+    lab.gateways.remove("pepsi");
+    let dir = tempfile::tempdir().unwrap();
+    let coke = write(dir.path(), "a.json", &shipped("apachecoke.json"));
+    let pepsi = write(dir.path(), "b.json", &shipped("apachepepsi.json"));
+    let pepsi_too = write(dir.path(), "c.json", &shipped("nginxpepsi.json"));
+    let defs = load_paths(&[coke.clone(), pepsi.clone(), pepsi_too])
+        .unwrap()
+        .0;
+    let err = Services::resolve(defs, &lab).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: discovery.ports: service pepsi/pepsi-web has VIP 32350/tcp, but tenant pepsi has no gateway router to hold it (create one with ovn-mesos gateway-init)",
+            pepsi.display()
+        ),
+        "one problem for the service, naming the file its VIP comes from"
+    );
+
+    // Without a VIP the tenant needs no gateway; coke keeps its VIP.
+    let defs = load_paths(&[coke, seed("apachepepsi")]).unwrap().0;
+    let services = Services::resolve(defs, &lab).unwrap();
+    let keys: Vec<String> = services.iter().map(|s| s.key.to_string()).collect();
+    assert_eq!(keys, ["coke/coke-web", "pepsi/task3"]);
 }
 
 #[test]

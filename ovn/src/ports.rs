@@ -217,31 +217,24 @@ pub async fn commit_task_ports_batch(
     async {
         let sw_uuids: Vec<Uuid> = switches.iter().map(|s| s.uuid).collect();
         let mut locked = registry::lock_all(&sw_uuids).await;
-        let mut outcome: Option<Result<Vec<Planned>, PortError>> = None;
+        // The addresses the last build took from the indexes: given back
+        // when the build runs again or the write fails.
+        let mut taken: Vec<(Uuid, Ipv4Addr)> = Vec::new();
         let result = nb
             .ensure_committed("task ports", |cache| {
-                if let Some(Ok(previous)) = outcome.take() {
-                    release(&mut locked, &switches, &previous);
-                }
-                let planned = plan_batch(cache, &mut locked, &switches, specs, &names, &uuids);
-                let txn = match &planned {
-                    Ok(p) => assemble(cache, &switches, p),
-                    Err(_) => None,
-                };
-                outcome = Some(planned);
-                Ok(txn)
+                release(&mut locked, taken.drain(..));
+                let planned = plan_batch(cache, &mut locked, &switches, specs, &names, &uuids)?;
+                taken = new_addresses(&switches, &planned);
+                Ok((assemble(cache, &switches, &planned), planned))
             })
             .await;
-        let (planned, committed) = match (result, outcome) {
-            (Ok((_, committed)), Some(Ok(planned))) => (planned, committed),
-            (Ok(_), Some(Err(e))) => return Err(e),
-            (Err(source), planned) => {
-                if let Some(Ok(p)) = planned {
-                    release(&mut locked, &switches, &p);
-                }
+        let (planned, committed) = match result {
+            Ok(Ok(done)) => done,
+            Ok(Err(refused)) => return Err(refused),
+            Err(source) => {
+                release(&mut locked, taken.drain(..));
                 return Err(commit_error(nb, &names, source));
             }
-            (Ok(_), None) => unreachable!("ensure builds at least once"),
         };
         let mut ports = Vec::with_capacity(planned.len());
         for (p, sw) in planned.into_iter().zip(&switches) {
@@ -333,7 +326,7 @@ fn plan_batch(
         match plan_port(cache, idx, sw, spec, &names[i], uuids[i]) {
             Ok(p) => planned.push(p),
             Err(e) => {
-                release(locked, switches, &planned);
+                release(locked, new_addresses(switches, &planned));
                 return Err(e);
             }
         }
@@ -341,13 +334,23 @@ fn plan_batch(
     Ok(planned)
 }
 
-/// Gives back the addresses of planned new ports that were not created.
-fn release(locked: &mut Locked, switches: &[SwitchRef], planned: &[Planned]) {
-    for (p, sw) in planned.iter().zip(switches) {
-        if let Planned::New { port, .. } = p {
-            if let Some(idx) = index_of(locked, sw.uuid) {
-                idx.release(port.ip);
-            }
+/// The switch and address of every planned new port.
+fn new_addresses(switches: &[SwitchRef], planned: &[Planned]) -> Vec<(Uuid, Ipv4Addr)> {
+    planned
+        .iter()
+        .zip(switches)
+        .filter_map(|(p, sw)| match p {
+            Planned::New { port, .. } => Some((sw.uuid, port.ip)),
+            Planned::Existing(_) => None,
+        })
+        .collect()
+}
+
+/// Gives back addresses of planned new ports that were not created.
+fn release(locked: &mut Locked, addresses: impl IntoIterator<Item = (Uuid, Ipv4Addr)>) {
+    for (switch, ip) in addresses {
+        if let Some(idx) = index_of(locked, switch) {
+            idx.release(ip);
         }
     }
 }

@@ -544,16 +544,15 @@ async fn ensure_port(client: &Client, i: u128) -> Result<(), Error> {
     client
         .ensure(&format!("port {name}"), |c| {
             if !c.find(LSP, "name", &Datum::string(&name)).is_empty() {
-                return Ok(None);
+                return Ok((None, ()));
             }
             let sw = switch(c, "sw0").ok_or_else(|| Error::Schema("sw0 is missing".into()))?;
             let mut txn = Txn::new(NB);
             let port = txn.insert_with_uuid(LSP, named(&name), uuid);
             txn.mutate_row(LS, sw, vec![Mutation::insert("ports", port)]);
-            Ok(Some(txn))
+            Ok((Some(txn), ()))
         })
-        .await
-        .map(drop)
+        .await?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -624,50 +623,64 @@ async fn ensure_skips_done_work_retries_failed_guards_and_returns_real_errors() 
 
     // A builder that does not look at the cache: the second run hits
     // "duplicate uuid", finds the row in the cache and counts it as applied.
+    // Each build hands back how many times it has run.
     let fixed = Uuid::new_v4();
-    let careless = |_: &Cache| {
+    let mut careless_builds = 0;
+    let mut careless = |_: &Cache| {
+        careless_builds += 1;
         let mut txn = Txn::new(NB);
         txn.insert_with_uuid(LS, named("fixed"), fixed);
-        Ok(Some(txn))
+        Ok::<_, &str>((Some(txn), careless_builds))
     };
     assert_eq!(
-        client.ensure("switch fixed", careless).await.unwrap().len(),
-        1
+        client.ensure("switch fixed", &mut careless).await.unwrap(),
+        Ok(1)
     );
-    assert!(client
-        .ensure("switch fixed again", careless)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        client
+            .ensure("switch fixed again", &mut careless)
+            .await
+            .unwrap(),
+        Ok(3),
+        "built, refused as a duplicate, built again and seen as applied"
+    );
     assert_eq!(client.read(|c| c.len(LS)), 1);
-    assert!(client
-        .ensure("nothing", |_| Ok(None))
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        client
+            .ensure("nothing", |_| Ok::<_, &str>((None, "unchanged")))
+            .await
+            .unwrap(),
+        Ok("unchanged")
+    );
 
     // A guard computed from a view the server disagrees with fails with
-    // "timed out" (retryable); the rebuilt transaction succeeds.
+    // "timed out" (retryable); the rebuilt transaction succeeds and its
+    // build's value comes back.
     let mut builds = 0;
-    let results = client
+    let seen = client
         .ensure("rename under a guard", |c| {
             builds += 1;
             let seen = if builds == 1 {
-                "stale"
+                "stale".to_owned()
             } else {
-                c.row(LS, &fixed).unwrap()["name"].as_str().unwrap()
+                c.row(LS, &fixed).unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
             };
             let mut txn = Txn::new(NB);
-            txn.guard_row(LS, fixed, named(seen));
+            txn.guard_row(LS, fixed, named(&seen));
             txn.update_row(LS, fixed, named("renamed"));
-            Ok(Some(txn))
+            Ok::<_, Error>((Some(txn), seen))
         })
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!((builds, results[1].count), (2, Some(1)));
+    assert_eq!((builds, seen.as_str()), (2, "fixed"));
     assert!(client.read(|c| switch(c, "renamed") == Some(fixed)));
 
-    // A real error comes back at once, and a builder's own error too.
+    // A real error comes back at once, and a builder's own refusal too,
+    // with nothing written.
     let started = Instant::now();
     let err = client
         .ensure("port with a bad tag", |_| {
@@ -676,7 +689,7 @@ async fn ensure_skips_done_work_retries_failed_guards_and_returns_real_errors() 
             row.insert("tag".into(), Datum::int(5000));
             let (port, _) = txn.insert(LSP, row);
             txn.mutate_row(LS, fixed, vec![Mutation::insert("ports", port)]);
-            Ok(Some(txn))
+            Ok::<_, Error>((Some(txn), ()))
         })
         .await
         .unwrap_err();
@@ -692,11 +705,12 @@ async fn ensure_skips_done_work_retries_failed_guards_and_returns_real_errors() 
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
-    let err = client
-        .ensure("broken builder", |_| Err(Error::Schema("no".into())))
+    let refused = client
+        .ensure("broken builder", |_| Err::<(Option<Txn>, ()), _>("no"))
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Schema(_)));
+        .unwrap();
+    assert_eq!(refused, Err("no"));
+    assert_eq!(client.read(|c| (c.len(LS), c.len(LSP))), (1, 0));
     client.close().await;
 }
 

@@ -9,10 +9,11 @@ use std::net::Ipv4Addr;
 
 use ovn::nb::NB_DB;
 use ovn::ovsdb::{Client, ClientConfig};
+use ovn::owner::Kind;
 use ovn::topology::{
-    self, find_gateway_routers, gateway_delete, gateway_init, network_delete, network_info,
-    network_init, tenant_delete, tenant_init, tenant_of_switch, GatewayMode, GatewaySpec,
-    NetworkSpec, TenantSpec, TopologyError,
+    self, find_gateway_routers, gateway_delete, gateway_init, gateway_ips, network_delete,
+    network_info, network_init, owned_switch, tenant_delete, tenant_init, tenant_of_switch,
+    GatewayMode, GatewaySpec, NetworkSpec, TenantSpec, TopologyError,
 };
 use ovn::vswitch::VSWITCH_DB;
 use ovn_mesos_tests::{LocalOvs, OvnCentral};
@@ -411,6 +412,28 @@ async fn the_seed_topology_reads_as_users_know_it() {
     assert_eq!(info.router_ip, Ipv4Addr::new(192, 168, 1, 1));
     assert_eq!(info.router_mac.to_string(), "0a:58:c0:a8:01:01");
     assert_eq!(owner.as_deref(), Some("coke"));
+    let (ips, none, join, coke1, hand_made) = nb.read(|c| {
+        (
+            gateway_ips(c, "coke"),
+            gateway_ips(c, "fanta"),
+            owned_switch(c, "join_coke"),
+            owned_switch(c, "coke1"),
+            owned_switch(c, "nobody"),
+        )
+    });
+    assert_eq!(ips, [Ipv4Addr::new(10, 10, 1, 12)]);
+    assert!(none.is_empty());
+    let join = join.unwrap();
+    assert_eq!(
+        (join.kind, join.tenant.as_str(), join.network),
+        (Kind::JoinSwitch, "coke", None)
+    );
+    let coke1 = coke1.unwrap();
+    assert_eq!(
+        (coke1.kind, coke1.tenant.as_str(), coke1.network.as_deref()),
+        (Kind::NetworkSwitch, "coke", Some("coke1"))
+    );
+    assert_eq!(hand_made, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -750,6 +773,11 @@ async fn refused_commands_leave_the_database_unchanged() {
             "overlapping networks of one tenant",
             network_init(&nb, &network("coke", "coke2", "192.168.1.0/25")).await.map(drop),
             "subnet 192.168.1.0/25 of network coke2 overlaps network coke1 (192.168.1.0/24) of tenant coke",
+        ),
+        (
+            "a changed subnet of an existing network",
+            network_init(&nb, &network("coke", "coke1", "192.168.7.0/24")).await.map(drop),
+            "network coke1 of tenant coke has subnet 192.168.1.0/24, not 192.168.7.0/24: a network's subnet cannot change (delete the network, then create it again)",
         ),
         (
             "a network name another tenant holds",

@@ -308,10 +308,7 @@ impl Driver {
         let snapshot = self
             .views
             .snapshot(head, self.core.services(), specs, tasks, |tenant| {
-                nb.read(|cache| ovn::topology::find_gateway_routers(cache, tenant))
-                    .into_iter()
-                    .map(|g| g.physical_ip)
-                    .collect()
+                nb.read(|cache| ovn::topology::gateway_ips(cache, tenant))
             });
         self.view_tx.send_replace(Arc::new(snapshot));
     }

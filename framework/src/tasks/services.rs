@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ovn::ovsdb::Cache;
 use ovn::services::{ServiceKey, ServiceSpec};
-use ovn::topology::{find_gateway_routers, network_info, NetworkInfo};
+use ovn::topology::{gateway_ips, network_info, NetworkInfo};
 
 use super::{Problem, TaskDefinition, TaskFileError, VipRequest};
 
@@ -29,10 +29,7 @@ impl Topology for Cache {
     }
 
     fn gateway_ips(&self, tenant: &str) -> Vec<Ipv4Addr> {
-        find_gateway_routers(self, tenant)
-            .into_iter()
-            .map(|g| g.physical_ip)
-            .collect()
+        gateway_ips(self, tenant)
     }
 }
 
@@ -83,8 +80,8 @@ pub struct Services {
 impl Services {
     /// Finds each definition's network and groups the definitions into
     /// services. All-or-nothing like loading: every unknown network, VIP
-    /// conflict, backend without a port or VIP address that is no gateway
-    /// of the tenant is one problem line.
+    /// conflict, backend without a port, VIP address that is no gateway of
+    /// the tenant or VIP in a tenant without any gateway is one problem line.
     pub fn resolve(
         definitions: Vec<TaskDefinition>,
         topology: &dyn Topology,
@@ -157,8 +154,23 @@ impl Services {
             }));
         }
         for service in services.values() {
-            if service.vip.is_none() {
+            let Some(vip) = service.vip else {
                 continue;
+            };
+            let tenant = &service.key.tenant;
+            if topology.gateway_ips(tenant).is_empty() {
+                let file = vip_from
+                    .get(&service.key)
+                    .unwrap_or(&service.members[0].definition.file);
+                problems.push(Problem::field(
+                    file,
+                    "discovery.ports",
+                    format!(
+                        "service {} has VIP {}, but tenant {tenant} has no gateway router to hold it (create one with ovn-mesos gateway-init)",
+                        service.key,
+                        describe(vip)
+                    ),
+                ));
             }
             for m in service
                 .members

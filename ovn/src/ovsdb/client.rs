@@ -215,46 +215,55 @@ impl Client {
     }
 
     /// Level-triggered write: `build` computes the transaction from the current
-    /// cache (`None` = nothing to do), which is committed. After a retryable
-    /// failure (reply lost, not connected, leader changed, a failed `wait`
-    /// guard) it waits for the session to come back and the cache to resync,
-    /// then builds again, until `ensure_deadline`; a change that did commit is
-    /// then seen in the cache and not redone. A `duplicate uuid` on a fixed-uuid
-    /// insert whose row is in the cache also means "already applied". `build`
-    /// runs under the cache lock: it must be quick and must not call the client.
-    pub async fn ensure<F>(&self, what: &str, build: F) -> Result<Vec<OpResult>, Error>
+    /// cache (`None` = nothing to do) and the caller's value `T` that goes
+    /// with it (what the transaction does, for a report), and the
+    /// transaction is committed. After a retryable failure (reply lost, not
+    /// connected, leader changed, a failed `wait` guard) it waits for the
+    /// session to come back and the cache to resync, then builds again, until
+    /// `ensure_deadline`; a change that did commit is then seen in the cache
+    /// and not redone. A `duplicate uuid` on a fixed-uuid insert whose row is
+    /// in the cache also means "already applied". `build` runs under the
+    /// cache lock: it must be quick and must not call the client.
+    ///
+    /// The outer `Err` is the write's failure; `Ok(Err(e))` is the build's
+    /// own refusal `e`, returned at once with nothing written; `Ok(Ok(value))`
+    /// is the value of the last build, whose transaction (if any) committed
+    /// and shows in the cache.
+    pub async fn ensure<T, E, F>(&self, what: &str, build: F) -> Result<Result<T, E>, Error>
     where
-        F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
+        F: FnMut(&Cache) -> Result<(Option<Txn>, T), E>,
     {
-        let (results, _seen) = self.ensure_inner(what, build, true).await?;
-        Ok(results)
+        Ok(self
+            .ensure_inner(what, build, true)
+            .await?
+            .map(|(value, _seen)| value))
     }
 
     /// [`Client::ensure`] that returns once the server committed, before the
     /// cache shows the writes: the caller acts on the commit at once (the
     /// rows exist in the database) and awaits [`Committed::visible`] before
     /// its next read of them.
-    pub async fn ensure_committed<F>(
+    pub async fn ensure_committed<T, E, F>(
         &self,
         what: &str,
         build: F,
-    ) -> Result<(Vec<OpResult>, Committed), Error>
+    ) -> Result<Result<(T, Committed), E>, Error>
     where
-        F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
+        F: FnMut(&Cache) -> Result<(Option<Txn>, T), E>,
     {
         self.ensure_inner(what, build, false).await
     }
 
     /// The retry loop of [`Client::ensure`]; with `wait`, a write that does
     /// not show in the cache in time is retried like a lost reply.
-    async fn ensure_inner<F>(
+    async fn ensure_inner<T, E, F>(
         &self,
         what: &str,
         mut build: F,
         wait: bool,
-    ) -> Result<(Vec<OpResult>, Committed), Error>
+    ) -> Result<Result<(T, Committed), E>, Error>
     where
-        F: FnMut(&Cache) -> Result<Option<Txn>, Error>,
+        F: FnMut(&Cache) -> Result<(Option<Txn>, T), E>,
     {
         let shared = self.shared();
         let deadline = Instant::now() + shared.config.ensure_deadline;
@@ -262,7 +271,7 @@ impl Client {
         for attempt in 1u32.. {
             let generation = shared.session.borrow().generation;
             let built = self.read(|c| {
-                let txn = build(c)?;
+                let (txn, value) = build(c)?;
                 // Rebuilt after "duplicate uuid": inserting a row that exists means
                 // the earlier attempt committed.
                 let applied = after_duplicate
@@ -276,20 +285,22 @@ impl Client {
                             _ => false,
                         })
                     });
-                Ok::<_, Error>(if applied { None } else { txn })
-            })?;
-            let Some(txn) = built else {
-                return Ok((Vec::new(), Committed::seen()));
+                Ok((if applied { None } else { txn }, value))
+            });
+            let (txn, value) = match built {
+                Ok(built) => built,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let Some(txn) = txn else {
+                return Ok(Ok((value, Committed::seen())));
             };
             let outcome = match self.commit(&txn).await {
-                Ok((results, committed)) if wait => committed
-                    .visible()
-                    .await
-                    .map(|()| (results, Committed::seen())),
-                other => other,
+                Ok((_, committed)) if wait => committed.visible().await.map(|()| Committed::seen()),
+                Ok((_, committed)) => Ok(committed),
+                Err(e) => Err(e),
             };
             let err = match outcome {
-                Ok(done) => return Ok(done),
+                Ok(committed) => return Ok(Ok((value, committed))),
                 Err(e) => e,
             };
             if Instant::now() >= deadline {

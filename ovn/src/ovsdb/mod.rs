@@ -16,22 +16,24 @@
 //!     .monitor("Logical_Switch")
 //!     .monitor_columns("Logical_Switch_Port", &["name", "addresses"]);
 //! let client = Client::connect(config).await?;
-//! // `ovn-nbctl lsp-add sw0 p1`, as a level-triggered write.
-//! client
+//! // `ovn-nbctl lsp-add sw0 p1`, as a level-triggered write; the build's
+//! // own value (here: whether it adds the port) comes back with the commit.
+//! let added = client
 //!     .ensure("port p1", |cache| {
 //!         if !cache.find("Logical_Switch_Port", "name", &Datum::string("p1")).is_empty() {
-//!             return Ok(None);
+//!             return Ok((None, false));
 //!         }
 //!         let Some((sw, _)) = cache.find("Logical_Switch", "name", &Datum::string("sw0")).pop() else {
-//!             return Ok(None);
+//!             return Err("no switch sw0");
 //!         };
 //!         let mut txn = Txn::new("OVN_Northbound");
 //!         let row = Row::from([("name".to_string(), Datum::string("p1"))]);
 //!         let (port, _uuid) = txn.insert("Logical_Switch_Port", row);
 //!         txn.mutate_row("Logical_Switch", sw, vec![Mutation::insert("ports", port)]);
-//!         Ok(Some(txn))
+//!         Ok((Some(txn), true))
 //!     })
 //!     .await?;
+//! assert_eq!(added, Ok(true));
 //! // The cache already shows the new port.
 //! assert_eq!(client.read(|c| c.len("Logical_Switch_Port")), 1);
 //! # Ok(())

@@ -14,48 +14,45 @@ use crate::owner::{self, Kind};
 /// (`ovn-nbctl lsp-del`). `Ok(false)` when no port has that name; a port that
 /// is not an ovn-mesos task port is [`PortError::NotATaskPort`].
 pub async fn delete_task_port(nb: &Client, name: &str) -> Result<bool, PortError> {
-    let mut outcome: Result<bool, PortError> = Ok(false);
-    nb.ensure(&format!("delete task port {name}"), |cache| {
-        let found = cache.find(LogicalSwitchPort::TABLE, "name", &Datum::string(name));
-        let Some((uuid, row)) = found.first() else {
-            outcome = Ok(false);
-            return Ok(None);
-        };
-        let ids = row
-            .get("external_ids")
-            .map(Datum::string_map_value)
-            .unwrap_or_default();
-        if owner::kind_of(&ids) != Some(Kind::TaskPort) {
-            outcome = Err(PortError::NotATaskPort {
-                name: name.to_owned(),
-            });
-            return Ok(None);
-        }
-        let mut txn = Txn::new(NB_DB);
-        let port = Atom::Uuid(*uuid);
-        for (sw, sw_row) in cache.table(LogicalSwitch::TABLE) {
-            let holds = sw_row.get("ports").is_some_and(|p| p.contains(&port));
-            if holds {
-                txn.mutate_row(
-                    LogicalSwitch::TABLE,
-                    *sw,
-                    vec![Mutation::delete("ports", Datum::uuid(*uuid))],
-                );
+    let deleted = nb
+        .ensure(&format!("delete task port {name}"), |cache| {
+            let found = cache.find(LogicalSwitchPort::TABLE, "name", &Datum::string(name));
+            let Some((uuid, row)) = found.first() else {
+                return Ok((None, false));
+            };
+            let ids = row
+                .get("external_ids")
+                .map(Datum::string_map_value)
+                .unwrap_or_default();
+            if owner::kind_of(&ids) != Some(Kind::TaskPort) {
+                return Err(PortError::NotATaskPort {
+                    name: name.to_owned(),
+                });
             }
-        }
-        txn.delete_row(LogicalSwitchPort::TABLE, *uuid);
-        outcome = Ok(true);
-        Ok(Some(txn))
-    })
-    .await
-    .map_err(|source| PortError::Ovsdb {
-        what: format!("deleting task port {name}"),
-        source,
-    })?;
-    if matches!(outcome, Ok(true)) {
+            let mut txn = Txn::new(NB_DB);
+            let port = Atom::Uuid(*uuid);
+            for (sw, sw_row) in cache.table(LogicalSwitch::TABLE) {
+                let holds = sw_row.get("ports").is_some_and(|p| p.contains(&port));
+                if holds {
+                    txn.mutate_row(
+                        LogicalSwitch::TABLE,
+                        *sw,
+                        vec![Mutation::delete("ports", Datum::uuid(*uuid))],
+                    );
+                }
+            }
+            txn.delete_row(LogicalSwitchPort::TABLE, *uuid);
+            Ok((Some(txn), true))
+        })
+        .await
+        .map_err(|source| PortError::Ovsdb {
+            what: format!("deleting task port {name}"),
+            source,
+        })??;
+    if deleted {
         info!(port = %name, "task port deleted");
     }
-    outcome
+    Ok(deleted)
 }
 
 /// Every ovn-mesos task port in the cache, by name (for repair passes).

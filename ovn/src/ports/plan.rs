@@ -14,6 +14,7 @@ use crate::ipam::{mac_for_ip, parse_lsp_addresses, IpamError, LspAddresses};
 use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table};
 use crate::ovsdb::{Cache, Datum, Row, Txn};
 use crate::owner::{self, Kind, Owner};
+use crate::topology::owned_switch;
 
 /// An ovn-mesos network switch, resolved by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,37 +31,29 @@ fn ids(row: &Row) -> std::collections::BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The network switch named `name` (`ovn-nbctl ls-list`); a switch ovn-mesos
-/// did not create as a network is [`PortError::NotOvnMesosNetwork`].
+/// The network switch named `name` (`ovn-nbctl ls-list`), by
+/// [`owned_switch`]; a switch ovn-mesos did not create as a network is
+/// [`PortError::NotOvnMesosNetwork`].
 pub(crate) fn resolve_switch(cache: &Cache, name: &str) -> Result<SwitchRef, PortError> {
-    let found = cache.find(LogicalSwitch::TABLE, "name", &Datum::string(name));
-    if found.is_empty() {
-        return Err(PortError::UnknownSwitch {
+    match owned_switch(cache, name) {
+        Some(sw) if sw.kind == Kind::NetworkSwitch => Ok(SwitchRef {
+            uuid: sw.uuid,
+            network: sw.network.unwrap_or_else(|| name.to_owned()),
+            tenant: sw.tenant,
+            name: sw.name,
+        }),
+        _ if cache
+            .find(LogicalSwitch::TABLE, "name", &Datum::string(name))
+            .is_empty() =>
+        {
+            Err(PortError::UnknownSwitch {
+                switch: name.to_owned(),
+            })
+        }
+        _ => Err(PortError::NotOvnMesosNetwork {
             switch: name.to_owned(),
-        });
+        }),
     }
-    let mut networks: Vec<(Uuid, std::collections::BTreeMap<String, String>)> = found
-        .iter()
-        .map(|(u, row)| (*u, ids(row)))
-        .filter(|(_, ids)| owner::kind_of(ids) == Some(Kind::NetworkSwitch))
-        .collect();
-    networks.sort_by_key(|(u, _)| *u);
-    let Some((uuid, ids)) = networks.into_iter().next() else {
-        return Err(PortError::NotOvnMesosNetwork {
-            switch: name.to_owned(),
-        });
-    };
-    let get = |k: &str| ids.get(k).cloned().unwrap_or_default();
-    let network = ids
-        .get(owner::NETWORK)
-        .cloned()
-        .unwrap_or_else(|| name.to_owned());
-    Ok(SwitchRef {
-        uuid,
-        name: name.to_owned(),
-        tenant: get(owner::TENANT),
-        network,
-    })
 }
 
 /// Appends the guard of a change computed from the switch row `row`: the

@@ -54,7 +54,7 @@ fn sw_ref(uuid: Uuid) -> SwitchRef {
 
 #[test]
 fn switches_resolve_only_when_they_are_ovn_mesos_networks() {
-    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, b) = (Uuid::from_u128(2), Uuid::new_v4());
     let c = cache(&[
         (
             "Logical_Switch",
@@ -65,6 +65,18 @@ fn switches_resolve_only_when_they_are_ovn_mesos_networks() {
             "Logical_Switch",
             b,
             switch_row("join_coke", Some(Kind::JoinSwitch), &[]),
+        ),
+        // Switches of the same name made by hand or of another kind, with
+        // smaller uuids, do not hide the network.
+        (
+            "Logical_Switch",
+            Uuid::from_u128(0),
+            switch_row("coke1", None, &[]),
+        ),
+        (
+            "Logical_Switch",
+            Uuid::from_u128(1),
+            switch_row("coke1", Some(Kind::ExternalSwitch), &[]),
         ),
     ]);
     let sw = resolve_switch(&c, "coke1").unwrap();

@@ -46,27 +46,17 @@ pub async fn ensure_service(
     let key = spec.key();
     let span = info_span!("ensure_service", service = %key);
     async {
-        let mut outcome: Option<Result<ServiceChange, ServiceError>> = None;
-        let res = nb
+        let change = nb
             .ensure(&format!("service {key}"), |cache| {
-                let planned = tenant_view(cache, &spec.tenant);
-                let desired = match desired_service(spec, &planned) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        outcome = Some(Err(e));
-                        return Ok(None);
-                    }
-                };
+                let desired = desired_service(spec, &tenant_view(cache, &spec.tenant))?;
                 let (txn, change) = plan(desired, &existing(cache, &spec.tenant, &spec.name));
-                outcome = Some(Ok(change));
-                Ok((!txn.is_empty()).then_some(txn))
+                Ok::<_, ServiceError>(((!txn.is_empty()).then_some(txn), change))
             })
-            .await;
-        res.map_err(|source| ServiceError::Ovsdb {
-            service: key.to_string(),
-            source,
-        })?;
-        let change = outcome.expect("ensure builds the change at least once")?;
+            .await
+            .map_err(|source| ServiceError::Ovsdb {
+                service: key.to_string(),
+                source,
+            })??;
         if change.changed() {
             info!(
                 lb = %change.uuid(),
@@ -86,22 +76,21 @@ pub async fn ensure_service(
 /// Returns false when there was nothing to delete.
 pub async fn delete_service(nb: &Client, tenant: &str, name: &str) -> Result<bool, ServiceError> {
     let key = ServiceKey::new(tenant, name);
-    let mut deleted = false;
-    nb.ensure(&format!("delete service {key}"), |cache| {
-        let found = existing(cache, tenant, name);
-        deleted = !found.is_empty();
-        if found.is_empty() {
-            return Ok(None);
-        }
-        let mut txn = Txn::new(NB_DB);
-        delete_ops(&mut txn, &found);
-        Ok(Some(txn))
-    })
-    .await
-    .map_err(|source| ServiceError::Ovsdb {
-        service: key.to_string(),
-        source,
-    })?;
+    let deleted = nb
+        .ensure(&format!("delete service {key}"), |cache| {
+            let found = existing(cache, tenant, name);
+            if found.is_empty() {
+                return Ok::<_, ServiceError>((None, false));
+            }
+            let mut txn = Txn::new(NB_DB);
+            delete_ops(&mut txn, &found);
+            Ok((Some(txn), true))
+        })
+        .await
+        .map_err(|source| ServiceError::Ovsdb {
+            service: key.to_string(),
+            source,
+        })??;
     if deleted {
         info!(service = %key, "service load balancer deleted");
     }

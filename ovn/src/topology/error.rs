@@ -53,6 +53,17 @@ pub enum TopologyError {
         other_subnet: String,
     },
 
+    /// network-init of an existing network with another subnet. Refused
+    /// always: moving a network would leave its tasks with addresses of the
+    /// old subnet and no router.
+    #[error("network {network} of tenant {tenant} has subnet {current}, not {given}: a network's subnet cannot change (delete the network, then create it again)")]
+    SubnetChange {
+        tenant: String,
+        network: String,
+        current: Ipv4Network,
+        given: Ipv4Network,
+    },
+
     /// A given cluster subnet differs from the one stored on the tenant router.
     #[error("cluster subnet {given} differs from {stored}, the cluster subnet of tenant {tenant}")]
     ClusterSubnetMismatch {

@@ -40,8 +40,8 @@ pub use error::TopologyError;
 pub use gateway::{gateway_delete, gateway_init, GatewayMode, GatewayReport, GatewaySpec};
 pub use network::{network_delete, network_init, NetworkSpec};
 pub use query::{
-    find_gateway_routers, list_networks, network_info, tenant_cluster_subnet, tenant_of_switch,
-    GatewayInfo, NetworkInfo,
+    find_gateway_routers, gateway_ips, list_networks, network_info, owned_switch,
+    tenant_cluster_subnet, tenant_of_switch, GatewayInfo, NetworkInfo, OwnedSwitch,
 };
 pub use report::{Action, Change, Report};
 pub use snapshot::Snapshot;
@@ -97,26 +97,13 @@ async fn commit(
     mut build: impl FnMut(&Cache) -> Result<(Txn, Report), TopologyError>,
 ) -> Result<Report, TopologyError> {
     check_monitored(client, tables)?;
-    let mut failure = None;
-    let mut report = Report::default();
-    client
-        .ensure(what, |cache| match build(cache) {
-            Ok((txn, r)) => {
-                failure = None;
-                report = r;
-                Ok((!txn.is_empty()).then_some(txn))
-            }
-            Err(e) => {
-                failure = Some(e);
-                report = Report::default();
-                Ok(None)
-            }
+    let report = client
+        .ensure(what, |cache| {
+            let (txn, report) = build(cache)?;
+            Ok::<_, TopologyError>(((!txn.is_empty()).then_some(txn), report))
         })
         .instrument(tracing::info_span!("topology", command = %what))
-        .await?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+        .await??;
     for c in &report.changes {
         tracing::info!(command = what, action = %c.action, table = c.table, name = %c.name, "changed");
     }

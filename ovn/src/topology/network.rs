@@ -2,7 +2,10 @@
 //! `<network>` (`ovn-nbctl ls-add`, `other_config:subnet=<cidr>`) attached to
 //! the tenant router by `rtos-<network>` (first host of the subnet) and
 //! `stor-<network>`. Network names are global in OVN: a name another tenant
-//! holds is an error; the same subnet in two tenants is fine.
+//! holds is an error; the same subnet in two tenants is fine. A network keeps
+//! its subnet: `network-init` of an existing network with another subnet is
+//! refused whether or not tasks are on it (their addresses and routes come
+//! from the subnet); a switch without a readable subnet is repaired.
 
 use ipnetwork::Ipv4Network;
 
@@ -49,6 +52,23 @@ fn check_not_taken(snap: &Snapshot, tenant: &str, name: &str) -> Result<(), Topo
     Ok(())
 }
 
+/// Errors when the network exists with another subnet than `spec`'s.
+fn check_same_subnet(snap: &Snapshot, spec: &NetworkSpec) -> Result<(), TopologyError> {
+    let current = snap
+        .owned_switch(&spec.name, Kind::NetworkSwitch, &spec.tenant)
+        .and_then(LogicalSwitch::subnet)
+        .and_then(|s| s.parse::<Ipv4Network>().ok());
+    match current {
+        Some(current) if current != spec.subnet => Err(TopologyError::SubnetChange {
+            tenant: spec.tenant.clone(),
+            network: spec.name.clone(),
+            current,
+            given: spec.subnet,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The rows `network-init` wants, given what exists.
 pub fn network_desired(snap: &Snapshot, spec: &NetworkSpec) -> Result<Desired, TopologyError> {
     let (t, n, subnet) = (spec.tenant.as_str(), spec.name.as_str(), spec.subnet);
@@ -61,6 +81,7 @@ pub fn network_desired(snap: &Snapshot, spec: &NetworkSpec) -> Result<Desired, T
         });
     }
     check_not_taken(snap, t, n)?;
+    check_same_subnet(snap, spec)?;
     if let Some(cluster) = snap.cluster_subnet(t) {
         if !subnet.is_subnet_of(cluster) {
             return Err(TopologyError::SubnetOutsideCluster {
@@ -173,7 +194,8 @@ pub fn plan_network_delete(
 }
 
 /// `ovn-mesos network-init`: creates or repairs the network switch and its
-/// router attachment in one transaction; a second run changes nothing.
+/// router attachment in one transaction; a second run changes nothing, and
+/// a run with another subnet is [`TopologyError::SubnetChange`].
 pub async fn network_init(nb: &Client, spec: &NetworkSpec) -> Result<Report, TopologyError> {
     check_tenant_name(&spec.tenant)?;
     check_network_name(&spec.name)?;

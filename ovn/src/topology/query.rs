@@ -1,16 +1,19 @@
 //! Read-only lookups other parts of ovn-mesos use on the NB cache: a tenant's
 //! gateway routers with their chassis and physical address (where service
-//! VIPs live), the tenant owning a switch, and a network's subnet and router
-//! port (what a task port needs: gateway IP and MAC).
+//! VIPs live), the one switch → tenant/network lookup ([`owned_switch`]),
+//! and a network's subnet and router port (what a task port needs: gateway
+//! IP and MAC).
 
 use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
+use uuid::Uuid;
 
 use super::names::{router_to_external, router_to_switch};
 use crate::ipam::MacAddr;
+use crate::nb::Table;
 use crate::nb::{find_all_by_name, list, LogicalRouter, LogicalRouterPort, LogicalSwitch};
-use crate::ovsdb::Cache;
+use crate::ovsdb::{Cache, Datum};
 use crate::owner::{self, Kind};
 
 /// One gateway router of a tenant.
@@ -78,19 +81,58 @@ pub fn find_gateway_routers(cache: &Cache, tenant: &str) -> Vec<GatewayInfo> {
     out
 }
 
-/// The owned switch named `switch` (several only after a race; the first).
-fn owned_switch(cache: &Cache, switch: &str) -> Option<LogicalSwitch> {
-    find_all_by_name::<LogicalSwitch>(cache, switch)
+/// The physical IPs of the tenant's gateway routers, ordered by chassis:
+/// where the tenant's service VIPs live. Empty when the tenant has no
+/// gateway (yet).
+pub fn gateway_ips(cache: &Cache, tenant: &str) -> Vec<Ipv4Addr> {
+    find_gateway_routers(cache, tenant)
         .into_iter()
-        .find(|s| owner::is_owned(&s.external_ids))
+        .map(|g| g.physical_ip)
+        .collect()
+}
+
+/// An owned switch (a network, join or external switch) found by name, with
+/// the owner keys that say whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSwitch {
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: Kind,
+    pub tenant: String,
+    /// The network it is (`ovn-mesos/network`), on network switches.
+    pub network: Option<String>,
+}
+
+/// The switch → tenant/network lookup: the owned switch named `name`, read
+/// through the cache's name index from its `external_ids` alone (its `ports`
+/// set is never decoded). A network switch comes before any other kind and,
+/// among several (only after a race), the smallest uuid. `None` when no
+/// switch of that name was created by ovn-mesos for a tenant.
+pub fn owned_switch(cache: &Cache, name: &str) -> Option<OwnedSwitch> {
+    let mut found: Vec<OwnedSwitch> = cache
+        .find(LogicalSwitch::TABLE, "name", &Datum::string(name))
+        .into_iter()
+        .filter_map(|(uuid, row)| {
+            let ids = row
+                .get("external_ids")
+                .map(Datum::string_map_value)
+                .unwrap_or_default();
+            Some(OwnedSwitch {
+                uuid,
+                name: name.to_owned(),
+                kind: owner::kind_of(&ids)?,
+                tenant: ids.get(owner::TENANT)?.clone(),
+                network: ids.get(owner::NETWORK).cloned(),
+            })
+        })
+        .collect();
+    found.sort_by_key(|s| (s.kind != Kind::NetworkSwitch, s.uuid));
+    found.into_iter().next()
 }
 
 /// The tenant owning switch `switch` (a network, join or external switch).
 pub fn tenant_of_switch(cache: &Cache, switch: &str) -> Option<String> {
-    owned_switch(cache, switch)?
-        .external_ids
-        .get(owner::TENANT)
-        .cloned()
+    owned_switch(cache, switch).map(|s| s.tenant)
 }
 
 fn info_of(cache: &Cache, sw: &LogicalSwitch) -> Option<NetworkInfo> {
@@ -117,7 +159,8 @@ fn info_of(cache: &Cache, sw: &LogicalSwitch) -> Option<NetworkInfo> {
 /// get Logical_Switch coke1 other_config:subnet`, `lrp-list`). None for a
 /// switch that is not an owned, complete network switch.
 pub fn network_info(cache: &Cache, switch: &str) -> Option<NetworkInfo> {
-    info_of(cache, &owned_switch(cache, switch)?)
+    let owned = owned_switch(cache, switch)?;
+    info_of(cache, &crate::nb::get::<LogicalSwitch>(cache, &owned.uuid)?)
 }
 
 /// Every complete network, of `tenant` when given, ordered by name.

@@ -43,6 +43,11 @@ fn refused_commands_say_why_and_plan_nothing() {
             "subnet 192.168.1.128/25 of network coke2 overlaps network coke1 (192.168.1.0/24) of tenant coke",
         ),
         (
+            "a changed subnet of an existing network",
+            Box::new(|s| plan_network_init(s, &network("coke", "coke1", "192.168.7.0/24"))),
+            "network coke1 of tenant coke has subnet 192.168.1.0/24, not 192.168.7.0/24: a network's subnet cannot change (delete the network, then create it again)",
+        ),
+        (
             "a network name another tenant holds",
             Box::new(|s| plan_network_init(s, &network("coke", "pepsi1", "192.168.5.0/24"))),
             "Logical_Switch pepsi1 already exists and belongs to network-switch of tenant pepsi, network pepsi1",
