@@ -19,13 +19,23 @@
 //!   time (`DELETE /v1/tasks/{id}`; the bare scheduler sends KILL and
 //!   REVIVE) and each replacement launched from the next OFFERS event:
 //!   the same two latencies, and kill -> replacement RUNNING;
-//! * the framework's VmRSS/VmHWM with every task running.
+//! * the framework's VmRSS/VmHWM with every task running;
+//! * right after the steady phase, with the framework's ports still in the
+//!   NB, the port transaction alone (`raw.rs`), as many samples as the
+//!   steady phase had ACCEPTs, each with as many ports as they carried:
+//!   sent by the raw loop (the transaction `ovn::ports` builds, on a plain
+//!   unix socket, no cache) and by the ovn-mesos client
+//!   (`commit_task_ports_batch`, what the launch pipeline calls per
+//!   offer); each sample's ports are deleted before the next.
 //!
 //! The framework's latencies come from its histograms, so they are given as
-//! the bucket's upper bound. Targets: offer -> ACCEPT p99 < 10 ms (steady
-//! state, port transaction included; met when the p99 bucket's bound is at
-//! most 10 ms), >= 1,000 launches/s, RSS < 50 MB;
-//! PASS/FAIL per target, exit 1 on a FAIL. The burst's latencies are shown
+//! the bucket's upper bound. Targets: steady-state OFFERS received -> ACCEPT
+//! answered p99 <= 1.5 x (the bare scheduler's p99 of the same span + the
+//! raw loop's p99 of the port transaction), all three measured in this run
+//! so that the shared cores count on both sides (met when the framework's
+//! p99 bucket bound is within it), >= 1,000 launches/s, RSS < 50 MB;
+//! PASS/FAIL per target, exit 1 on a FAIL. The former absolute target
+//! (p99 < 10 ms) is shown for the record. The burst's latencies are shown
 //! beside them: there 100 offers arrive at once and the master, the NB,
 //! ovn-northd and the framework share the machine's cores.
 //! `FRAMEWORK_BENCH_TASKS` / `FRAMEWORK_BENCH_AGENTS` change the sizes
@@ -40,6 +50,7 @@
 //! for nothing from ovn-northd); the targets are set for it running.
 
 mod baseline;
+mod raw;
 mod setup;
 
 use std::time::{Duration, Instant};
@@ -54,7 +65,10 @@ use setup::{
     LAUNCH_CPUS, LAUNCH_MEM,
 };
 
-const TARGET_P99: Duration = Duration::from_millis(10);
+/// The former absolute steady p99 target, shown for the record.
+const FORMER_TARGET_P99: Duration = Duration::from_millis(10);
+/// Steady p99 <= this x (bare scheduler's p99 + raw port transaction's p99).
+const TARGET_RATIO: f64 = 1.5;
 const TARGET_LAUNCHES_PER_SEC: f64 = 1_000.0;
 const TARGET_RSS_MB: f64 = 50.0;
 const AGENT_CPUS: f64 = 4.0;
@@ -71,6 +85,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 const LAUNCH_LATENCY: &str = "launch_latency_seconds";
 const OFFER_LATENCY: &str = "offer_latency_seconds";
 const RUNNING_UPDATES: &str = "ovn_mesos_task_updates_total{state=\"TASK_RUNNING\"}";
+const TASKS_LAUNCHED: &str = "ovn_mesos_tasks_launched_total";
 
 /// A phase's latency histograms (cumulative buckets).
 struct Histograms {
@@ -103,6 +118,8 @@ struct Measured {
     launch: Duration,
     burst: Histograms,
     steady: Histograms,
+    /// Tasks launched in the steady phase's ACCEPTs.
+    steady_tasks: f64,
     replaced: Vec<Duration>,
     rss: f64,
     hwm: f64,
@@ -223,10 +240,12 @@ async fn framework(
     let final_scrape = Scrape::get(&http, &fw.api).await?;
     let cpu = cpu_seconds(&fw.pid().to_string(), "state-writer");
     let steady = Histograms::of(&final_scrape).since(&burst);
+    let steady_tasks = final_scrape.value(TASKS_LAUNCHED) - after_burst.value(TASKS_LAUNCHED);
     Ok(Measured {
         launch,
         burst,
         steady,
+        steady_tasks,
         replaced,
         rss,
         hwm,
@@ -259,18 +278,22 @@ fn exact(values: &[Duration]) -> (f64, f64) {
     )
 }
 
+/// The upper bound of the bucket of `buckets` that holds `s` seconds.
+fn bucket_of(buckets: &[(f64, f64)], s: f64) -> f64 {
+    buckets
+        .iter()
+        .map(|b| b.0)
+        .find(|le| s <= *le)
+        .unwrap_or(f64::INFINITY)
+}
+
 /// One table row of a latency: the framework's bucket bounds, the
 /// baseline's exact values (and their bucket bounds), the ratio of the
 /// p99 bounds.
 fn latency_row(what: &str, fw: &[(f64, f64)], base: &[Duration]) {
     let (p50, p99) = (bucket_quantile(fw, 0.5), bucket_quantile(fw, 0.99));
     let (b50, b99) = exact(base);
-    let bound = |s: f64| {
-        fw.iter()
-            .map(|b| b.0)
-            .find(|le| s <= *le)
-            .unwrap_or(f64::INFINITY)
-    };
+    let bound = |s: f64| bucket_of(fw, s);
     println!(
         "| {what} p50 / p99 | <= {} / <= {} | {} / {} (<= {} / <= {}) | {:.1}x |",
         ms(p50),
@@ -346,6 +369,21 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
         work.path(),
     )?;
     let measured = framework(&mut fw, tasks, relaunches).await?;
+    // The port transaction alone, right after the steady phase with the
+    // framework's ports still in the NB: as many transactions as it had
+    // ACCEPTs, as many ports each as they carried.
+    let shape = raw::shape(
+        measured.steady.count() as usize,
+        measured.steady_tasks as usize,
+    );
+    let raw_loop = raw::raw_loop(&central.nb_remote(), &shape)
+        .await
+        .context("raw loop")?;
+    let client_loop = raw::client_loop(&central.nb_remote(), &shape)
+        .await
+        .context("client port loop")?;
+    raw::check_clean(&central.nb_remote()).await?;
+    fw.check_alive()?;
     fw.stop();
     cluster.stop();
 
@@ -389,6 +427,34 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
         &measured.steady.offer,
         &base.steady.waited,
     );
+    let shape_text = match (
+        shape.first(),
+        shape.iter().all(|k| Some(k) == shape.first()),
+    ) {
+        (Some(k), true) => format!(
+            "{} transactions of {k} port{}",
+            shape.len(),
+            if *k == 1 { "" } else { "s" }
+        ),
+        _ => format!(
+            "{} transactions, {} ports",
+            shape.len(),
+            shape.iter().sum::<usize>()
+        ),
+    };
+    let (c50, c99) = exact(&client_loop.took);
+    let (r50, r99) = exact(&raw_loop.took);
+    let bucket = |s: f64| bucket_of(&measured.steady.offer, s);
+    println!(
+        "| steady, right after: the port transaction alone, {shape_text} (ovn-mesos: its client's commit_task_ports_batch; baseline column: the raw loop, the same transaction on a plain socket) p50 / p99 | {} / {} | {} / {} (<= {} / <= {}) | {:.1}x |",
+        ms(c50),
+        ms(c99),
+        ms(r50),
+        ms(r99),
+        ms(bucket(r50)),
+        ms(bucket(r99)),
+        c99 / r99
+    );
     println!(
         "| steady: kill -> replacement RUNNING, mean ({} relaunches) | {} | {} | {:.1}x |",
         measured.replaced.len(),
@@ -414,12 +480,68 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
     println!();
     let steady_p99 = bucket_quantile(&measured.steady.offer, 0.99);
     let burst_p99 = bucket_quantile(&measured.burst.launch, 0.99);
-    // A bucket bound at the target means every value of the bucket is
-    // within it.
-    let p99_ok = steady_p99 <= TARGET_P99.as_secs_f64() && measured.steady.count() > 0.0;
+    let bare_p99 = exact(&base.steady.waited).1;
+    let bound = TARGET_RATIO * (bare_p99 + r99);
+    // The framework's p99 lies in the bucket (below, steady_p99]; a bucket
+    // bound within the bound means every value of the bucket is.
+    let below = measured
+        .steady
+        .offer
+        .iter()
+        .map(|b| b.0)
+        .take_while(|le| *le < steady_p99)
+        .last()
+        .unwrap_or(0.0);
+    let p99_ok = steady_p99 <= bound && measured.steady.count() > 0.0 && !raw_loop.took.is_empty();
     let rate_ok = fw_rate >= TARGET_LAUNCHES_PER_SEC;
     let rss_ok = measured.hwm < TARGET_RSS_MB;
-    let target = TARGET_P99.as_secs_f64();
+    let within = measured
+        .steady
+        .offer
+        .iter()
+        .map(|b| b.0)
+        .take_while(|le| *le <= bound)
+        .last();
+    let over_within =
+        match within.and_then(|le| Some((le, over_bound(&measured.steady.offer, le)?))) {
+            Some((le, n)) => format!(
+                "{n:.0} of {:.0} framework ACCEPTs over {}, the largest bucket bound within it",
+                measured.steady.count(),
+                ms(le)
+            ),
+            None => "no bucket bound is within it".to_owned(),
+        };
+    let undecided = if !p99_ok && below < bound {
+        "; the bound falls inside the framework p99's bucket, which the histogram does not split"
+    } else {
+        ""
+    };
+    let retries = if raw_loop.retries > 0 {
+        format!(
+            ", {} raw samples sent again after another writer changed the switch",
+            raw_loop.retries
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "steady OFFERS received -> ACCEPT answered p99, same run: framework <= {} (bucket {} - {}), bare scheduler {}; the port transaction alone ({shape_text}, right after): raw loop {}, ovn-mesos client {}{retries}",
+        ms(steady_p99),
+        ms(below),
+        ms(steady_p99),
+        ms(bare_p99),
+        ms(r99),
+        ms(c99)
+    );
+    println!(
+        "target steady offer -> ACCEPT p99 <= {TARGET_RATIO} x (bare scheduler's ACCEPT p99 + raw loop's port transaction p99) = {TARGET_RATIO} x ({} + {}) = {}: {} (framework p99 <= {}; {over_within}{undecided})",
+        ms(bare_p99),
+        ms(r99),
+        ms(bound),
+        verdict(p99_ok),
+        ms(steady_p99),
+    );
+    let target = FORMER_TARGET_P99.as_secs_f64();
     let over = over_bound(&measured.steady.offer, target)
         .map_or_else(|| "?".to_owned(), |n| format!("{n:.0}"));
     let base_over = base
@@ -429,12 +551,16 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
         .filter(|d| d.as_secs_f64() > target)
         .count();
     println!(
-        "target offer -> ACCEPT p99 < {} ms (steady state, port transaction included): {} (p99 <= {}, {over} of {:.0} over {} ms, bare scheduler {base_over} of {}; in the burst <= {} from taking the offer up)",
-        TARGET_P99.as_millis(),
-        verdict(p99_ok),
+        "former target offer -> ACCEPT p99 < {} ms (steady state, port transaction included), for the record: {} (p99 <= {}, {over} of {:.0} over {} ms, bare scheduler {base_over} of {}; in the burst <= {} from taking the offer up)",
+        FORMER_TARGET_P99.as_millis(),
+        if steady_p99 <= target && measured.steady.count() > 0.0 {
+            "met"
+        } else {
+            "not met"
+        },
         ms(steady_p99),
         measured.steady.count(),
-        TARGET_P99.as_millis(),
+        FORMER_TARGET_P99.as_millis(),
         base.steady.waited.len(),
         ms(burst_p99)
     );
