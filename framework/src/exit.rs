@@ -14,19 +14,16 @@ pub const USAGE: u8 = 64;
 /// Exit status for a command that failed.
 pub const FAILURE: u8 = 1;
 
-/// Renders an error and its causes as one line: `outer: inner: root`.
+/// Renders an error and its causes as one line: `outer: inner: root`. Each
+/// error's `Display` says only what failed at its own layer, so every cause
+/// is printed once.
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for (i, cause) in err.chain().enumerate() {
-        let text = cause.to_string();
-        // Skip a cause already spelled out by its wrapper.
-        if i > 0 && line.contains(text.trim()) {
-            continue;
-        }
         if i > 0 {
             line.push_str(": ");
         }
-        let _ = write!(line, "{}", text.trim());
+        let _ = write!(line, "{}", cause.to_string().trim());
     }
     line.replace('\n', " ")
 }
@@ -151,12 +148,14 @@ mod tests {
     }
 
     #[test]
-    fn a_cause_repeated_by_its_wrapper_is_not_printed_twice() {
-        let inner = anyhow::anyhow!("subnet 10.0.0.0/24 is full");
-        let err = inner.context("network-init coke1: subnet 10.0.0.0/24 is full");
+    fn a_library_error_and_its_source_are_each_printed_once() {
+        let err = crate::state::StateError::Read {
+            path: "/x/framework.json".into(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied"),
+        };
         assert_eq!(
-            one_line(&err),
-            "network-init coke1: subnet 10.0.0.0/24 is full"
+            one_line(&anyhow::Error::new(err).context("cannot open the state dir")),
+            "cannot open the state dir: cannot read state file /x/framework.json: permission denied"
         );
     }
 }

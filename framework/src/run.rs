@@ -23,6 +23,7 @@ use crate::mesos::{self, MesosConfig};
 use crate::network::connect_nb;
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::state::StateStore;
+use ovn::report::Chain;
 
 /// The executor binary's name.
 pub const EXECUTOR_NAME: &str = "ovn-mesos-executor";
@@ -128,8 +129,8 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
     let _ = stop_api.send(());
     match api.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %e, "HTTP API failed"),
-        Err(e) => warn!(error = %e, "HTTP API task failed"),
+        Ok(Err(e)) => warn!(error = %Chain(&e), "HTTP API failed"),
+        Err(e) => warn!(error = %Chain(&e), "HTTP API task failed"),
     }
     nb.close().await;
     result.map_err(Into::into)
@@ -144,7 +145,7 @@ async fn shutdown_signal() {
             _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
         },
         Err(e) => {
-            warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+            warn!(error = %Chain(&e), "cannot watch SIGTERM; stopping on SIGINT only");
             let _ = tokio::signal::ctrl_c().await;
         }
     }

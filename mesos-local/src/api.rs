@@ -116,11 +116,11 @@ pub fn decode_call<M: Message + Name + Default>(
     body: &[u8],
 ) -> Result<M, ApiError> {
     let descriptor =
-        mesos_proto::json::descriptor::<M>().map_err(|e| ApiError::bad_request(e.to_string()))?;
+        mesos_proto::json::descriptor::<M>().map_err(|e| ApiError::bad_request(chain(e)))?;
     match encoding {
         Encoding::Protobuf => {
             let call: M = encoding.decode(body).map_err(|e| {
-                ApiError::bad_request(format!("Failed to parse body into Call protobuf: {e}"))
+                ApiError::bad_request(format!("Failed to parse body into Call protobuf: {}", chain(e)))
             })?;
             // prost encodes every required field, so a canonical body that
             // re-encodes to its own length lacks none: skip the slower
@@ -152,7 +152,7 @@ pub fn decode_call<M: Message + Name + Default>(
             mesos_proto::from_json_value(value).map_err(|e| {
                 let reason = match BodyError::from(e) {
                     BodyError::Json(JsonError::Syntax { source, .. }) => source.to_string(),
-                    other => other.to_string(),
+                    other => chain(other),
                 };
                 ApiError::bad_request(format!(
                     "Failed to convert JSON into Call protobuf: {reason}"
@@ -160,6 +160,12 @@ pub fn decode_call<M: Message + Name + Default>(
             })
         }
     }
+}
+
+/// An error and its causes on one line, `outer: inner: root` (each
+/// error's `Display` says only what failed at its own layer).
+pub fn chain(error: impl std::error::Error + Send + Sync + 'static) -> String {
+    format!("{:#}", anyhow::Error::new(error))
 }
 
 /// A plain `202 Accepted` with an empty body.

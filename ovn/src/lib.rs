@@ -7,6 +7,7 @@ pub mod nb;
 pub mod ovsdb;
 pub mod owner;
 pub mod ports;
+pub mod report;
 pub mod services;
 pub mod topology;
 pub mod vswitch;

@@ -105,7 +105,7 @@ pub enum PortError {
     NoSubnet { switch: String },
 
     /// The switch's `subnet` or `exclude_ips` cannot be parsed.
-    #[error("logical switch {switch:?} has a bad address configuration: {source}")]
+    #[error("logical switch {switch:?} has a bad address configuration")]
     BadSubnet {
         switch: String,
         #[source]
@@ -117,7 +117,7 @@ pub enum PortError {
     SubnetFull { switch: String, subnet: Ipv4Network },
 
     /// The requested address is taken, reserved or outside the subnet.
-    #[error("logical switch {switch:?}: address {ip} cannot be used: {source}")]
+    #[error("logical switch {switch:?}: address {ip} cannot be used")]
     IpUnavailable {
         switch: String,
         ip: Ipv4Addr,
@@ -135,7 +135,7 @@ pub enum PortError {
     NotATaskPort { name: String },
 
     /// The NB transaction failed (see [`crate::ovsdb::Error::is_retryable`]).
-    #[error("NB transaction for {what} failed: {source}")]
+    #[error("NB transaction for {what} failed")]
     Ovsdb {
         what: String,
         #[source]

@@ -25,7 +25,7 @@ pub enum BodyError {
     #[error(transparent)]
     Json(#[from] JsonError),
     /// The protobuf body was truncated or malformed.
-    #[error("invalid protobuf body for {type_name}: {source}")]
+    #[error("invalid protobuf body for {type_name}")]
     Protobuf {
         /// Message type being decoded.
         type_name: String,

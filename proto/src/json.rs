@@ -40,7 +40,7 @@ pub enum JsonError {
         type_name: String,
     },
     /// The input is not JSON text at all (or has trailing garbage).
-    #[error("invalid JSON text for {type_name}: {source}")]
+    #[error("invalid JSON text for {type_name}")]
     Syntax {
         /// Message type being decoded.
         type_name: String,
@@ -50,7 +50,7 @@ pub enum JsonError {
     },
     /// The JSON does not fit the message: a wrong value type, an unknown
     /// enum name, bad base64, an out-of-range number.
-    #[error("JSON does not match {type_name}: {source}")]
+    #[error("JSON does not match {type_name}")]
     Mismatch {
         /// Message type being decoded.
         type_name: String,
@@ -66,7 +66,7 @@ pub enum JsonError {
     },
     /// Converting between the generated and the dynamic message failed
     /// (the descriptor and the generated code disagree).
-    #[error("converting {type_name} between generated and dynamic form failed: {source}")]
+    #[error("converting {type_name} between generated and dynamic form failed")]
     Transcode {
         /// Message type being converted.
         type_name: String,
@@ -75,7 +75,7 @@ pub enum JsonError {
         source: prost::DecodeError,
     },
     /// Writing the JSON failed.
-    #[error("writing {type_name} as JSON failed: {source}")]
+    #[error("writing {type_name} as JSON failed")]
     Serialize {
         /// Message type being encoded.
         type_name: String,

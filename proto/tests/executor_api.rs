@@ -206,5 +206,9 @@ fn an_update_with_an_unknown_state_name_is_refused() {
         "type": "UPDATE", "update": {"status": status}
     }))
     .expect_err("unknown state");
-    assert!(error.to_string().contains("TASK_SPRINTING"), "{error}");
+    let cause = std::error::Error::source(&error).expect("the mapping's reason");
+    assert!(
+        cause.to_string().contains("TASK_SPRINTING"),
+        "{error}: {cause}"
+    );
 }

@@ -14,6 +14,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tracing::debug;
 
 use super::error::{MesosError, ACCEPTED, OK};
+use ovn::report::Chain;
 
 /// Sends calls on behalf of one subscription (cheap to clone).
 #[derive(Clone, Debug)]
@@ -78,7 +79,7 @@ impl Caller {
         let body = inner
             .encoding
             .encode(&call)
-            .map_err(|e| MesosError::InvalidCall(format!("cannot encode {kind}: {e}")))?;
+            .map_err(|e| MesosError::InvalidCall(format!("cannot encode {kind}: {}", Chain(&e))))?;
         let failed =
             |source| MesosError::from_reqwest(kind, &inner.url, inner.request_timeout, source);
         let response = inner

@@ -37,7 +37,7 @@ pub enum MesosError {
     },
     /// No TCP (or TLS) connection could be made to the master: it is down,
     /// not listening or unreachable. Retryable.
-    #[error("cannot connect to the Mesos master at {master}: {source}")]
+    #[error("cannot connect to the Mesos master at {master}")]
     Connect {
         /// The URL that was tried.
         master: String,
@@ -47,7 +47,7 @@ pub enum MesosError {
     },
     /// The connection broke while sending a call or reading its answer
     /// (or the event stream). Retryable.
-    #[error("{call} request to the Mesos master at {master} failed: {source}")]
+    #[error("{call} request to the Mesos master at {master} failed")]
     Request {
         /// The call's type (`"SUBSCRIBE"`, `"ACCEPT"` ...).
         call: &'static str,

@@ -15,6 +15,7 @@ use tracing::warn;
 use super::core::{Input, MasterCall, OfferCall};
 use crate::api::KillRefused;
 use crate::mesos::Caller;
+use ovn::report::Chain;
 
 /// How many ACKNOWLEDGE calls are in flight at most.
 const ACK_CONCURRENCY: usize = 8;
@@ -70,25 +71,25 @@ async fn run(
             MasterCall::Kill { task, agent, reply } => {
                 let result = caller.kill(task.clone(), agent).await;
                 if let Err(e) = &result {
-                    warn!(task = %task, error = %e, "KILL failed");
+                    warn!(task = %task, error = %Chain(e), "KILL failed");
                     let _ = inputs.send(Input::KillFailed(task.clone()));
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map_err(|e| KillRefused::Mesos {
                         task: task.as_str().to_owned(),
-                        reason: e.to_string(),
+                        reason: Chain(&e).to_string(),
                     }));
                 }
             }
             MasterCall::Revive => {
                 if let Err(e) = caller.revive().await {
-                    warn!(error = %e, "REVIVE failed");
+                    warn!(error = %Chain(&e), "REVIVE failed");
                     let _ = inputs.send(Input::CallFailed(OfferCall::Revive));
                 }
             }
             MasterCall::Suppress => {
                 if let Err(e) = caller.suppress().await {
-                    warn!(error = %e, "SUPPRESS failed");
+                    warn!(error = %Chain(&e), "SUPPRESS failed");
                     let _ = inputs.send(Input::CallFailed(OfferCall::Suppress));
                 }
             }
@@ -96,7 +97,7 @@ async fn run(
                 let implicit = tasks.is_empty();
                 if let Err(e) = caller.reconcile(tasks).await {
                     let kind = if implicit { "implicit" } else { "explicit" };
-                    warn!(kind, error = %e, "RECONCILE failed");
+                    warn!(kind, error = %Chain(&e), "RECONCILE failed");
                 }
             }
         }
@@ -151,7 +152,7 @@ async fn acknowledge_all(caller: Caller, updates: mpsc::UnboundedReceiver<TaskSt
             let caller = &caller;
             async move {
                 if let Err(e) = caller.acknowledge(&status).await {
-                    warn!(task = %status.task_id, error = %e, "ACKNOWLEDGE failed; Mesos will send the update again");
+                    warn!(task = %status.task_id, error = %Chain(&e), "ACKNOWLEDGE failed; Mesos will send the update again");
                 }
             }
         })

@@ -34,6 +34,7 @@ use super::SchedulerError;
 use crate::api::{Command, Head, Metrics, Snapshot, TaskSource, Views};
 use crate::mesos::{self, Backoff, MesosError, Subscription};
 use crate::state::StateStore;
+use ovn::report::Chain;
 
 /// How long a stop waits for the launcher to finish what it started.
 const LAUNCH_DRAIN: Duration = Duration::from_secs(10);
@@ -187,7 +188,7 @@ impl Driver {
                         }
                         e if e.is_retryable() => {
                             let delay = backoff.next_delay();
-                            warn!(master = %self.core.config().mesos.master, error = %e, delay_ms = delay.as_millis() as u64, "not subscribed; retrying");
+                            warn!(master = %self.core.config().mesos.master, error = %Chain(&e), delay_ms = delay.as_millis() as u64, "not subscribed; retrying");
                             link = Link::Backoff(Box::pin(tokio::time::sleep(delay)));
                         }
                         e => {
@@ -280,7 +281,7 @@ impl Driver {
                 Effect::WriteRecord(record) => super::repair::persist(&mut self.store, &record),
                 Effect::RemoveRecord(id) => {
                     if let Err(e) = self.store.queue_removal(&id) {
-                        warn!(task = %id, error = %e, "cannot remove the task record");
+                        warn!(task = %id, error = %Chain(&e), "cannot remove the task record");
                     }
                 }
                 Effect::ForgetFramework => self.store.clear_framework_id()?,
@@ -346,7 +347,7 @@ impl Driver {
         self.execute(effects, None, &ports, &inputs_tx)?;
         ports.finish().await;
         if let Err(e) = self.store.flush() {
-            error!(error = %e, "cannot write a task record; the next start repairs it from the NB");
+            error!(error = %Chain(&e), "cannot write a task record; the next start repairs it from the NB");
         }
         info!(
             tasks = self.core.book().len(),

@@ -21,7 +21,7 @@ pub enum SchedulerError {
 
     /// The master refused the framework for good (e.g. a bad role or
     /// principal); retrying cannot help.
-    #[error("Mesos master {master}: {source}")]
+    #[error("Mesos master {master}")]
     Mesos {
         master: String,
         #[source]

@@ -28,6 +28,7 @@ use crate::api::Metrics;
 use crate::launch::{self, ExecutorSettings};
 use crate::mesos::{launch_operation, Caller};
 use crate::tasks::TemplateId;
+use ovn::report::Chain;
 
 /// The launcher of one subscription.
 #[derive(Debug)]
@@ -76,7 +77,7 @@ impl Launcher {
     pub(super) async fn finish(self) {
         drop(self.tx);
         if let Err(e) = self.task.await {
-            warn!(error = %e, "the launcher failed");
+            warn!(error = %Chain(&e), "the launcher failed");
         }
     }
 }
@@ -133,7 +134,7 @@ async fn provision(cx: &Context, order: LaunchOrder) -> (Option<Accept>, Option<
         Err(e) => {
             cx.metrics.ovsdb_error();
             cx.metrics.launch_failed(specs.len() as u64);
-            error!(agent = %order.hostname, tasks = specs.len(), error = %e, "cannot provision task ports; nothing launched for them");
+            error!(agent = %order.hostname, tasks = specs.len(), error = %Chain(&e), "cannot provision task ports; nothing launched for them");
             failed.extend(
                 order
                     .tasks
@@ -202,7 +203,7 @@ async fn one_by_one(
             Err(e) => {
                 cx.metrics.ovsdb_error();
                 cx.metrics.launch_failed(1);
-                error!(switch = %spec.switch, task = %p.task_id, error = %e, "cannot provision the task's port; it is not launched");
+                error!(switch = %spec.switch, task = %p.task_id, error = %Chain(&e), "cannot provision the task's port; it is not launched");
                 failed.push((p.template.clone(), p.task_id.clone()));
             }
         }
@@ -216,7 +217,7 @@ async fn one_by_one(
 async fn visible(committed: Option<PortsCommitted>) {
     if let Some(committed) = committed {
         if let Err(e) = committed.visible().await {
-            warn!(error = %e, "committed task ports not yet in the NB cache");
+            warn!(error = %Chain(&e), "committed task ports not yet in the NB cache");
         }
     }
 }
@@ -236,7 +237,9 @@ fn decline_after(cx: &Context, ids: Vec<OfferId>, refuse: f64, first: Vec<JoinHa
         }
         match caller.decline(ids, refuse).await {
             Ok(()) => metrics.offer_declined(n),
-            Err(e) => warn!(error = %e, "DECLINE failed (the offers time out on their own)"),
+            Err(e) => {
+                warn!(error = %Chain(&e), "DECLINE failed (the offers time out on their own)")
+            }
         }
     });
 }
@@ -285,7 +288,7 @@ impl Accept {
                 }
             }
             Err(e) => {
-                error!(offer = %self.offer_id, agent = %self.hostname, error = %e, "ACCEPT failed; the tasks' ports go");
+                error!(offer = %self.offer_id, agent = %self.hostname, error = %Chain(&e), "ACCEPT failed; the tasks' ports go");
                 self.metrics.launch_failed(n);
                 let tasks = self
                     .tasks

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::api::Metrics;
+use ovn::report::Chain;
 
 /// How long a stop waits for the deletions still queued.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -80,7 +81,7 @@ async fn run(nb: Client, metrics: Arc<Metrics>, mut rx: mpsc::UnboundedReceiver<
             Ok(_) => metrics.ovsdb_transaction(),
             Err(e) => {
                 metrics.ovsdb_error();
-                warn!(port = %name, error = %e, "cannot delete the task port");
+                warn!(port = %name, error = %Chain(&e), "cannot delete the task port");
             }
         }
     }

@@ -29,6 +29,7 @@ use super::core::Core;
 use super::SchedulerError;
 use crate::state::{StateStore, TaskRecord};
 use crate::tasks::TemplateId;
+use ovn::report::Chain;
 
 /// What start-up recovery found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub(super) async fn recover(
                         report.restored += 1;
                     }
                     Err(e) => {
-                        warn!(task = %record.task_id, error = %e, "cannot restore the task's port; the task will be killed and relaunched");
+                        warn!(task = %record.task_id, error = %Chain(&e), "cannot restore the task's port; the task will be killed and relaunched");
                         core.kill_when_subscribed(record.task_id.clone(), record.agent_id.clone());
                         report.lost += 1;
                     }
@@ -114,6 +115,6 @@ pub(super) async fn recover(
 /// (the NB keeps the address, so recovery works without it).
 pub(super) fn persist(store: &mut StateStore, record: &TaskRecord) {
     if let Err(e) = store.queue_task(record.clone()) {
-        warn!(task = %record.task_id, error = %e, "cannot write the task record");
+        warn!(task = %record.task_id, error = %Chain(&e), "cannot write the task record");
     }
 }

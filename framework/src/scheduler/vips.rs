@@ -32,6 +32,7 @@ use tracing::{info, warn};
 use super::book::Book;
 use crate::api::Metrics;
 use crate::tasks::Services;
+use ovn::report::Chain;
 
 /// The desired load balancers: one per service with a VIP, backends sorted.
 pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
@@ -95,7 +96,7 @@ impl VipController {
                 Err(e) => {
                     metrics.ovsdb_error();
                     self.written.remove(&key);
-                    warn!(service = %key, error = %e, "cannot write the service load balancer; will retry");
+                    warn!(service = %key, error = %Chain(&e), "cannot write the service load balancer; will retry");
                 }
             }
         }
@@ -127,12 +128,12 @@ impl VipController {
                 }
                 for (key, e) in &report.failed {
                     metrics.ovsdb_error();
-                    warn!(service = %key, error = %e, "cannot reconcile the service load balancer; will retry");
+                    warn!(service = %key, error = %Chain(e), "cannot reconcile the service load balancer; will retry");
                 }
             }
             Err(e) => {
                 metrics.ovsdb_error();
-                warn!(error = %e, "cannot reconcile the service load balancers; will retry");
+                warn!(error = %Chain(&e), "cannot reconcile the service load balancers; will retry");
             }
         }
     }
@@ -186,7 +187,7 @@ impl VipWriter {
     pub async fn finish(self) {
         drop(self.tx);
         if let Err(e) = self.task.await {
-            warn!(error = %e, "the load balancer writer failed");
+            warn!(error = %Chain(&e), "the load balancer writer failed");
         }
     }
 }

@@ -42,7 +42,7 @@ pub const TASKS_DIR: &str = "tasks";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The state dir (or its `tasks/`) could not be created or listed.
-    #[error("cannot use state dir {}: {source}", .dir.display())]
+    #[error("cannot use state dir {}", .dir.display())]
     Dir {
         dir: PathBuf,
         #[source]
@@ -53,14 +53,14 @@ pub enum StateError {
     #[error("state dir {} is in use by another ovn-mesos process ({})", .dir.display(), holder(.pid))]
     Locked { dir: PathBuf, pid: Option<u32> },
     /// The lock file could not be opened or locked.
-    #[error("cannot lock {}: {source}", .path.display())]
+    #[error("cannot lock {}", .path.display())]
     Lock {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
     /// A state file could not be read.
-    #[error("cannot read state file {}: {source}", .path.display())]
+    #[error("cannot read state file {}", .path.display())]
     Read {
         path: PathBuf,
         #[source]
@@ -75,7 +75,7 @@ pub enum StateError {
     UnsupportedVersion { path: PathBuf, found: u32 },
     /// A state file could not be written or removed (disk full, read-only);
     /// the previous content is intact.
-    #[error("cannot write state file {}: {source}", .path.display())]
+    #[error("cannot write state file {}", .path.display())]
     Write {
         path: PathBuf,
         #[source]

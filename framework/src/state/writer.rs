@@ -22,6 +22,7 @@ use std::thread;
 use tracing::warn;
 
 use super::atomic;
+use ovn::report::Chain;
 
 #[derive(Debug)]
 enum Job {
@@ -54,7 +55,7 @@ impl Writer {
                 queued: false,
             },
             Err(e) => {
-                warn!(error = %e, "cannot start the state writer thread; task records are written inline");
+                warn!(error = %Chain(&e), "cannot start the state writer thread; task records are written inline");
                 Writer {
                     tx: None,
                     thread: None,
@@ -124,7 +125,7 @@ impl Drop for Writer {
 fn run(dir: &std::path::Path, rx: &mpsc::Receiver<Job>) {
     // Syncs cost CPU as well as I/O; none of them is on a launch's path.
     if let Err(e) = crate::cpu::lower_current_thread(crate::cpu::BACKGROUND_NICE) {
-        warn!(error = %e, "cannot lower the state writer's priority");
+        warn!(error = %Chain(&e), "cannot lower the state writer's priority");
     }
     let mut failed: Vec<(String, std::io::Error)> = Vec::new();
     while let Ok(first) = rx.recv() {
@@ -140,7 +141,7 @@ fn run(dir: &std::path::Path, rx: &mpsc::Receiver<Job>) {
         }
         if !changes.is_empty() {
             for (name, e) in atomic::write_batch(dir, changes.into_iter().collect()) {
-                warn!(dir = %dir.display(), file = %name, error = %e, "cannot write the task record");
+                warn!(dir = %dir.display(), file = %name, error = %Chain(&e), "cannot write the task record");
                 failed.push((name, e));
             }
         }

@@ -8,6 +8,7 @@ use mesos_proto::v1::{AgentId, TaskId, TaskInfo};
 use serde_json::Value;
 
 use super::{fields, ignored, Problem, TaskDefinition, Warning};
+use ovn::report::Chain;
 
 /// Parses one task file's contents. Pure: the switch is only named here;
 /// [`super::Services::resolve`] finds its tenant.
@@ -27,7 +28,7 @@ pub fn parse_task_file(
     let mut task: TaskInfo = mesos_proto::from_json_value(value).map_err(|e| {
         let reason = match &e {
             mesos_proto::JsonError::Mismatch { source, .. } => source.to_string(),
-            other => other.to_string(),
+            other => Chain(other).to_string(),
         };
         Problem::file(file, format!("not a Mesos TaskInfo: {reason}"))
     })?;

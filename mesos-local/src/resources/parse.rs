@@ -86,7 +86,7 @@ impl Resources {
                 let resource: v1::Resource =
                     mesos_proto::from_json_value(item).map_err(|e| ResourceError::Syntax {
                         item: trimmed.to_string(),
-                        reason: e.to_string(),
+                        reason: crate::api::chain(e),
                     })?;
                 protos.push(resource);
             }

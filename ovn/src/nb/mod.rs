@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::ovsdb::{
     Cache, Condition, Datum, Expect, Mutation, Mutator, Operation, Row, Txn, WaitUntil,
 };
+use crate::report::Chain;
 
 pub use load_balancer::LoadBalancer;
 pub use logical_router::LogicalRouter;
@@ -114,7 +115,7 @@ fn read<T: Table>(uuid: Uuid, row: &Row) -> Option<(Uuid, T)> {
     match T::from_row(uuid, row) {
         Ok(t) => Some((uuid, t)),
         Err(e) => {
-            warn!(table = T::TABLE, %uuid, error = %e, "skipping malformed row");
+            warn!(table = T::TABLE, %uuid, error = %Chain(&e), "skipping malformed row");
             None
         }
     }

@@ -26,6 +26,7 @@ use super::remote::{format_remotes, Remote};
 use super::result::{OpResult, Plan};
 use super::schema::Schema;
 use super::session::{self, Shared};
+use crate::report::Chain;
 
 /// A handle on one OVSDB session; cheap to clone, `Send + Sync`.
 #[derive(Clone)]
@@ -331,12 +332,12 @@ impl Client {
                 }
                 after_duplicate = true;
             } else if err.is_disconnect() {
-                warn!(what, attempt, error = %err, "write interrupted; waiting for the OVSDB session to resync");
+                warn!(what, attempt, error = %Chain(&err), "write interrupted; waiting for the OVSDB session to resync");
                 if !session::wait_session(shared, generation, deadline).await {
                     return Err(err);
                 }
             } else if err.is_retryable() {
-                debug!(what, attempt, error = %err, "retrying write on a fresh cache");
+                debug!(what, attempt, error = %Chain(&err), "retrying write on a fresh cache");
                 if matches!(
                     err,
                     Error::Op {

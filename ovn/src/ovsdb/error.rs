@@ -105,7 +105,7 @@ pub enum Error {
     BadRemote { remote: String, reason: String },
 
     /// Opening the socket to one remote failed.
-    #[error("cannot connect to {remote}: {source}")]
+    #[error("cannot connect to {remote}")]
     Connect {
         remote: String,
         #[source]

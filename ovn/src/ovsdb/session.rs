@@ -24,6 +24,7 @@ use super::fence::Fence;
 use super::remote::Remote;
 use super::schema::Schema;
 use super::server::{self, DATA_MONITOR_ID, SERVER_MONITOR_ID};
+use crate::report::Chain;
 
 /// Whether a session is up, and how many times one was established.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -155,7 +156,7 @@ pub async fn run(shared: Arc<Shared>, mut est: Established) {
                 // Only configuration errors (schema, database gone) end
                 // connect_any without a deadline: keep trying, slowly.
                 Some(Err(e)) => {
-                    warn!(error = %e, "OVSDB reconnect failed; retrying");
+                    warn!(error = %Chain(&e), "OVSDB reconnect failed; retrying");
                     if timeout(shared.config.backoff_max, stopped(&mut stop))
                         .await
                         .is_ok()

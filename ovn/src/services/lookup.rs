@@ -12,6 +12,7 @@ use super::view::{attached_to, service_load_balancers, service_of, tenant_view};
 use super::{EastWestVip, Protocol, ServiceError, ServiceInfo, Vip, EAST_WEST_VIP};
 use crate::nb::LoadBalancer;
 use crate::ovsdb::Cache;
+use crate::report::Chain;
 
 /// The service `name`, of `tenant` when given. Without a tenant, a name used
 /// by several tenants is [`ServiceError::Ambiguous`]. `Ok(None)` when no such
@@ -56,7 +57,9 @@ pub fn list_services(cache: &Cache) -> Vec<ServiceInfo> {
             Ok(info) => {
                 seen.insert(key, info);
             }
-            Err(e) => warn!(lb = %lb.uuid, error = %e, "skipping unreadable service load balancer"),
+            Err(e) => {
+                warn!(lb = %lb.uuid, error = %Chain(&e), "skipping unreadable service load balancer")
+            }
         }
     }
     seen.into_values().collect()

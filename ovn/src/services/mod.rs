@@ -263,7 +263,7 @@ pub enum ServiceError {
     BadRow { load_balancer: Uuid, reason: String },
 
     /// The NB transaction failed (see [`crate::ovsdb::Error::is_retryable`]).
-    #[error("NB transaction for service {service} failed: {source}")]
+    #[error("NB transaction for service {service} failed")]
     Ovsdb {
         service: String,
         #[source]

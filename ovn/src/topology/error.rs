@@ -122,7 +122,7 @@ pub enum TopologyError {
     InterfaceInUse { iface: String, bridge: String },
 
     /// The join subnet has no address left for another gateway router.
-    #[error("no join address left for a gateway of tenant {tenant}: {source}")]
+    #[error("no join address left for a gateway of tenant {tenant}")]
     JoinFull {
         tenant: String,
         #[source]

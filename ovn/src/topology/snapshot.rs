@@ -15,6 +15,7 @@ use crate::nb::{
 };
 use crate::ovsdb::{Cache, Row};
 use crate::owner::{self, Kind};
+use crate::report::Chain;
 
 /// The topology tables' rows, by uuid.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31,7 +32,7 @@ fn collect<'a, T: Table>(rows: impl Iterator<Item = (&'a Uuid, &'a Row)>) -> BTr
     rows.filter_map(|(u, r)| match T::from_row(*u, r) {
         Ok(t) => Some((*u, t)),
         Err(e) => {
-            tracing::warn!(table = T::TABLE, uuid = %u, error = %e, "skipping malformed row");
+            tracing::warn!(table = T::TABLE, uuid = %u, error = %Chain(&e), "skipping malformed row");
             None
         }
     })

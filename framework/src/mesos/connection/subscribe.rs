@@ -16,6 +16,7 @@ use crate::mesos::caller::Caller;
 use crate::mesos::config::MesosConfig;
 use crate::mesos::endpoint::{resolve_location, scheduler_url};
 use crate::mesos::error::{MesosError, OK, TEMPORARY_REDIRECT};
+use ovn::report::Chain;
 
 /// Redirects (307 to the leading master) followed before giving up.
 pub const MAX_REDIRECTS: usize = 3;
@@ -73,7 +74,7 @@ pub async fn subscribe(
     let body = config
         .encoding
         .encode(&call)
-        .map_err(|e| MesosError::InvalidCall(format!("cannot encode SUBSCRIBE: {e}")))?;
+        .map_err(|e| MesosError::InvalidCall(format!("cannot encode SUBSCRIBE: {}", Chain(&e))))?;
     let content_type = config.encoding.content_type();
 
     let mut redirects = 0;

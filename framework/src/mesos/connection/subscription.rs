@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use crate::mesos::caller::Caller;
 use crate::mesos::error::{classify_master_message, MesosError};
+use ovn::report::Chain;
 
 /// The decoding half of a subscription: the response body, the RecordIO
 /// decoder and the silence limit.
@@ -101,13 +102,13 @@ impl Stream {
             let record = self
                 .decoder
                 .next_record()
-                .map_err(|e| MesosError::Decode(format!("event stream framing: {e}")))?;
+                .map_err(|e| MesosError::Decode(format!("event stream framing: {}", Chain(&e))))?;
             if let Some(record) = record {
                 self.last_event = Instant::now();
                 let event: Event = self
                     .encoding
                     .decode(&record)
-                    .map_err(|e| MesosError::Decode(format!("event: {e}")))?;
+                    .map_err(|e| MesosError::Decode(format!("event: {}", Chain(&e))))?;
                 if event.r#type() == event::Type::Error {
                     let message = event.error.map(|e| e.message).unwrap_or_default();
                     warn!(master = %self.master, %message, "ERROR event from the master");
@@ -133,9 +134,9 @@ impl Stream {
                     })
                 }
                 Ok(None) => {
-                    self.decoder
-                        .finish()
-                        .map_err(|e| MesosError::Decode(format!("event stream framing: {e}")))?;
+                    self.decoder.finish().map_err(|e| {
+                        MesosError::Decode(format!("event stream framing: {}", Chain(&e)))
+                    })?;
                     return Err(MesosError::StreamEnded);
                 }
             }
