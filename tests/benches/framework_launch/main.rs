@@ -43,7 +43,7 @@
 //! 200 / 10 smoke run with 10 relaunches); `FRAMEWORK_BENCH_KEEP=1` keeps
 //! the work dir (task files, state dir, `ovn-mesos.log`);
 //! `FRAMEWORK_BENCH_LOG` is the framework's log filter (`info`; e.g.
-//! `info,ovn_mesos::scheduler::offers=debug` logs each ACCEPT's timings).
+//! `info,ovn_mesos::scheduler::launcher=debug` logs each ACCEPT's timings).
 //! `FRAMEWORK_BENCH_NORTHD=paused` is a diagnostic: ovn-northd is stopped
 //! (SIGSTOP) once the topology is in place and resumed before teardown, as
 //! if it ran on other machines (the framework writes only the NB and waits

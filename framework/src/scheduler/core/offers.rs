@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mesos_proto::v1::{Offer, TaskId};
-use tracing::{error, warn};
+use tracing::{debug, warn};
 
 use super::{Core, Effect, LaunchOrder, OfferBatch, PlannedTask, Provisioned};
 use crate::launch::{new_task_id, place, OfferSlot, Want};
@@ -139,7 +139,7 @@ impl Core {
         now: Instant,
     ) {
         for (template, id, port) in tasks {
-            error!(task = %id, "ACCEPT failed; deleting the task's port");
+            debug!(task = %id, "its ACCEPT failed: the port and record go");
             self.book.remove(&id);
             self.book.launch_failed(&template, now);
             self.out.push(Effect::DeletePort(port));
