@@ -120,7 +120,10 @@ pub fn decode_call<M: Message + Name + Default>(
     match encoding {
         Encoding::Protobuf => {
             let call: M = encoding.decode(body).map_err(|e| {
-                ApiError::bad_request(format!("Failed to parse body into Call protobuf: {}", chain(e)))
+                ApiError::bad_request(format!(
+                    "Failed to parse body into Call protobuf: {}",
+                    chain(e)
+                ))
             })?;
             // prost encodes every required field, so a canonical body that
             // re-encodes to its own length lacks none: skip the slower

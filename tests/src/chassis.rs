@@ -5,7 +5,7 @@
 //!
 //! The namespace (`omt-<pid>-<n>`, unique per instance) holds the netdev
 //! datapath's tap devices and the veth host ends of tasks, so chassis of
-//! parallel tests never share `br-int` (see `reference/ovn-iso.sh`). Tasks'
+//! parallel tests never share `br-int` (`docs/ovn-here.md`, "A chassis"). Tasks'
 //! executors create their veth host ends in [`Chassis::netns`]
 //! (`OVN_MESOS_HOST_NETNS`) and reach the database at [`Chassis::ovs_remote`].
 //!

@@ -8,13 +8,18 @@ use std::time::Duration;
 use super::text::{Family, Text};
 
 /// Upper bounds of the buckets: nanoseconds and the `le` label.
-const BUCKETS: [(u64, &str); 15] = [
+/// Finer between 10 and 25 ms, where the steady launch latency's tail
+/// and its benchmark target lie.
+const BUCKETS: [(u64, &str); 18] = [
     (500_000, "0.0005"),
     (1_000_000, "0.001"),
     (2_500_000, "0.0025"),
     (5_000_000, "0.005"),
     (7_500_000, "0.0075"),
     (10_000_000, "0.01"),
+    (12_500_000, "0.0125"),
+    (15_000_000, "0.015"),
+    (20_000_000, "0.02"),
     (25_000_000, "0.025"),
     (50_000_000, "0.05"),
     (100_000_000, "0.1"),

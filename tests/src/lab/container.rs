@@ -107,7 +107,7 @@ impl Lab {
                 "net.ipv6.conf.default.disable_ipv6=1",
             ],
         )?;
-        // Needed for TCP across geneve on the userspace datapath (ovn-here.md).
+        // Needed for TCP across geneve on the userspace datapath (`docs/ovn-here.md`).
         self.exec_in(&netns, &["ethtool", "-K", "eth0", "tx", "off"])?;
         let iface_id = format!("external_ids:iface-id=\"{}\"", port.name);
         self.vsctl(

@@ -1,5 +1,5 @@
-//! The lab's network and OVS/OVN side, step by step as in
-//! `reference/ovn-multi.sh`: the underlay bridge and host NICs, each host's
+//! The lab's network and OVS/OVN side, step by step as in `docs/ovn-here.md`
+//! ("The three-host lab"): the underlay bridge and host NICs, each host's
 //! Open_vSwitch (configured as a chassis by `vagrant/provisioning/ovn-chassis.sh`,
 //! plus the userspace-tunnelling `br-phy`), OVN central on `mesos-master`,
 //! ovn-controllers, and the geneve mesh with seeded tunnel neighbours.
@@ -52,7 +52,7 @@ impl Lab {
         let addr = format!("{OUTSIDE_IP}/{UNDERLAY_PREFIX}");
         ip(&["-n", &out, "addr", "add", &addr, "dev", "eth0"])?;
         // TCP from a kernel through a veth into OVS' AF_PACKET socket needs
-        // checksums filled by the sender (ovn-here.md).
+        // checksums filled by the sender (`docs/ovn-here.md`).
         run_command(netns_cmd(&out, &["ethtool", "-K", "eth0", "tx", "off"]))?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The seed's three-host lab on one machine: network namespaces joined by an
 //! underlay bridge, real OVS/OVN in every host (geneve between them) and
-//! `mesos-local` master and agents (see `reference/ovn-multi.sh`, whose steps
-//! this follows, and [`plan`] for the addresses).
+//! `mesos-local` master and agents (`docs/ovn-here.md`, "The three-host lab",
+//! and [`plan`] for the addresses).
 //!
 //! ```no_run
 //! use ovn_mesos_tests::lab::{Host, Lab, LabConfig};
