@@ -115,7 +115,6 @@ pub mod required;
 pub mod resources;
 mod server;
 pub mod stream;
-pub mod task_state;
 pub mod test_executor;
 pub mod testing;
 

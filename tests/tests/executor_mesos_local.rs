@@ -23,7 +23,6 @@ use mesos_proto::v1::{
 };
 use mesos_proto::Encoding;
 use ovn_mesos_executor::attachment::{label, NETNS};
-use ovn_mesos_executor::test_agent::is_terminal;
 use ovn_mesos_tests::wait_for;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -128,7 +127,7 @@ impl Seen {
             ack(client, &status).await;
             let id = status.task_id.value.clone();
             assert!(
-                id != task || status.state() == state || !is_terminal(status.state()),
+                id != task || status.state() == state || !status.state().is_terminal(),
                 "{task} ended {:?}: {:?}",
                 status.state(),
                 status.message

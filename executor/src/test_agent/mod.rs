@@ -17,5 +17,5 @@ mod server;
 pub mod spawn;
 
 pub use binary::executor_binary;
-pub use server::{is_terminal, Received, TestAgent};
+pub use server::{Received, TestAgent};
 pub use spawn::{ExecutorProcess, ExecutorSpec};

@@ -20,7 +20,6 @@ use super::state::{AgentState, ExecutorKind, ExecutorState};
 use super::status::Origin;
 use super::Agent;
 use crate::protocol::{agent_event, ExecutorExited};
-use crate::task_state::is_terminal;
 
 impl Agent {
     /// SHUTDOWN: the executor is told to stop and killed after its grace
@@ -144,7 +143,7 @@ impl Agent {
         let live: Vec<v1::TaskId> = executor
             .launched
             .values()
-            .filter(|t| !is_terminal(t.state))
+            .filter(|t| !t.state.is_terminal())
             .map(|t| t.info.task_id.clone())
             .chain(executor.queued.iter().map(|t| t.task_id.clone()))
             .chain(

@@ -21,7 +21,6 @@ use mesos_proto::v1::{
 };
 use mesos_proto::Encoding;
 use ovn::ports::TaskPort;
-use ovn_mesos_executor::test_agent::is_terminal;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -186,7 +185,7 @@ impl Scheduler {
                     return status;
                 }
                 assert!(
-                    !is_terminal(status.state()),
+                    !status.state().is_terminal(),
                     "{task} ended {:?}: {:?}",
                     status.state(),
                     status.message
