@@ -78,8 +78,12 @@
 //! `command` and no `executor` run under a built-in command executor that
 //! lives inside the agent process (no `mesos-executor` process): STARTING,
 //! RUNNING, FINISHED/FAILED (`Command exited with status N`), KILLING and
-//! KILLED with the kill policy's grace period. A restarted agent kills
-//! executors its predecessor left in the same work directory.
+//! KILLED with the kill policy's grace period. Stopping an agent (SIGTERM,
+//! or `shutdown()`) follows `Slave::shutdown`: every framework is shut
+//! down, each executor gets SHUTDOWN (SIGTERM to its process group when it
+//! has no connection) and its grace period to end its tasks and clean up
+//! before SIGKILL, and the agent exits once they are gone. A restarted
+//! agent kills executors its predecessor left in the same work directory.
 //!
 //! The master-agent protocol is the project's own: see [`protocol`].
 //!

@@ -241,6 +241,7 @@ impl Agent {
         }
         let custom = matches!(executor.kind, ExecutorKind::Noop { custom: true });
         framework.executors.remove(executor_id);
+        self.executor_exited.notify_waiters();
         if framework.terminating && framework.executors.is_empty() {
             state.frameworks.remove(framework_id);
         }

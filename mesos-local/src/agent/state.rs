@@ -186,6 +186,8 @@ pub(crate) struct AgentState {
     pub updates: UpdateManager,
     /// Ids for executor connections.
     pub next_connection: u64,
+    /// The agent is stopping: no new task is started.
+    pub terminating: bool,
 }
 
 impl AgentState {
