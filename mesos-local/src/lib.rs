@@ -46,7 +46,8 @@
 //!   `agent` or `run` (e.g. an agent inside a network namespace through
 //!   `ip netns exec`), [`testing::ProcessCluster`] runs `mesos-local run`.
 //!   [`testing::binary`] builds and locates the binary from any package's
-//!   tests.
+//!   tests; [`testing::workspace_binary`] does the same for every binary
+//!   of the workspace that tests run.
 //! * A custom executor for tests: `mesos-local test-executor` (hidden), see
 //!   [`test_executor`] and [`testing::test_executor_info`].
 //!

@@ -14,7 +14,8 @@ use mesos_proto::v1::{
     CommandInfo, ContainerInfo, ExecutorId, Label, Labels, NetworkInfo, TaskId, TaskInfo,
 };
 use ovn::attachment;
-use ovn_mesos_executor::test_agent::{executor_binary, ExecutorProcess, ExecutorSpec, TestAgent};
+use ovn_mesos_executor::test_agent::{ExecutorProcess, ExecutorSpec, TestAgent};
+use ovn_mesos_tests::binaries::executor_binary;
 use ovn_mesos_tests::{wait_for, Chassis, OvnCentral};
 
 pub const FRAMEWORK: &str = "ovn-mesos-test-framework";
