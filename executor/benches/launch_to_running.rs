@@ -19,6 +19,7 @@ use mesos_proto::v1::network_info::IpAddress;
 use mesos_proto::v1::{
     CommandInfo, ContainerInfo, ExecutorId, Label, Labels, NetworkInfo, TaskId, TaskInfo, TaskState,
 };
+use ovn::attachment;
 use ovn_mesos_executor::proc_info;
 use ovn_mesos_executor::test_agent::{ExecutorProcess, ExecutorSpec, TestAgent};
 use ovn_mesos_tests::{Chassis, OvnCentral};
@@ -58,17 +59,17 @@ fn task(i: usize) -> TaskInfo {
         }),
         container: Some(ContainerInfo {
             network_infos: vec![NetworkInfo {
-                name: Some("ovn".into()),
+                name: Some(attachment::NETWORK_NAME.into()),
                 ip_addresses: vec![IpAddress {
                     ip_address: Some(ip(i, 1)),
                     ..Default::default()
                 }],
                 labels: Some(Labels {
                     labels: vec![
-                        label("ovn-mesos/logical-port", format!("e-{i}")),
-                        label("ovn-mesos/mac", mac(i, 1)),
-                        label("ovn-mesos/prefix-len", "16".into()),
-                        label("ovn-mesos/gateway", "10.1.255.254".into()),
+                        label(attachment::LOGICAL_PORT, format!("e-{i}")),
+                        label(attachment::MAC, mac(i, 1)),
+                        label(attachment::PREFIX_LEN, "16".into()),
+                        label(attachment::GATEWAY, "10.1.255.254".into()),
                     ],
                 }),
                 ..Default::default()

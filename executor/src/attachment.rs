@@ -1,46 +1,18 @@
-//! The network attachment of a task: what the framework puts in the
-//! `TaskInfo` so the executor can plug the task into its logical switch port.
-//!
-//! # The contract (produced by the framework, read here)
-//!
-//! `TaskInfo.container.network_infos[0]`:
-//!
-//! | field                               | meaning                                  | required |
-//! |-------------------------------------|------------------------------------------|----------|
-//! | `ip_addresses[0].ip_address`        | the port's IPv4 address, `192.168.1.2`    | yes      |
-//! | label `ovn-mesos/logical-port`      | the logical switch port name (`iface-id`) | yes      |
-//! | label `ovn-mesos/mac`               | the port's MAC, `0a:58:c0:a8:01:02`       | yes      |
-//! | label `ovn-mesos/prefix-len`        | the subnet prefix length, `24`            | yes      |
-//! | label `ovn-mesos/gateway`           | default route via this IPv4 (in subnet)   | no: no default route |
-//! | label `ovn-mesos/mtu`               | container MTU (underlay MTU - 58 for geneve) | no: 1400 |
-//! | label `ovn-mesos/bridge`            | the integration bridge                    | no: `br-int` |
-//! | label `logical_switch`              | the seed's switch name (informational)    | no       |
-//! | `name`                              | the network's name, e.g. `ovn`            | no       |
-//!
-//! Labels live in the wrapper message: `{"labels":{"labels":[{"key":..,"value":..}]}}`.
-//! The framework creates the logical switch port (`addresses` and
-//! `port_security` = "MAC IP") before launching; the executor never writes NB.
+//! The network attachment of a task, as the executor reads it from the
+//! `TaskInfo`: `container.network_infos[0]` with the port's IP and the labels
+//! of the contract in [`ovn::attachment`] (keys, defaults and names are
+//! defined there, once, for the framework and the executor), validated into
+//! an [`Attachment`] or refused with a one-line [`AttachmentError`].
 
 use std::net::Ipv4Addr;
 
 use mesos_proto::v1::{Labels, NetworkInfo, TaskInfo};
 use ovn::ipam::MacAddr;
 
-pub const LOGICAL_PORT: &str = "ovn-mesos/logical-port";
-pub const MAC: &str = "ovn-mesos/mac";
-pub const PREFIX_LEN: &str = "ovn-mesos/prefix-len";
-pub const GATEWAY: &str = "ovn-mesos/gateway";
-pub const MTU: &str = "ovn-mesos/mtu";
-pub const BRIDGE: &str = "ovn-mesos/bridge";
-/// The seed task files' label naming the logical switch.
-pub const LOGICAL_SWITCH: &str = "logical_switch";
-/// Label the executor adds to `container_status.network_infos[]` on TASK_RUNNING.
-pub const NETNS: &str = "ovn-mesos/netns";
-
-/// MTU when the attachment gives none: safe under geneve on a 1500 underlay.
-pub const DEFAULT_MTU: u32 = 1400;
-/// The integration bridge when the attachment gives none.
-pub const DEFAULT_BRIDGE: &str = "br-int";
+pub use ovn::attachment::{
+    BRIDGE, DEFAULT_BRIDGE, DEFAULT_MTU, GATEWAY, LOGICAL_PORT, LOGICAL_SWITCH, MAC, MTU,
+    MTU_RANGE, NETNS, PREFIX_LEN,
+};
 
 /// Why a task's attachment cannot be used. The message is one line, fit for
 /// `TaskStatus.message`.
@@ -68,7 +40,11 @@ pub enum AttachmentError {
         ip: Ipv4Addr,
         prefix_len: u8,
     },
-    #[error("label {MTU}={value:?} is not an MTU between 68 and 65535")]
+    #[error(
+        "label {MTU}={value:?} is not an MTU between {} and {}",
+        MTU_RANGE.start(),
+        MTU_RANGE.end()
+    )]
     BadMtu { value: String },
     #[error("label {key}={value:?} is not a valid name")]
     BadName { key: &'static str, value: String },
@@ -152,7 +128,7 @@ impl Attachment {
                 .trim()
                 .parse::<u32>()
                 .ok()
-                .filter(|m| (68..=65535).contains(m))
+                .filter(|m| MTU_RANGE.contains(m))
                 .ok_or(AttachmentError::BadMtu { value })?,
         };
         let bridge = match label(BRIDGE) {

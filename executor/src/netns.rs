@@ -75,8 +75,55 @@ pub fn open(name: &str) -> Result<File, NetnsError> {
 /// `ip netns add <name>`: a new, empty network namespace kept alive by a bind
 /// mount on `/var/run/netns/<name>`. Fails with [`NetnsError::Exists`] rather
 /// than reuse a namespace.
+///
+/// The mount point file, the new namespace and the bind mount are all made
+/// on one dedicated thread, which removes the file again when a step fails.
+/// Should the caller stop waiting (the future is dropped, e.g. its task was
+/// aborted), the namespace is removed as soon as it is made: an abandoned
+/// create leaves neither a namespace nor an empty mount point file behind.
 pub async fn create(name: &str) -> Result<(), NetnsError> {
     prepare_run_dir()?;
+    let owned = name.to_owned();
+    match on_thread(name, move || make(&owned)).await {
+        Ok(made) => {
+            made?.keep();
+            debug!(netns = name, "created");
+            Ok(())
+        }
+        Err(e) => {
+            // The thread died midway: undo whatever it got to.
+            remove_mount_point(name);
+            Err(e)
+        }
+    }
+}
+
+/// A namespace [`make`] created, removed again when dropped before its
+/// creator took it over with [`Made::keep`].
+struct Made {
+    name: Option<String>,
+}
+
+impl Made {
+    /// The namespace stays.
+    fn keep(mut self) {
+        self.name = None;
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            remove_mount_point(&name);
+            debug!(netns = %name, "creation abandoned by its caller; removed");
+        }
+    }
+}
+
+/// The work of [`create`], on its own thread: the mount point file, then a
+/// new network namespace for this thread bind-mounted on it. On error the
+/// file is removed again.
+fn make(name: &str) -> Result<Made, NetnsError> {
     let path = path_of(name);
     let create_err = |step, errno| NetnsError::Create {
         name: name.to_owned(),
@@ -93,34 +140,34 @@ pub async fn create(name: &str) -> Result<(), NetnsError> {
             },
             _ => create_err("create the mount point", errno_of(&e)),
         })?;
-    let target = path.clone();
-    let made = on_thread(name, move || {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ("unshare", e))?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| ("bind-mount", e))
-    })
-    .await;
-    match made {
-        Ok(Ok(())) => {
-            debug!(netns = name, "created");
-            Ok(())
-        }
-        Ok(Err((step, errno))) => {
+    let mounted = unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(|e| ("unshare", e))
+        .and_then(|()| {
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| ("bind-mount", e))
+        });
+    match mounted {
+        Ok(()) => Ok(Made {
+            name: Some(name.to_owned()),
+        }),
+        Err((step, errno)) => {
             let _ = fs::remove_file(&path);
             Err(create_err(step, errno))
         }
-        Err(e) => {
-            let _ = umount2(&path, MntFlags::MNT_DETACH);
-            let _ = fs::remove_file(&path);
-            Err(e)
-        }
     }
+}
+
+/// Unmounts and removes `/var/run/netns/<name>`, ignoring what is not there.
+fn remove_mount_point(name: &str) {
+    let path = path_of(name);
+    let _ = umount2(&path, MntFlags::MNT_DETACH);
+    let _ = fs::remove_file(&path);
 }
 
 /// `ip netns del <name>`: unmounts and removes the file. Returns false when
@@ -190,7 +237,8 @@ pub fn pids_in(name: &str) -> Vec<Pid> {
         .collect()
 }
 
-/// Runs `f` on a fresh OS thread and awaits its result without blocking the runtime.
+/// Runs `f` on a fresh OS thread and awaits its result without blocking the
+/// runtime. A result the caller no longer waits for is dropped on the thread.
 async fn on_thread<T, F>(name: &str, f: F) -> Result<T, NetnsError>
 where
     T: Send + 'static,
@@ -267,6 +315,104 @@ mod tests {
     fn deleting_a_missing_namespace_is_not_an_error() {
         assert!(!delete("ovnm-never-created-here").unwrap());
         assert!(pids_in("ovnm-never-created-here").is_empty());
+    }
+
+    /// A name no other test or run uses.
+    fn unique(what: &str) -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "ovnm-t{what}{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Removes the namespace when the test ends, passed or failed.
+    struct Cleanup(String);
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            remove_mount_point(&self.0);
+        }
+    }
+
+    /// Whether `/var/run/netns/<name>` is a mount point in this process.
+    fn mounted(name: &str) -> bool {
+        // mountinfo shows the path resolved (`/run/netns/...`).
+        let dir = fs::canonicalize(NETNS_DIR).unwrap_or_else(|_| NETNS_DIR.into());
+        let path = dir.join(name);
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == path.to_str())
+    }
+
+    #[tokio::test]
+    async fn a_created_namespace_is_mounted_and_delete_removes_its_file() {
+        let name = unique("d");
+        let _cleanup = Cleanup(name.clone());
+        create(&name).await.expect("created");
+        assert!(mounted(&name), "bind-mounted on its file");
+        assert!(matches!(
+            create(&name).await,
+            Err(NetnsError::Exists { .. })
+        ));
+        assert!(delete(&name).expect("deleted"));
+        assert!(!path_of(&name).exists(), "the mount point file is removed");
+        assert!(!mounted(&name));
+        assert!(!delete(&name).expect("a second delete finds nothing"));
+    }
+
+    #[tokio::test]
+    async fn deleting_a_bare_mount_point_file_removes_it() {
+        // What a namespace leaves when its mount went away with another
+        // mount namespace: an empty file.
+        let name = unique("p");
+        let _cleanup = Cleanup(name.clone());
+        prepare_run_dir().expect("run dir");
+        fs::write(path_of(&name), b"").expect("placeholder");
+        assert!(delete(&name).expect("deleted"));
+        assert!(!path_of(&name).exists());
+    }
+
+    /// How many threads this process has.
+    fn threads() -> usize {
+        fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_create_leaves_no_file_or_mount() {
+        let mut abandoned = 0;
+        for _ in 0..10 {
+            let name = unique("a");
+            let _cleanup = Cleanup(name.clone());
+            let before = threads();
+            let mut creating = Box::pin(create(&name));
+            // One poll starts the creation on its thread; then the caller
+            // gives up, as when the task awaiting it is aborted.
+            match futures::poll!(creating.as_mut()) {
+                std::task::Poll::Pending => {
+                    drop(creating);
+                    abandoned += 1;
+                }
+                std::task::Poll::Ready(made) => {
+                    made.expect("created");
+                    delete(&name).expect("deleted");
+                }
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while threads() > before {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the creating thread still runs after 10s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            assert!(!path_of(&name).exists(), "{name}: mount point file left");
+            assert!(!mounted(&name), "{name}: namespace still mounted");
+        }
+        assert!(abandoned > 0, "every create was done after one poll");
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ pub const ATTACHED_MAC: &str = "attached-mac";
 /// `external_ids` key: `active` once the interface is the logical port's.
 pub const IFACE_STATUS: &str = "iface-status";
 /// `external_ids` key: the task's network namespace name.
-pub const NETNS: &str = "ovn-mesos/netns";
+pub use ovn::attachment::NETNS;
 /// `external_ids` keys: pid and start time (clock ticks since boot) of the
 /// executor that made the port; a port whose executor is gone is stale.
 pub const EXECUTOR_PID: &str = "ovn-mesos/executor-pid";

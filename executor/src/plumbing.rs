@@ -103,7 +103,7 @@ impl Plumber {
 
     /// The names `task`'s namespace and veth get.
     pub fn names(&self, task: &TaskId) -> TaskNames {
-        TaskNames::new(&self.framework, task)
+        TaskNames::new(self.framework.as_str(), task.as_str())
     }
 
     /// The OVSDB session (shared with garbage collection).

@@ -16,7 +16,7 @@ use crate::attachment::{LOGICAL_PORT, NETNS};
 use crate::plumbing::TaskNetwork;
 
 /// `TaskStatus.labels` key: the pid of the task's process (its process group leader).
-pub const TASK_PID: &str = "ovn-mesos/task-pid";
+pub use ovn::attachment::TASK_PID;
 
 /// Who reports: the ids every update carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,7 +46,8 @@
 //!   `agent` or `run` (e.g. an agent inside a network namespace through
 //!   `ip netns exec`), [`testing::ProcessCluster`] runs `mesos-local run`.
 //!   [`testing::binary`] builds and locates the binary from any package's
-//!   tests.
+//!   tests; [`testing::workspace_binary`] does the same for every binary
+//!   of the workspace that tests run.
 //! * A custom executor for tests: `mesos-local test-executor` (hidden), see
 //!   [`test_executor`] and [`testing::test_executor_info`].
 //!
@@ -78,8 +79,12 @@
 //! `command` and no `executor` run under a built-in command executor that
 //! lives inside the agent process (no `mesos-executor` process): STARTING,
 //! RUNNING, FINISHED/FAILED (`Command exited with status N`), KILLING and
-//! KILLED with the kill policy's grace period. A restarted agent kills
-//! executors its predecessor left in the same work directory.
+//! KILLED with the kill policy's grace period. Stopping an agent (SIGTERM,
+//! or `shutdown()`) follows `Slave::shutdown`: every framework is shut
+//! down, each executor gets SHUTDOWN (SIGTERM to its process group when it
+//! has no connection) and its grace period to end its tasks and clean up
+//! before SIGKILL, and the agent exits once they are gone. A restarted
+//! agent kills executors its predecessor left in the same work directory.
 //!
 //! The master-agent protocol is the project's own: see [`protocol`].
 //!
@@ -115,7 +120,6 @@ pub mod required;
 pub mod resources;
 mod server;
 pub mod stream;
-pub mod task_state;
 pub mod test_executor;
 pub mod testing;
 

@@ -32,6 +32,7 @@
 //! * [`recordio`]: `<length>\n<bytes>` framing of the event streams, with a
 //!   push-based decoder; [`codec`] wraps it as a `tokio_util` codec.
 //! * ids: `TaskId::from("web-1")`, `Display` for every id message.
+//! * task states: [`v1::TaskState::is_terminal`].
 
 pub mod codec;
 pub mod duration;
@@ -39,6 +40,7 @@ pub mod encoding;
 mod ids;
 pub mod json;
 pub mod recordio;
+mod task_state;
 
 use std::sync::LazyLock;
 

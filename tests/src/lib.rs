@@ -6,12 +6,15 @@
 //! * [`Chassis`]: a full chassis (ovs-vswitchd, ovn-controller, `br-int`) in
 //!   its own network namespace, registered with an [`OvnCentral`].
 //! * [`wait_for`] / [`poll::wait_for_async`]: poll a condition with a deadline.
+//! * [`binaries`]: the `ovn-mesos`, `ovn-mesos-executor` and `mesos-local`
+//!   binaries tests run, built on demand by one helper.
 //!
 //! Everything an instance starts lives in its own `ovn-mesos-test-XXXXXX`
 //! directory (`OVS_*`/`OVN_*` dirs point there), so tests run in parallel in
 //! separate processes. Daemons stop on drop (graceful, then by pid); set
 //! `OVN_MESOS_KEEP_TEST_DIR=1` to keep the directories for inspection.
 
+pub mod binaries;
 pub mod central;
 pub mod chassis;
 pub mod daemon;

@@ -20,7 +20,7 @@ use ovn::ports::TaskPortSpec;
 use ovn::services::{ensure_service, Protocol, ServiceSpec};
 use ovn::topology::monitor_nb;
 use ovn_mesos_executor::attachment::{label, NETNS};
-use ovn_mesos_executor::test_agent::executor_binary;
+use ovn_mesos_tests::binaries::executor_binary;
 use ovn_mesos_tests::lab::state::{is_running, netns_exists};
 use ovn_mesos_tests::lab::{in_netns, Host, Lab};
 use ovn_mesos_tests::wait_for;

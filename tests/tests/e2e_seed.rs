@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use ovn_mesos_tests::binaries::ovn_mesos_binary;
 use ovn_mesos_tests::daemon::pid_is_alive;
 use ovn_mesos_tests::lab::state::netns_exists;
-use ovn_mesos_tests::lab::{ovn_mesos_binary, Host, Lab};
+use ovn_mesos_tests::lab::{Host, Lab};
 use ovn_mesos_tests::wait_for;
 
 #[path = "e2e_seed/framework.rs"]

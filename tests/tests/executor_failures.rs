@@ -55,8 +55,8 @@ async fn bad_attachments_fail_the_task_and_leave_nothing() {
     lab.add_lsp(&p);
 
     let mut labels = attachment_labels(&p);
-    labels.retain(|(k, _)| k != "ovn-mesos/mac");
-    labels.push(("ovn-mesos/mac".into(), "0a:58:zz:00:00:01".into()));
+    labels.retain(|(k, _)| k != ovn::attachment::MAC);
+    labels.push((ovn::attachment::MAC.into(), "0a:58:zz:00:00:01".into()));
     let msg = fails(
         &lab,
         "ex-badmac",

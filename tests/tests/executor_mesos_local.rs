@@ -3,7 +3,8 @@
 //! and their attachments; the agent starts the executors with the Mesos
 //! environment; the tasks reach each other over TCP; the scheduler sees
 //! TASK_RUNNING with the task IP; a KILL and the framework's teardown leave
-//! no port, veth or namespace.
+//! no port, veth or namespace. Stopping the agent gives the executor its
+//! grace period: it kills its task and removes the task's network first.
 
 mod executor_common;
 
@@ -23,7 +24,7 @@ use mesos_proto::v1::{
 };
 use mesos_proto::Encoding;
 use ovn_mesos_executor::attachment::{label, NETNS};
-use ovn_mesos_executor::test_agent::is_terminal;
+use ovn_mesos_executor::status::TASK_PID;
 use ovn_mesos_tests::wait_for;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -128,7 +129,7 @@ impl Seen {
             ack(client, &status).await;
             let id = status.task_id.value.clone();
             assert!(
-                id != task || status.state() == state || !is_terminal(status.state()),
+                id != task || status.state() == state || !status.state().is_terminal(),
                 "{task} ended {:?}: {:?}",
                 status.state(),
                 status.message
@@ -274,4 +275,152 @@ async fn tasks_launched_through_mesos_local_talk_tcp_and_clean_up() {
     mesos.shutdown().await;
     lab.assert_nothing_left(&ns_a);
     lab.assert_nothing_left(&ns_b);
+}
+
+/// Should the test fail, what the executor did not remove goes: the task
+/// process (by pid) and its namespace.
+struct RemoveOnDrop {
+    task_pid: i32,
+    netns: String,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if alive(self.task_pid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.task_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if std::path::Path::new("/var/run/netns")
+            .join(&self.netns)
+            .exists()
+        {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .status();
+        }
+    }
+}
+
+/// Whether process `pid` exists.
+fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_agent_lets_the_executor_remove_its_task_and_network() {
+    let lab = Lab::start().await;
+    let a = Port::nth(4);
+    lab.add_lsp(&a);
+    let work = tempfile::tempdir().unwrap();
+    let mesos = cluster::start(fast_cluster_config(work.path(), 1))
+        .await
+        .expect("mesos-local");
+    assert!(mesos.wait_agents_registered(WAIT).await);
+    let mut client = SchedulerClient::new(&mesos.master_endpoint(), Encoding::Protobuf);
+    let mut events = client
+        .subscribe(framework_info("agent-stop"))
+        .await
+        .expect("subscribed");
+    let offer = events
+        .next_of(event::Type::Offers, WAIT)
+        .await
+        .expect("offers")
+        .offers
+        .expect("offers")
+        .offers
+        .remove(0);
+    let task = ovn_task(&lab, "held", &offer.agent_id.value, &a, "exec sleep 600");
+    client
+        .call(Call {
+            accept: Some(call::Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![mesos_proto::v1::offer::Operation {
+                    r#type: Some(operation::Type::Launch as i32),
+                    launch: Some(operation::Launch {
+                        task_infos: vec![task],
+                    }),
+                    ..Default::default()
+                }],
+                filters: None,
+            }),
+            ..typed(call::Type::Accept)
+        })
+        .await
+        .expect("ACCEPT");
+    let running = Seen::default()
+        .until(&client, &mut events, "held", TaskState::TaskRunning)
+        .await;
+    let netns = label(
+        running
+            .container_status
+            .as_ref()
+            .expect("container_status")
+            .network_infos[0]
+            .labels
+            .as_ref(),
+        NETNS,
+    )
+    .expect("netns of the task");
+    let task_pid: i32 = label(running.labels.as_ref(), TASK_PID)
+        .and_then(|p| p.parse().ok())
+        .expect("pid of the task");
+    let executor_pid = running
+        .container_status
+        .as_ref()
+        .and_then(|c| c.executor_pid)
+        .expect("pid of the executor") as i32;
+    let _failing = RemoveOnDrop {
+        task_pid,
+        netns: netns.clone(),
+    };
+    assert!(alive(task_pid) && alive(executor_pid));
+    assert!(std::path::Path::new("/var/run/netns").join(&netns).exists());
+
+    // The agent stops: the executor gets SHUTDOWN and its grace period, so
+    // it kills its task and removes its network before it exits.
+    mesos.shutdown().await;
+    wait_for(
+        "the executor to exit after removing the task, its port, veth and namespace",
+        WAIT,
+        || {
+            Ok((!alive(executor_pid)
+                && !alive(task_pid)
+                && lab.ports().is_empty()
+                && lab.task_links().is_empty()
+                && !std::path::Path::new("/var/run/netns").join(&netns).exists())
+            .then_some(()))
+        },
+    )
+    .unwrap();
+    lab.assert_nothing_left(&netns);
+    let sandbox_log = std::fs::read_to_string(
+        walk(work.path())
+            .into_iter()
+            .find(|p| p.ends_with("stderr") && p.to_string_lossy().contains("ovn-held"))
+            .expect("the executor's stderr in its sandbox"),
+    )
+    .unwrap();
+    assert!(
+        sandbox_log.contains("executor exits outcome=Shutdown"),
+        "the executor ended on SHUTDOWN, not by a signal:\n{sandbox_log}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files
 }

@@ -79,11 +79,7 @@ async fn two_tasks_on_one_switch_talk_tcp_and_leave_nothing_when_killed() {
         .vsctl(&[
             "get",
             "Interface",
-            &ovn_mesos_executor::TaskNames::new(
-                &executor_common::FRAMEWORK.into(),
-                &TaskId::from("task-a"),
-            )
-            .host_veth,
+            &ovn::attachment::TaskNames::new(executor_common::FRAMEWORK, "task-a").host_veth,
             "external_ids",
         ])
         .unwrap();

@@ -1,8 +1,10 @@
 //! The local Mesos agent: command tasks under the built-in command
 //! executor (STARTING, RUNNING, FINISHED or FAILED with the exit code,
 //! KILLING/KILLED), status updates retried in order until acknowledged,
-//! the fetcher, the agent's `/state`, and every error status of
-//! `POST /api/v1/executor`. Master and agent run in-process.
+//! the fetcher, the agent's `/state`, every error status of
+//! `POST /api/v1/executor`, and the agent's stop (SIGTERM to executors it
+//! cannot reach, SIGKILL after their grace period). Master and agent run
+//! in-process.
 
 use std::time::{Duration, Instant};
 
@@ -397,4 +399,117 @@ async fn every_error_status_of_the_executor_endpoint() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cluster.shutdown().await;
+}
+
+/// A custom executor that never subscribes: `sh -c script` (the script
+/// finds its sandbox in `MESOS_SANDBOX`).
+fn shell_executor(id: &str, script: &str) -> mesos_proto::v1::ExecutorInfo {
+    let mut executor = test_executor_info(std::path::Path::new("/bin/sh"), id);
+    executor.command = Some(CommandInfo {
+        value: Some(script.to_string()),
+        ..Default::default()
+    });
+    executor
+}
+
+/// `(sandbox, pid)` of each executor once the agent's `/state` shows them
+/// started.
+async fn started_executors(
+    cluster: &ClusterHandle,
+    ids: &[&str],
+) -> Vec<(std::path::PathBuf, i32)> {
+    let url = format!("http://{}/state", cluster.agents[0].endpoint());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state: Value = reqwest::get(&url)
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        let executors = state["frameworks"][0]["executors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found: Vec<(std::path::PathBuf, i32)> = ids
+            .iter()
+            .filter_map(|id| {
+                let e = executors.iter().find(|e| e["id"] == *id)?;
+                let dir = std::path::PathBuf::from(e["directory"].as_str()?);
+                let pid = e["pid"].as_i64()? as i32;
+                // The script has run its first line.
+                dir.join("ready").exists().then_some((dir, pid))
+            })
+            .collect();
+        if found.len() == ids.len() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "executors {ids:?} not started within {WAIT:?}: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_agent_terminates_executors_and_kills_those_that_stay() {
+    let grace = Duration::from_secs(2);
+    let (_dir, cluster) = start(|c| c.agent.executor_shutdown_grace_period = grace).await;
+    let (client, _events, offer) = subscribe_for_offer(
+        &cluster.master_endpoint(),
+        Encoding::Json,
+        framework_info("agent-stop"),
+    )
+    .await
+    .expect("offer");
+    // Neither subscribes, so the agent has no connection to send SHUTDOWN
+    // on: it sends SIGTERM to the executor's process group. One exits on
+    // it, the other stays until the SIGKILL at the end of its grace period.
+    let polite = shell_executor(
+        "polite",
+        r#"trap 'echo TERM > "$MESOS_SANDBOX/got"; exit 0' TERM; touch "$MESOS_SANDBOX/ready"; while :; do sleep 0.1; done"#,
+    );
+    let stubborn = shell_executor(
+        "stubborn",
+        r#"trap 'echo TERM > "$MESOS_SANDBOX/got"' TERM; touch "$MESOS_SANDBOX/ready"; while :; do sleep 0.1; done"#,
+    );
+    let agent = offer.agent_id.value.clone();
+    client
+        .call(accept(
+            &[&offer],
+            vec![
+                executor_task("polite-task", &agent, &polite, "run"),
+                executor_task("stubborn-task", &agent, &stubborn, "run"),
+            ],
+            None,
+        ))
+        .await
+        .expect("accepted");
+    let started = started_executors(&cluster, &["polite", "stubborn"]).await;
+
+    let stop = Instant::now();
+    cluster.shutdown().await;
+    let took = stop.elapsed();
+
+    for (dir, pid) in &started {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("got")).ok().as_deref(),
+            Some("TERM\n"),
+            "{} got SIGTERM",
+            dir.display()
+        );
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "executor {pid} outlived the agent"
+        );
+    }
+    assert!(
+        took >= grace,
+        "the agent waited for the stubborn executor's grace period ({took:?})"
+    );
+    assert!(
+        took < grace + Duration::from_secs(5),
+        "the agent stopped soon after the grace period ({took:?})"
+    );
 }

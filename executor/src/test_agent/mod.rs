@@ -11,11 +11,9 @@
 //! containerizer; [`spawn`] starts the executor binary with the environment
 //! an agent would give it.
 
-mod binary;
 mod http;
 mod server;
 pub mod spawn;
 
-pub use binary::executor_binary;
-pub use server::{is_terminal, Received, TestAgent};
+pub use server::{Received, TestAgent};
 pub use spawn::{ExecutorProcess, ExecutorSpec};

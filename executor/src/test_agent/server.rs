@@ -237,7 +237,7 @@ impl TestAgent {
         self.wait(timeout, &format!("task {task} to end"), |a| {
             a.updates
                 .iter()
-                .find(|r| r.status.task_id == *task && is_terminal(r.status.state()))
+                .find(|r| r.status.task_id == *task && r.status.state().is_terminal())
                 .cloned()
         })
         .await
@@ -287,20 +287,4 @@ impl TestAgent {
             }
         }
     }
-}
-
-/// True for the states a task never leaves.
-pub fn is_terminal(state: TaskState) -> bool {
-    use TaskState::*;
-    matches!(
-        state,
-        TaskFinished
-            | TaskFailed
-            | TaskKilled
-            | TaskError
-            | TaskLost
-            | TaskDropped
-            | TaskGone
-            | TaskGoneByOperator
-    )
 }

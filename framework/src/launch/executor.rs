@@ -9,6 +9,7 @@
 //! (`shell=false`) with its flags as arguments.
 
 use mesos_proto::v1::{command_info, CommandInfo};
+use ovn::attachment::MTU_RANGE;
 
 use crate::tasks::Resources;
 
@@ -16,9 +17,9 @@ use crate::tasks::Resources;
 pub const DEFAULT_EXECUTOR_CPUS: f64 = 0.1;
 /// `mem` (MB) given to each executor when not configured.
 pub const DEFAULT_EXECUTOR_MEM: f64 = 32.0;
-/// Container MTU when not configured: a 1500 underlay minus geneve's 58
-/// bytes, rounded down (the executor's own default).
-pub const DEFAULT_MTU: u32 = 1400;
+/// Container MTU when not configured: the attachment contract's default,
+/// a 1500 underlay minus geneve's 58 bytes, rounded down.
+pub use ovn::attachment::DEFAULT_MTU;
 /// `ExecutorInfo.name` of every ovn-mesos executor.
 pub const EXECUTOR_NAME: &str = "ovn-mesos-executor";
 
@@ -59,7 +60,11 @@ pub enum ExecutorSettingsError {
     #[error("executor {what} {value} is not a number >= 0")]
     BadResource { what: &'static str, value: f64 },
     /// The MTU is outside what the executor accepts.
-    #[error("MTU {mtu} is not between 68 and 65535")]
+    #[error(
+        "MTU {mtu} is not between {} and {}",
+        MTU_RANGE.start(),
+        MTU_RANGE.end()
+    )]
     BadMtu { mtu: u32 },
     /// The bridge name is empty or has whitespace.
     #[error("bridge name {bridge:?} is not a valid name")]
@@ -98,7 +103,7 @@ impl ExecutorSettings {
                 return Err(ExecutorSettingsError::BadResource { what, value });
             }
         }
-        if !(68..=65_535).contains(&self.mtu) {
+        if !MTU_RANGE.contains(&self.mtu) {
             return Err(ExecutorSettingsError::BadMtu { mtu: self.mtu });
         }
         if let Some(bridge) = &self.bridge {

@@ -2,7 +2,8 @@
 //! `docs/architecture.md`): what an offer has free for the framework's role
 //! ([`OfferSlot`]), which offer each wanted instance goes to ([`place`]), and
 //! the `TaskInfo` that a Mesos `LAUNCH` operation carries ([`task_info`]),
-//! shaped by the attachment contract of `executor/README.md`.
+//! shaped by the attachment contract [`ovn::attachment`], which the
+//! executor reads too.
 //!
 //! A task runs under the ovn-mesos executor, one executor per task, so each
 //! launch takes two sets of resources from its offer: the task's own (from

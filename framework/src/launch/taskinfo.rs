@@ -5,9 +5,9 @@
 //! id `ovn-mesos.<task id>`). Mesos refuses a task with both an executor
 //! and a `command`, so the definition's `CommandInfo` travels in
 //! `TaskInfo.data` as Mesos JSON. The network attachment is
-//! `container.network_infos[0]` as `executor/README.md` specifies: the
-//! port's IP, and labels naming the logical switch port, MAC, prefix
-//! length, gateway, MTU and bridge.
+//! `container.network_infos[0]` as the contract [`ovn::attachment`]
+//! specifies: the port's IP, and labels naming the logical switch port,
+//! MAC, prefix length, gateway, MTU and bridge.
 
 use mesos_proto::v1::{
     container_info, executor_info, network_info, AgentId, ContainerInfo, ExecutorId, ExecutorInfo,
@@ -25,20 +25,12 @@ use crate::tasks::{TaskDefinition, LABEL_LOGICAL_SWITCH};
 pub const LABEL_SERVICE: &str = "ovn-mesos/service";
 /// Task label: the tenant owning the task's network.
 pub const LABEL_TENANT: &str = "ovn-mesos/tenant";
-/// Attachment label: the logical switch port (OVS `iface-id`).
-pub const LABEL_LOGICAL_PORT: &str = "ovn-mesos/logical-port";
-/// Attachment label: the port's MAC.
-pub const LABEL_MAC: &str = "ovn-mesos/mac";
-/// Attachment label: the subnet's prefix length.
-pub const LABEL_PREFIX_LEN: &str = "ovn-mesos/prefix-len";
-/// Attachment label: the default route's next hop.
-pub const LABEL_GATEWAY: &str = "ovn-mesos/gateway";
-/// Attachment label: the container MTU.
-pub const LABEL_MTU: &str = "ovn-mesos/mtu";
-/// Attachment label: the integration bridge.
-pub const LABEL_BRIDGE: &str = "ovn-mesos/bridge";
-/// `NetworkInfo.name` of the attachment.
-pub const NETWORK_NAME: &str = "ovn";
+/// The attachment labels and `NetworkInfo.name`, from the contract the
+/// executor reads ([`ovn::attachment`]).
+pub use ovn::attachment::{
+    BRIDGE as LABEL_BRIDGE, GATEWAY as LABEL_GATEWAY, LOGICAL_PORT as LABEL_LOGICAL_PORT,
+    MAC as LABEL_MAC, MTU as LABEL_MTU, NETWORK_NAME, PREFIX_LEN as LABEL_PREFIX_LEN,
+};
 /// Executor ids are this prefix and the task id.
 pub const EXECUTOR_ID_PREFIX: &str = "ovn-mesos.";
 

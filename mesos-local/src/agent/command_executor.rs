@@ -253,7 +253,9 @@ impl Agent {
                 state.frameworks.remove(framework_id);
             }
         }
+        drop(state);
         let _ =
             std::fs::remove_file(self.pid_file(&agent_id, framework_id, executor_id, container_id));
+        self.executor_exited.notify_waiters();
     }
 }

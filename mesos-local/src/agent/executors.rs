@@ -90,6 +90,10 @@ impl Agent {
         let framework_info = run.framework.unwrap_or_default();
         let framework_id = framework_info.id.clone().unwrap_or_default().value;
         let mut state = self.lock();
+        if state.terminating {
+            warn!(framework = %framework_id, "ignoring task: the agent is terminating");
+            return;
+        }
         let framework = state
             .frameworks
             .entry(framework_id.clone())

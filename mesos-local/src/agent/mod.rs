@@ -34,7 +34,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 use axum::Router;
 use mesos_proto::v1;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -74,6 +74,9 @@ pub(crate) struct Agent {
     pub cancel: CancellationToken,
     /// False until start-up cleanup is done (the executor API answers 503).
     pub recovered: AtomicBool,
+    /// Notified whenever an executor leaves the state (the agent's stop
+    /// waits for the last one).
+    pub executor_exited: Notify,
     pub http: reqwest::Client,
 }
 
@@ -173,11 +176,16 @@ impl AgentHandle {
         tokio::time::timeout(timeout, wait).await.ok().flatten()
     }
 
-    /// Stops the agent: every executor's process group is killed, the
-    /// link to the master and the server are closed.
+    /// Stops the agent like `Slave::shutdown`: every framework is shut
+    /// down, each executor gets SHUTDOWN (SIGTERM to its process group
+    /// when it has no connection) and its grace period
+    /// (`--executor-shutdown-grace-period` or
+    /// `ExecutorInfo.shutdown_grace_period`) to end its tasks and clean
+    /// up, then SIGKILL; once every executor has exited, the link to the
+    /// master and the server are closed.
     pub async fn shutdown(mut self) {
+        self.agent.shutdown_all().await;
         self.agent.cancel.cancel();
-        self.agent.kill_all_executors();
         for task in std::mem::take(&mut self.tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
@@ -186,8 +194,9 @@ impl AgentHandle {
 }
 
 impl Drop for AgentHandle {
-    /// A handle dropped without `shutdown` (a failing test) still kills
-    /// its executors and stops serving.
+    /// A handle dropped without `shutdown` (a failing test) cannot wait
+    /// for grace periods: it kills its executors' process groups at once
+    /// and stops serving.
     fn drop(&mut self) {
         if !self.agent.cancel.is_cancelled() {
             self.agent.cancel.cancel();
@@ -257,6 +266,7 @@ pub async fn start_with_client(
             config.status_update_retry_max,
         ),
         next_connection: 0,
+        terminating: false,
     };
     let agent = Arc::new(Agent {
         endpoint: addr.to_string(),
@@ -266,6 +276,7 @@ pub async fn start_with_client(
         session: watch::channel(None).0,
         cancel: CancellationToken::new(),
         recovered: AtomicBool::new(false),
+        executor_exited: Notify::new(),
         http,
         config,
     });

@@ -27,7 +27,6 @@ use super::state::{AgentState, Executor, ExecutorKind, ExecutorState, TaskRecord
 use super::status::Origin;
 use super::Agent;
 use crate::protocol::{agent_event, ExecutorExited};
-use crate::task_state::is_terminal;
 
 /// A status as the no-op executor sends it.
 fn noop_status(
@@ -183,7 +182,7 @@ impl Agent {
         let live = executor
             .launched
             .get(&task_id.value)
-            .is_some_and(|t| !is_terminal(t.state));
+            .is_some_and(|t| !t.state.is_terminal());
         if live {
             debug!(framework = %framework_id, task = %task_id, "noop executor kills its task");
             let status = noop_status(
@@ -212,7 +211,7 @@ impl Agent {
         let live: Vec<TaskId> = executor
             .launched
             .values()
-            .filter(|t| !is_terminal(t.state))
+            .filter(|t| !t.state.is_terminal())
             .map(|t| t.info.task_id.clone())
             .collect();
         for task_id in live {
@@ -242,6 +241,7 @@ impl Agent {
         }
         let custom = matches!(executor.kind, ExecutorKind::Noop { custom: true });
         framework.executors.remove(executor_id);
+        self.executor_exited.notify_waiters();
         if framework.terminating && framework.executors.is_empty() {
             state.frameworks.remove(framework_id);
         }

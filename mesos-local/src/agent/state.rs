@@ -131,10 +131,7 @@ impl Executor {
     pub fn has_live_tasks(&self) -> bool {
         !self.queued.is_empty()
             || !self.queued_groups.is_empty()
-            || self
-                .launched
-                .values()
-                .any(|t| !crate::task_state::is_terminal(t.state))
+            || self.launched.values().any(|t| !t.state.is_terminal())
     }
 
     /// The tasks as `Task` messages for re-registration.
@@ -189,6 +186,8 @@ pub(crate) struct AgentState {
     pub updates: UpdateManager,
     /// Ids for executor connections.
     pub next_connection: u64,
+    /// The agent is stopping: no new task is started.
+    pub terminating: bool,
 }
 
 impl AgentState {

@@ -19,7 +19,6 @@ use super::updates::{Acked, Next, StreamKey};
 use super::Agent;
 use crate::master::now_secs;
 use crate::protocol::{agent_event, to_master, StatusUpdate};
-use crate::task_state::is_terminal;
 
 /// Who produced an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +83,7 @@ impl Agent {
                 }
             }
             if let Some(record) = executor.launched.get_mut(&status.task_id.value) {
-                if !is_terminal(record.state) {
+                if !record.state.is_terminal() {
                     record.state = status.state();
                 }
                 record.latest = Some(status.clone());

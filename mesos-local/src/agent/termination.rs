@@ -1,10 +1,13 @@
-//! How executors end on the agent: SHUTDOWN of one executor (tell it,
-//! then SIGKILL its process group after the grace period), shutdown of a
-//! whole framework, and `executorTerminated`: every task still live gets
-//! TASK_FAILED (REASON_EXECUTOR_TERMINATED, or the pending termination's
-//! reason such as a registration timeout), a custom executor's exit is
-//! reported to the master (which sends FAILURE), and leftovers of its
-//! process group are killed.
+//! How executors end on the agent: SHUTDOWN of one executor (tell it, or
+//! SIGTERM its process group when it has no connection, then SIGKILL the
+//! group after the grace period: `Slave::_shutdownExecutor` and
+//! `shutdownExecutorTimeout`), shutdown of a whole framework, the agent's
+//! own stop (`Slave::shutdown`: every framework shut down, the agent waits
+//! until their executors are gone), and `executorTerminated`: every task
+//! still live gets TASK_FAILED (REASON_EXECUTOR_TERMINATED, or the pending
+//! termination's reason such as a registration timeout), a custom
+//! executor's exit is reported to the master (which sends FAILURE), and
+//! leftovers of its process group are killed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +23,15 @@ use super::state::{AgentState, ExecutorKind, ExecutorState};
 use super::status::Origin;
 use super::Agent;
 use crate::protocol::{agent_event, ExecutorExited};
-use crate::task_state::is_terminal;
+
+/// How long the agent's stop waits for executors killed at the end of
+/// their grace period to be reaped.
+const EXIT_AFTER_KILL: Duration = Duration::from_secs(5);
 
 impl Agent {
-    /// SHUTDOWN: the executor is told to stop and killed after its grace
-    /// period (at once when it never subscribed).
+    /// SHUTDOWN: the executor is told to stop (SIGTERM to its process group
+    /// when it has no event stream to hear it) and its group is killed
+    /// after its grace period if it is still there.
     pub(crate) fn shutdown_executor(
         self: &Arc<Self>,
         state: &mut AgentState,
@@ -43,7 +50,6 @@ impl Agent {
         }
         info!(framework = %framework_id, executor = %executor_id, "shutting down executor");
         let grace = executor.shutdown_grace;
-        let subscribed = executor.state == ExecutorState::Running;
         executor.state = ExecutorState::Terminating;
         match &executor.kind {
             ExecutorKind::Noop { .. } => {}
@@ -51,21 +57,20 @@ impl Agent {
                 let _ = kill.send(grace);
             }
             ExecutorKind::Custom => {
-                executor.send(Event {
+                let told = executor.send(Event {
                     r#type: Some(event::Type::Shutdown as i32),
                     ..Default::default()
                 });
                 let (container, pid) = (executor.container_id.clone(), executor.pid);
-                let delay = if subscribed && executor.connection.is_some() {
-                    grace
-                } else {
-                    Duration::ZERO
-                };
+                if let (false, Some(pid)) = (told, pid) {
+                    info!(framework = %framework_id, executor = %executor_id, pid, "executor has no connection; sending SIGTERM");
+                    signal_group(pid, Signal::SIGTERM);
+                }
                 let agent = Arc::downgrade(self);
                 let (framework_id, executor_id) =
                     (framework_id.to_string(), executor_id.to_string());
                 tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(grace).await;
                     let Some(agent) = agent.upgrade() else { return };
                     let state = agent.lock();
                     let alive = state
@@ -97,6 +102,63 @@ impl Agent {
         for executor_id in executors {
             self.shutdown_executor(&mut state, framework_id, &executor_id);
         }
+    }
+
+    /// Stops every executor like `Slave::shutdown`: each framework is shut
+    /// down (its executors get SHUTDOWN, or SIGTERM without a connection,
+    /// and SIGKILL after their grace period), then the agent waits until
+    /// they have all exited. Should one outlive its grace period and the
+    /// kill by [`EXIT_AFTER_KILL`], every group left is killed again and the
+    /// wait ends.
+    pub(crate) async fn shutdown_all(self: &Arc<Self>) {
+        let (frameworks, grace) = {
+            let mut state = self.lock();
+            state.terminating = true;
+            let grace = state
+                .frameworks
+                .values()
+                .flat_map(|f| f.executors.values())
+                .map(|e| e.shutdown_grace)
+                .max()
+                .unwrap_or_default();
+            let frameworks: Vec<String> = state.frameworks.keys().cloned().collect();
+            (frameworks, grace)
+        };
+        info!(
+            frameworks = frameworks.len(),
+            ?grace,
+            "shutting down every framework"
+        );
+        for framework_id in frameworks {
+            self.shutdown_framework(&framework_id);
+        }
+        let deadline = tokio::time::Instant::now() + grace + EXIT_AFTER_KILL;
+        loop {
+            let exited = self.executor_exited.notified();
+            tokio::pin!(exited);
+            exited.as_mut().enable();
+            let left = self.executor_count();
+            if left == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, exited).await.is_err() {
+                warn!(
+                    left,
+                    "executors still running after their grace period; killing them"
+                );
+                self.kill_all_executors();
+                return;
+            }
+        }
+    }
+
+    /// How many executors the agent holds.
+    fn executor_count(&self) -> usize {
+        self.lock()
+            .frameworks
+            .values()
+            .map(|f| f.executors.len())
+            .sum()
     }
 
     /// An executor's process is gone (`executorTerminated`).
@@ -144,7 +206,7 @@ impl Agent {
         let live: Vec<v1::TaskId> = executor
             .launched
             .values()
-            .filter(|t| !is_terminal(t.state))
+            .filter(|t| !t.state.is_terminal())
             .map(|t| t.info.task_id.clone())
             .chain(executor.queued.iter().map(|t| t.task_id.clone()))
             .chain(
@@ -188,6 +250,8 @@ impl Agent {
         if done {
             state.frameworks.remove(framework_id);
         }
+        drop(state);
+        self.executor_exited.notify_waiters();
     }
 
     /// The terminal update of a task was acknowledged: forget the task.
@@ -197,7 +261,8 @@ impl Agent {
         }
     }
 
-    /// Kills every executor process group (agent shutdown).
+    /// Kills every executor process group at once (a dropped agent, or
+    /// executors that outlived the agent's stop).
     pub(crate) fn kill_all_executors(&self) {
         let state = self.lock();
         for framework in state.frameworks.values() {

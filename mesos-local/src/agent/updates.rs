@@ -16,7 +16,6 @@ use mesos_proto::v1::TaskStatus;
 use tracing::warn;
 
 use crate::ids::uuid_text;
-use crate::task_state::is_terminal;
 
 /// Acknowledged uuids remembered per stream to ignore duplicates.
 const REMEMBERED_ACKS: usize = 8;
@@ -101,7 +100,7 @@ impl UpdateManager {
         if stream.pending.len() > self.max_pending {
             let first_droppable = usize::from(stream.in_flight);
             let victim = (first_droppable..stream.pending.len())
-                .find(|&i| !is_terminal(stream.pending[i].state()));
+                .find(|&i| !stream.pending[i].state().is_terminal());
             if let Some(i) = victim {
                 if let Some(dropped) = stream.pending.remove(i) {
                     warn!(
@@ -156,7 +155,7 @@ impl UpdateManager {
         if stream.acked.len() > REMEMBERED_ACKS {
             stream.acked.pop_front();
         }
-        let terminal = is_terminal(head.state());
+        let terminal = head.state().is_terminal();
         if terminal && stream.pending.is_empty() {
             self.streams.remove(&key);
             return Acked::Done {

@@ -15,7 +15,7 @@ use prost::Message;
 use tracing::{info, warn};
 
 use super::events::now_secs;
-use super::framework::{is_terminal, Framework};
+use super::framework::Framework;
 use super::state::{AgentLink, AgentRecord, MasterState};
 use super::Master;
 use crate::protocol::{
@@ -244,7 +244,7 @@ impl Master {
                 continue;
             }
             framework.unreachable_tasks.remove(&task_id);
-            let live = !is_terminal(task.state());
+            let live = !task.state().is_terminal();
             let resources = Resources::from_protos(&task.resources).unwrap_or_default();
             framework.tasks.insert(task_id.clone(), task);
             if let Some(agent) = state.agents.get_mut(agent_id) {

@@ -12,7 +12,7 @@ use mesos_proto::v1::scheduler::{call, response, Call};
 use mesos_proto::v1::{OperationState, OperationStatus};
 use tracing::{info, warn};
 
-use super::framework::{is_terminal, reported_state};
+use super::framework::reported_state;
 use super::state::MasterState;
 use super::validation;
 use super::Master;
@@ -233,7 +233,7 @@ fn acknowledge(state: &mut MasterState, framework_id: &str, ack: call::Acknowled
             t.task_id.value == ack.task_id.value
                 && t.agent_id.value == agent_id
                 && t.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
-                && is_terminal(reported_state(t))
+                && reported_state(t).is_terminal()
         });
     if acked_terminal {
         state.remove_task(framework_id, &ack.task_id.value);

@@ -153,8 +153,6 @@ impl Framework {
     }
 }
 
-pub(crate) use crate::task_state::is_terminal;
-
 /// The state reconciliation reports for a task: the state of the latest
 /// update sent to the scheduler (`status_update_state`), else its state.
 pub(crate) fn reported_state(task: &Task) -> TaskState {
@@ -169,7 +167,7 @@ pub(crate) fn reported_state(task: &Task) -> TaskState {
 /// its `data`. Returns whether the task just became terminal.
 pub(crate) fn update_task(task: &mut Task, status: &TaskStatus) -> bool {
     let new_state = status.state();
-    let was_terminal = is_terminal(task.state());
+    let was_terminal = task.state().is_terminal();
     if !was_terminal {
         task.set_state(new_state);
     }
@@ -188,7 +186,7 @@ pub(crate) fn update_task(task: &mut Task, status: &TaskStatus) -> bool {
         previous.data = None;
     }
     task.statuses.push(status.clone());
-    !was_terminal && is_terminal(new_state)
+    !was_terminal && new_state.is_terminal()
 }
 
 #[cfg(test)]

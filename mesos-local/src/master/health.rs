@@ -11,7 +11,7 @@ use mesos_proto::v1::{task_status, TaskState, TimeInfo};
 use tracing::warn;
 
 use super::events::{self, master_status, now_secs};
-use super::framework::{is_terminal, update_task};
+use super::framework::update_task;
 use super::state::MasterState;
 use super::Master;
 use crate::protocol::master_message;
@@ -81,7 +81,7 @@ impl Master {
                 let Some(mut task) = framework.tasks.remove(&task_id) else {
                     continue;
                 };
-                if is_terminal(task.state()) {
+                if task.state().is_terminal() {
                     framework.complete_task(task, state.max_completed_tasks);
                     continue;
                 }

@@ -270,7 +270,7 @@ impl MasterState {
                 }
             }
         }
-        if !super::framework::is_terminal(task.state()) {
+        if !task.state().is_terminal() {
             let resources = Resources::from_protos(&task.resources).unwrap_or_default();
             self.recover_used(framework_id, &agent_id, &resources);
         }

@@ -15,7 +15,7 @@ use mesos_proto::{Encoding, MESOS_STREAM_ID_HEADER};
 use tracing::{info, warn};
 
 use super::events::{self, master_status, now_secs};
-use super::framework::{is_terminal, update_task, Connection, Framework};
+use super::framework::{update_task, Connection, Framework};
 use super::state::MasterState;
 use super::validation;
 use super::Master;
@@ -195,7 +195,7 @@ impl Master {
         state.frameworks.insert(id.to_string(), framework);
         for mut task in tasks {
             let agent_id = task.agent_id.value.clone();
-            if !is_terminal(task.state()) {
+            if !task.state().is_terminal() {
                 let resources = Resources::from_protos(&task.resources).unwrap_or_default();
                 state.recover_used(id, &agent_id, &resources);
             }

@@ -19,6 +19,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use mesos_local::testing::{workspace_binary, MESOS_LOCAL};
+use ovn_mesos_tests::binaries::{OVN_MESOS, OVN_MESOS_EXECUTOR};
 use ovn_mesos_tests::lab::state::{is_running, netns_exists};
 use ovn_mesos_tests::lab::{host_command, seed_steps, Host, Lab, LabConfig, LabState};
 use tracing_subscriber::EnvFilter;
@@ -137,7 +139,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Seed { dir } => {
             let state = LabState::load(&dir.dir)?;
-            let cli = ovn_mesos_tests::lab::ovn_mesos_binary()?
+            let cli = ovn_mesos_tests::binaries::ovn_mesos_binary()?
                 .display()
                 .to_string();
             for step in seed_steps() {
@@ -212,14 +214,10 @@ fn write_env(lab: &Lab) -> anyhow::Result<()> {
             var(&format!("OVS_DB_{key}"), &lab.ovs_remote(host));
         }
     }
-    if let Ok(p) = ovn_mesos_tests::lab::ovn_mesos_binary() {
-        var("OVN_MESOS_BIN", &p.display().to_string());
-    }
-    if let Ok(p) = ovn_mesos_executor::test_agent::executor_binary() {
-        var("OVN_MESOS_EXECUTOR_BIN", &p.display().to_string());
-    }
-    if let Ok(p) = mesos_local::testing::binary() {
-        var("MESOS_LOCAL_BIN", &p.display().to_string());
+    for which in [OVN_MESOS, OVN_MESOS_EXECUTOR, MESOS_LOCAL] {
+        if let Ok(p) = workspace_binary(which) {
+            var(which.env, &p.display().to_string());
+        }
     }
     let path = lab.dir().join("lab.env");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))

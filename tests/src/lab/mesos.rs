@@ -27,7 +27,7 @@ const READY: Duration = Duration::from_secs(30);
 impl Lab {
     /// Starts the master and both agents and waits until the master lists them.
     pub(super) fn start_mesos(&mut self) -> anyhow::Result<()> {
-        let bin = mesos_local::testing::binary()?.display().to_string();
+        let bin = crate::binaries::mesos_local_binary()?.display().to_string();
         let master_ip = Host::Master.ip().to_string();
         let work = self
             .host_dir(Host::Master)

@@ -40,7 +40,9 @@ use crate::daemon::Daemon;
 use crate::logs::LogCheck;
 use crate::workdir::{run_command, STATE_VARS};
 
-pub use binaries::{chassis_script, ovn_mesos_binary};
+/// Kept here for callers that name it through the lab.
+pub use crate::binaries::ovn_mesos_binary;
+pub use binaries::chassis_script;
 pub use container::Container;
 pub use enter::in_netns;
 pub use plan::{Host, LabConfig};

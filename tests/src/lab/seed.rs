@@ -12,7 +12,7 @@ use anyhow::Context;
 use tracing::info;
 
 use super::plan::{Host, GATEWAY_NIC, OUTSIDE_IP, PHYSNET};
-use super::{binaries, Lab};
+use super::Lab;
 
 /// One `ovn-mesos` invocation of the walk-through and the host it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Lab {
     /// host, `OVN_NB_DB=tcp:10.10.1.11:6641`, the host's OVS database), then
     /// `ovn-nbctl --wait=hv sync` so every chassis has the result.
     pub fn network_init_seed(&self) -> anyhow::Result<()> {
-        let cli = binaries::ovn_mesos_binary()?.display().to_string();
+        let cli = crate::binaries::ovn_mesos_binary()?.display().to_string();
         for step in seed_steps() {
             let t = Instant::now();
             let mut argv = vec![cli.as_str()];

@@ -20,8 +20,8 @@ use mesos_proto::v1::{
     Label, Labels, NetworkInfo, Resource, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_proto::Encoding;
+use ovn::attachment;
 use ovn::ports::TaskPort;
-use ovn_mesos_executor::test_agent::is_terminal;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -60,19 +60,19 @@ fn ovn_task(id: &str, agent: &str, port: &TaskPort, executor: &str, command: &st
         container: Some(ContainerInfo {
             r#type: container_info::Type::Mesos as i32,
             network_infos: vec![NetworkInfo {
-                name: Some("ovn".into()),
+                name: Some(attachment::NETWORK_NAME.into()),
                 ip_addresses: vec![IpAddress {
                     ip_address: Some(port.ip.to_string()),
                     ..Default::default()
                 }],
                 labels: Some(Labels {
                     labels: vec![
-                        label("ovn-mesos/logical-port", port.name.clone()),
-                        label("ovn-mesos/mac", port.mac.to_string()),
-                        label("ovn-mesos/prefix-len", port.prefix_len.to_string()),
-                        label("ovn-mesos/gateway", port.gateway.to_string()),
-                        label("ovn-mesos/mtu", "1400".into()),
-                        label("logical_switch", port.switch.clone()),
+                        label(attachment::LOGICAL_PORT, port.name.clone()),
+                        label(attachment::MAC, port.mac.to_string()),
+                        label(attachment::PREFIX_LEN, port.prefix_len.to_string()),
+                        label(attachment::GATEWAY, port.gateway.to_string()),
+                        label(attachment::MTU, "1400".into()),
+                        label(attachment::LOGICAL_SWITCH, port.switch.clone()),
                     ],
                 }),
                 ..Default::default()
@@ -186,7 +186,7 @@ impl Scheduler {
                     return status;
                 }
                 assert!(
-                    !is_terminal(status.state()),
+                    !status.state().is_terminal(),
                     "{task} ended {:?}: {:?}",
                     status.state(),
                     status.message

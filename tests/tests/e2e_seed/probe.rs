@@ -169,7 +169,7 @@ pub struct Container {
 /// The container of `task`, as its executor made it.
 pub fn container(lab: &Lab, task: &TaskView) -> anyhow::Result<Container> {
     let ids = task_iface_ids(lab, task)?;
-    let netns = ids.get("ovn-mesos/netns").cloned().with_context(|| {
+    let netns = ids.get(ovn::attachment::NETNS).cloned().with_context(|| {
         format!(
             "no ovn-mesos/netns on the interface of {}: {ids:?}",
             task.port

@@ -2,7 +2,7 @@
 //! namespace, a logical switch `ls1` (192.168.1.0/24), the test agent and
 //! executors started as the agent would, with their veth host ends in the
 //! chassis namespace. Task attachments are written exactly as the contract in
-//! `ovn_mesos_executor::attachment` says the framework writes them.
+//! `ovn::attachment` says the framework writes them.
 
 #![allow(dead_code)]
 
@@ -13,7 +13,9 @@ use mesos_proto::v1::network_info::IpAddress;
 use mesos_proto::v1::{
     CommandInfo, ContainerInfo, ExecutorId, Label, Labels, NetworkInfo, TaskId, TaskInfo,
 };
-use ovn_mesos_executor::test_agent::{executor_binary, ExecutorProcess, ExecutorSpec, TestAgent};
+use ovn::attachment;
+use ovn_mesos_executor::test_agent::{ExecutorProcess, ExecutorSpec, TestAgent};
+use ovn_mesos_tests::binaries::executor_binary;
 use ovn_mesos_tests::{wait_for, Chassis, OvnCentral};
 
 pub const FRAMEWORK: &str = "ovn-mesos-test-framework";
@@ -160,7 +162,7 @@ impl Lab {
 
 /// The namespace name the executor uses for `task` (see `TaskNames`).
 pub fn netns_of(task: &str) -> String {
-    ovn_mesos_executor::TaskNames::new(&FRAMEWORK.into(), &TaskId::from(task)).netns
+    attachment::TaskNames::new(FRAMEWORK, task).netns
 }
 
 /// A task with the attachment labels of `port` and a shell `command`.
@@ -171,12 +173,12 @@ pub fn task(id: &str, port: &Port, command: &str) -> TaskInfo {
 /// The contract's labels for `port` (gateway 192.168.1.1, prefix 24).
 pub fn attachment_labels(port: &Port) -> Vec<(String, String)> {
     vec![
-        ("ovn-mesos/logical-port".into(), port.lsp.clone()),
-        ("ovn-mesos/mac".into(), port.mac.clone()),
-        ("ovn-mesos/prefix-len".into(), "24".into()),
-        ("ovn-mesos/gateway".into(), "192.168.1.1".into()),
-        ("ovn-mesos/mtu".into(), "1400".into()),
-        ("logical_switch".into(), "ls1".into()),
+        (attachment::LOGICAL_PORT.into(), port.lsp.clone()),
+        (attachment::MAC.into(), port.mac.clone()),
+        (attachment::PREFIX_LEN.into(), "24".into()),
+        (attachment::GATEWAY.into(), "192.168.1.1".into()),
+        (attachment::MTU.into(), "1400".into()),
+        (attachment::LOGICAL_SWITCH.into(), "ls1".into()),
     ]
 }
 

@@ -8,8 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mesos_proto::v1::{FrameworkId, TaskId};
-use ovn_mesos_executor::TaskNames;
+use ovn::attachment::TaskNames;
 use ovn_mesos_tests::wait_for;
 use serde_json::Value;
 
@@ -98,7 +97,7 @@ pub fn saved_framework_id(state_dir: &Path) -> Option<String> {
 
 /// The task's network namespace (the executor's naming), noted for cleanup.
 pub fn netns(lab: &Lab, framework: &str, t: &Task) -> String {
-    let ns = TaskNames::new(&FrameworkId::from(framework), &TaskId::from(t.id.as_str())).netns;
+    let ns = TaskNames::new(framework, &t.id).netns;
     lab.note_netns(&ns);
     ns
 }

@@ -88,9 +88,9 @@ impl Lab {
             .prefix("ovn-mesos-fw-")
             .tempdir()
             .expect("temp dir");
-        let bin = ovn_mesos_tests::lab::ovn_mesos_binary().expect("ovn-mesos binary");
+        let bin = ovn_mesos_tests::binaries::ovn_mesos_binary().expect("ovn-mesos binary");
         let executor =
-            ovn_mesos_executor::test_agent::executor_binary().expect("ovn-mesos-executor binary");
+            ovn_mesos_tests::binaries::executor_binary().expect("ovn-mesos-executor binary");
         let mut lab = Lab {
             rt,
             agent: None,
