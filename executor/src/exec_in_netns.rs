@@ -34,9 +34,9 @@ pub const GO: u8 = b'g';
 pub enum ExecError {
     #[error("no program given")]
     NoProgram,
-    #[error("argument contains a NUL byte: {0}")]
+    #[error("argument contains a NUL byte")]
     Nul(#[from] NulError),
-    #[error("cannot open network namespace {path}: {source}")]
+    #[error("cannot open network namespace {path}")]
     Open {
         path: String,
         #[source]

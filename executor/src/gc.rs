@@ -13,6 +13,7 @@ use crate::netns;
 use crate::ovs::OwnedPort;
 use crate::plumbing::{Plumber, SetupError};
 use crate::proc_info::{self, Me};
+use ovn::report::Chain;
 
 /// Why a port is stale, or None when its executor still runs and its namespace exists.
 pub fn stale_reason(
@@ -75,7 +76,7 @@ pub async fn collect_garbage(plumber: &Plumber) -> Result<Vec<TaskNames>, SetupE
         match plumber.teardown(&names).await {
             Ok(()) => removed.push(names),
             Err(e) => {
-                warn!(veth = %names.host_veth, error = %e, "could not remove a stale task veth")
+                warn!(veth = %names.host_veth, error = %Chain(&e), "could not remove a stale task veth")
             }
         }
     }
@@ -93,7 +94,9 @@ pub async fn collect_garbage(plumber: &Plumber) -> Result<Vec<TaskNames>, SetupE
         info!(port = %port.name, netns = %port.netns, task = %port.task, reason, "removing a stale task port");
         match plumber.teardown(&names).await {
             Ok(()) => removed.push(names),
-            Err(e) => warn!(port = %port.name, error = %e, "could not remove a stale task port"),
+            Err(e) => {
+                warn!(port = %port.name, error = %Chain(&e), "could not remove a stale task port")
+            }
         }
     }
     Ok(removed)

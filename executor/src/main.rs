@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use mesos_proto::Encoding;
+use ovn::report::Chain;
 use ovn_mesos_executor::config::{default_ovs_db, ExecutorConfig};
 use ovn_mesos_executor::duration;
 use ovn_mesos_executor::exec_in_netns::{exec_in_netns, ExecError, GATE_FLAG, SUBCOMMAND};
@@ -89,7 +90,7 @@ fn main() -> ExitCode {
     let mesos = match MesosEnv::from_env() {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("ovn-mesos-executor: {e}");
+            eprintln!("ovn-mesos-executor: {}", Chain(&e));
             return ExitCode::from(USAGE);
         }
     };
@@ -129,7 +130,7 @@ fn main() -> ExitCode {
         Ok(outcome) if outcome.is_clean() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
-            tracing::error!(error = %e, "executor failed");
+            tracing::error!(error = %Chain(&e), "executor failed");
             ExitCode::FAILURE
         }
     }
@@ -165,7 +166,7 @@ fn helper(args: &[OsString]) -> ExitCode {
     match exec_in_netns(&PathBuf::from(netns), program, &args[3..], gated) {
         ExecError::CalledOff => ExitCode::from(125),
         err => {
-            eprintln!("ovn-mesos-executor {SUBCOMMAND}: {err}");
+            eprintln!("ovn-mesos-executor {SUBCOMMAND}: {}", Chain(&err));
             ExitCode::from(127)
         }
     }

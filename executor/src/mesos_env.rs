@@ -37,7 +37,7 @@ pub enum EnvError {
     #[error("{name} is not set; the executor must be started by a Mesos agent")]
     Missing { name: &'static str },
     /// A duration variable is malformed.
-    #[error("{name}: {source}")]
+    #[error("{name} is not a duration")]
     BadDuration {
         name: &'static str,
         #[source]
@@ -164,10 +164,13 @@ mod tests {
         assert_eq!(e, EnvError::Missing { name: DIRECTORY });
         let mut vars = BASE.to_vec();
         vars.push((SHUTDOWN_GRACE_PERIOD, "soon"));
-        assert!(env(&vars)
-            .unwrap_err()
-            .to_string()
-            .starts_with("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD:"));
+        let e = env(&vars).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD is not a duration"
+        );
+        let cause = std::error::Error::source(&e).expect("the duration's reason");
+        assert!(cause.to_string().contains("soon"), "{cause}");
         vars.pop();
         vars.push((CHECKPOINT, "0"));
         assert!(!env(&vars).unwrap().checkpoint, "\"0\" is off");

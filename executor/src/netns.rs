@@ -37,7 +37,7 @@ pub enum NetnsError {
         errno: Errno,
     },
     /// The namespace file cannot be opened (it does not exist?).
-    #[error("cannot open network namespace {name}: {source}")]
+    #[error("cannot open network namespace {name}")]
     Open {
         name: String,
         #[source]

@@ -29,7 +29,7 @@ pub const EXECUTOR_START: &str = "ovn-mesos/executor-start";
 #[derive(Debug, thiserror::Error)]
 pub enum OvsError {
     /// The local OVSDB server cannot be reached.
-    #[error("OVSDB {remote} unreachable: {source}")]
+    #[error("OVSDB {remote} unreachable")]
     Unreachable {
         remote: String,
         #[source]
@@ -39,7 +39,7 @@ pub enum OvsError {
     #[error("bridge {bridge} does not exist in the local Open_vSwitch database")]
     UnknownBridge { bridge: String },
     /// A transaction failed.
-    #[error("{what} failed: {source}")]
+    #[error("{what} failed")]
     Transact {
         what: String,
         #[source]

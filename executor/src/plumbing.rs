@@ -32,6 +32,7 @@ use crate::netns::{self, NetnsError};
 use crate::ovs::{task_owner, OvsError, OvsPorts, PortSpec};
 use crate::ovs_session::OvsSession;
 use crate::proc_info::Me;
+use ovn::report::Chain;
 
 /// Why a task's network could not be set up (everything created was removed).
 #[derive(Debug, thiserror::Error)]
@@ -142,9 +143,9 @@ impl Plumber {
                 })
             }
             Err(e) => {
-                warn!(task = %task, error = %e, "network setup failed; removing what was created");
+                warn!(task = %task, error = %Chain(&e), "network setup failed; removing what was created");
                 if let Err(t) = self.teardown(&names).await {
-                    warn!(task = %task, error = %t, "cleanup after a failed setup incomplete");
+                    warn!(task = %task, error = %Chain(&t), "cleanup after a failed setup incomplete");
                 }
                 Err(e)
             }
@@ -226,7 +227,7 @@ impl Plumber {
     pub async fn teardown(&self, names: &TaskNames) -> Result<(), SetupError> {
         let mut first: Option<SetupError> = None;
         let mut note = |e: SetupError| {
-            warn!(netns = %names.netns, error = %e, "cleanup step failed");
+            warn!(netns = %names.netns, error = %Chain(&e), "cleanup step failed");
             first.get_or_insert(e);
         };
         match self.ovs.get().await {

@@ -25,6 +25,7 @@ use tracing::debug;
 
 use crate::exec_in_netns::{GATE_FLAG, GO, SUBCOMMAND};
 use crate::netns;
+use ovn::report::Chain;
 
 /// Why a task's command cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +63,12 @@ impl CommandSpec {
         }
         let data = task.data.as_deref().ok_or(CommandError::NoCommand)?;
         let command: CommandInfo = if data.trim_ascii_start().starts_with(b"{") {
-            mesos_proto::from_json_slice(data).map_err(|e| CommandError::BadData(e.to_string()))?
+            mesos_proto::from_json_slice(data)
+                .map_err(|e| CommandError::BadData(Chain(&e).to_string()))?
         } else {
             Encoding::Protobuf
                 .decode(data)
-                .map_err(|e| CommandError::BadData(e.to_string()))?
+                .map_err(|e| CommandError::BadData(Chain(&e).to_string()))?
         };
         Self::from_command(Some(&command))
     }
@@ -193,7 +195,7 @@ impl TaskProcess {
     /// Sends `signal` to the task's whole process group.
     pub fn signal_group(&self, signal: Signal) {
         if let Err(e) = killpg(self.pid, signal) {
-            debug!(pid = %self.pid, %signal, error = %e, "killpg failed (group already gone?)");
+            debug!(pid = %self.pid, %signal, error = %Chain(&e), "killpg failed (group already gone?)");
         }
     }
 

@@ -18,6 +18,7 @@ use crate::attachment::Attachment;
 use crate::plumbing::{Plumber, SetupError};
 use crate::process::{describe_exit, CommandError, CommandSpec, TaskProcess};
 use crate::status::Reporter;
+use ovn::report::Chain;
 
 /// What a task reports to the executor loop.
 #[derive(Debug)]
@@ -97,14 +98,14 @@ async fn lifecycle(
         Ok(a) => a,
         Err(e) => {
             return failed(
-                format!("invalid network attachment: {e}"),
+                format!("invalid network attachment: {}", Chain(&e)),
                 Reason::TaskInvalid,
             )
         }
     };
     let command = match CommandSpec::from_task(task) {
         Ok(c) => c,
-        Err(e) => return failed(e.to_string(), Reason::TaskInvalid),
+        Err(e) => return failed(Chain(&e).to_string(), Reason::TaskInvalid),
     };
     if kill.borrow().is_some() {
         return killed(
@@ -128,15 +129,15 @@ async fn lifecycle(
         prepared
     );
     let prepared = prepared
-        .map_err(|e| CommandError::Spawn(std::io::Error::other(e.to_string())))
+        .map_err(|e| CommandError::Spawn(std::io::Error::other(Chain(&e).to_string())))
         .and_then(|p| p);
     let (network, mut process) = match (network, prepared) {
         (Ok(n), Ok(p)) => (n, p),
         (Ok(n), Err(e)) => {
             if let Err(t) = ctx.plumber.teardown(&n.names).await {
-                warn!(error = %t, "network cleanup after a failed start incomplete");
+                warn!(error = %Chain(&t), "network cleanup after a failed start incomplete");
             }
-            return failed(e.to_string(), Reason::ContainerLaunchFailed);
+            return failed(Chain(&e).to_string(), Reason::ContainerLaunchFailed);
         }
         (Err(e), prepared) => {
             if let Ok(p) = prepared {
@@ -148,7 +149,7 @@ async fn lifecycle(
                     Some(Reason::TaskKilledDuringLaunch),
                 ),
                 e => failed(
-                    format!("network setup failed: {e}"),
+                    format!("network setup failed: {}", Chain(&e)),
                     Reason::ContainerLaunchFailed,
                 ),
             };
@@ -157,7 +158,7 @@ async fn lifecycle(
     let names = &network.names;
     let cleanup = |what: &'static str| async move {
         if let Err(e) = ctx.plumber.teardown(names).await {
-            warn!(error = %e, "network cleanup {what} incomplete");
+            warn!(error = %Chain(&e), "network cleanup {what} incomplete");
         }
     };
     if kill.borrow().is_some() {
@@ -171,7 +172,7 @@ async fn lifecycle(
     if let Err(e) = process.start().await {
         process.abort().await;
         cleanup("after a failed start").await;
-        return failed(e.to_string(), Reason::ContainerLaunchFailed);
+        return failed(Chain(&e).to_string(), Reason::ContainerLaunchFailed);
     }
     let pid = process.pid().as_raw() as u32;
     let _ = ctx.events.send(TaskEvent::Status(Box::new(

@@ -11,7 +11,7 @@ use crate::resources::{AttributeError, ResourceError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The listening socket could not be bound (port in use, bad address).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -20,13 +20,13 @@ pub enum Error {
         source: std::io::Error,
     },
     /// `--resources` is invalid.
-    #[error("invalid --resources: {0}")]
+    #[error("invalid --resources")]
     Resources(#[from] ResourceError),
     /// `--attributes` is invalid.
-    #[error("invalid --attributes: {0}")]
+    #[error("invalid --attributes")]
     Attributes(#[from] AttributeError),
     /// The work directory could not be created.
-    #[error("cannot create work directory {path}: {source}")]
+    #[error("cannot create work directory {path}")]
     WorkDir {
         /// The directory.
         path: PathBuf,

@@ -36,6 +36,7 @@ use crate::ovs_session::OvsSession;
 use crate::plumbing::Plumber;
 use crate::status::Reporter;
 use crate::task::{KillOrder, TaskContext, TaskEvent};
+use ovn::report::Chain;
 
 /// Why the executor stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +64,7 @@ impl Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
     /// The host netlink socket could not be opened.
-    #[error("host network: {0}")]
+    #[error("host network")]
     Host(#[from] LinkError),
     /// The HTTP client could not be built.
     #[error(transparent)]
@@ -117,7 +118,7 @@ pub async fn run(
             info!(removed = removed.len(), "removed stale task ports")
         }
         Ok(_) => {}
-        Err(e) => warn!(error = %e, "garbage collection skipped"),
+        Err(e) => warn!(error = %Chain(&e), "garbage collection skipped"),
     }
     let client = AgentClient::new(
         config.mesos.executor_api_url(),
@@ -166,7 +167,7 @@ async fn send_updates(client: AgentClient, mut queue: mpsc::UnboundedReceiver<Ta
         match client.update(status).await {
             Ok(()) => debug!(task = %task, ?state, "update sent"),
             Err(e) => {
-                warn!(task = %task, ?state, error = %e, "update not sent; it goes with the next SUBSCRIBE")
+                warn!(task = %task, ?state, error = %Chain(&e), "update not sent; it goes with the next SUBSCRIBE")
             }
         }
     }
@@ -200,7 +201,7 @@ impl Loop {
                                     Step::Exit(o) => return self.shut_down(o).await,
                                     Step::Lost(why) => break why,
                                 },
-                                Some(Err(e)) => break e.to_string(),
+                                Some(Err(e)) => break Chain(&e).to_string(),
                                 None => break "the agent closed the event stream".to_owned(),
                             },
                             Some(te) = self.events.recv() => {
@@ -212,7 +213,7 @@ impl Loop {
                         }
                     }
                 }
-                Err(e) => e.to_string(),
+                Err(e) => Chain(&e).to_string(),
             };
             if !self.config.mesos.checkpoint {
                 warn!(reason = %reason, "agent connection lost; without checkpointing the executor shuts down");

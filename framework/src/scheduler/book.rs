@@ -157,22 +157,6 @@ pub struct Book {
     versions: u64,
 }
 
-/// Whether Mesos will never report on a task in this state again.
-pub fn is_terminal(state: TaskState) -> bool {
-    use TaskState::*;
-    matches!(
-        state,
-        TaskFinished
-            | TaskFailed
-            | TaskKilled
-            | TaskError
-            | TaskLost
-            | TaskDropped
-            | TaskGone
-            | TaskGoneByOperator
-    )
-}
-
 /// Whether a task in this state may stop counting as an instance.
 fn is_unsure(state: TaskState) -> bool {
     matches!(state, TaskState::TaskUnreachable | TaskState::TaskUnknown)
@@ -417,7 +401,7 @@ impl Book {
             }
         }
         let from = task.record.state;
-        if is_terminal(state) {
+        if state.is_terminal() {
             let mut task = self.remove(id).expect("the task is in the book");
             task.record.state = state;
             self.account_end(&task, state, now);

@@ -61,8 +61,9 @@ pub const KNOWN_LABELS: [&str; 5] = [
     LABEL_BACKOFF_FACTOR,
     LABEL_MAX_BACKOFF_SECONDS,
 ];
-/// Label of `container.network_infos[]` naming the task's logical switch.
-pub const LABEL_LOGICAL_SWITCH: &str = "logical_switch";
+/// Label of `container.network_infos[]` naming the task's logical switch
+/// (the attachment contract's key).
+pub use ovn::attachment::LOGICAL_SWITCH as LABEL_LOGICAL_SWITCH;
 /// Prefix of the `discovery.ports.ports[].labels` key asking for a VIP
 /// (`VIP_0`, `VIP_1` ...: the DC/OS convention).
 pub const VIP_LABEL_PREFIX: &str = "VIP_";
@@ -171,21 +172,10 @@ impl RestartPolicy {
     /// Whether a task that reached `state` is launched again. Non-terminal
     /// states never ask for a relaunch.
     pub fn restarts_after(&self, state: TaskState) -> bool {
-        use TaskState::*;
-        let terminal = matches!(
-            state,
-            TaskFinished
-                | TaskFailed
-                | TaskKilled
-                | TaskError
-                | TaskLost
-                | TaskDropped
-                | TaskGone
-                | TaskGoneByOperator
-        );
+        let terminal = state.is_terminal();
         match self.mode {
             RestartMode::Always => terminal,
-            RestartMode::OnFailure => terminal && state != TaskFinished,
+            RestartMode::OnFailure => terminal && state != TaskState::TaskFinished,
             RestartMode::Never => false,
         }
     }

@@ -172,7 +172,7 @@ impl Agent {
         .await
         .unwrap_or_else(|e| Err(format!("sandbox preparation panicked: {e}")));
         let mut child =
-            match prepared.and_then(|()| process::spawn(&spec).map_err(|e| e.to_string())) {
+            match prepared.and_then(|()| process::spawn(&spec).map_err(crate::api::chain)) {
                 Ok(child) => child,
                 Err(error) => {
                     let message = format!("Failed to launch task subprocess: {error}");

@@ -110,7 +110,7 @@ impl Agent {
         })
         .await
         .unwrap_or_else(|e| Err(format!("sandbox preparation panicked: {e}")));
-        let child = prepared.and_then(|()| process::spawn(&spec).map_err(|e| e.to_string()));
+        let child = prepared.and_then(|()| process::spawn(&spec).map_err(crate::api::chain));
         let mut child = match child {
             Ok(child) => child,
             Err(error) => {

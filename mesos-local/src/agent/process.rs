@@ -25,7 +25,7 @@ pub enum LaunchError {
     #[error("invalid command: {0}")]
     Command(String),
     /// The sandbox or its output files could not be prepared.
-    #[error("cannot prepare sandbox {dir}: {source}")]
+    #[error("cannot prepare sandbox {dir}")]
     Sandbox {
         /// The sandbox.
         dir: PathBuf,
@@ -34,7 +34,7 @@ pub enum LaunchError {
         source: std::io::Error,
     },
     /// `fork`/`exec` failed.
-    #[error("cannot start '{program}': {source}")]
+    #[error("cannot start '{program}'")]
     Spawn {
         /// The program.
         program: String,

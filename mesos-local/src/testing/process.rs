@@ -24,7 +24,7 @@ pub enum ProcessError {
     #[error(transparent)]
     Binary(#[from] super::BinaryError),
     /// The process could not be spawned.
-    #[error("cannot start {binary}: {source}")]
+    #[error("cannot start {binary}")]
     Spawn {
         /// The binary.
         binary: PathBuf,

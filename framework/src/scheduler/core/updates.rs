@@ -12,7 +12,7 @@ use ovn::ports::port_name;
 use tracing::info;
 
 use super::{Core, Effect, MasterCall};
-use crate::scheduler::book::{is_terminal, StatusOutcome};
+use crate::scheduler::book::StatusOutcome;
 
 impl Core {
     pub(super) fn on_update(&mut self, status: TaskStatus, now: Instant) {
@@ -58,7 +58,7 @@ impl Core {
     fn stray(&mut self, status: &TaskStatus) {
         let task = status.task_id.clone();
         let state = status.state();
-        if !is_terminal(state) {
+        if !state.is_terminal() {
             if self.connected {
                 info!(task = %task, state = state.as_str_name(), "killing a task this framework does not run");
                 self.out.push(Effect::Call(MasterCall::Kill {
