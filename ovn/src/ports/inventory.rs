@@ -3,7 +3,10 @@
 
 use tracing::info;
 
+use uuid::Uuid;
+
 use super::index::SwitchIndex;
+use super::registry;
 use super::plan::task_port_from_row;
 use super::{PortError, TaskPort};
 use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table, NB_DB};
@@ -13,7 +16,14 @@ use crate::owner::{self, Kind};
 /// Removes a task's port and its reference from its switch in one transaction
 /// (`ovn-nbctl lsp-del`). `Ok(false)` when no port has that name; a port that
 /// is not an ovn-mesos task port is [`PortError::NotATaskPort`].
+///
+/// Allocation on the port's switch waits while the port goes (the switch's
+/// lock is held until the cache shows the deletion), so a create in this
+/// process never plans from a switch that is about to change and fails its
+/// `_version` guard.
 pub async fn delete_task_port(nb: &Client, name: &str) -> Result<bool, PortError> {
+    let switches = nb.read(|cache| switches_holding(cache, name));
+    let _locked = registry::lock_all(&switches).await;
     let deleted = nb
         .ensure(&format!("delete task port {name}"), |cache| {
             let found = cache.find(LogicalSwitchPort::TABLE, "name", &Datum::string(name));
@@ -53,6 +63,20 @@ pub async fn delete_task_port(nb: &Client, name: &str) -> Result<bool, PortError
         info!(port = %name, "task port deleted");
     }
     Ok(deleted)
+}
+
+/// The switches whose `ports` hold the port named `name`.
+fn switches_holding(cache: &Cache, name: &str) -> Vec<Uuid> {
+    let found = cache.find(LogicalSwitchPort::TABLE, "name", &Datum::string(name));
+    let Some((uuid, _)) = found.first() else {
+        return Vec::new();
+    };
+    let port = Atom::Uuid(*uuid);
+    cache
+        .table(LogicalSwitch::TABLE)
+        .filter(|(_, row)| row.get("ports").is_some_and(|p| p.contains(&port)))
+        .map(|(sw, _)| *sw)
+        .collect()
 }
 
 /// Every ovn-mesos task port in the cache, by name (for repair passes).
