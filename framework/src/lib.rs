@@ -18,7 +18,7 @@ pub mod api;
 pub mod cli;
 pub(crate) mod cpu;
 pub mod exit;
-pub mod launch;
+pub(crate) mod launch;
 pub mod mesos;
 pub mod network;
 pub mod run;

@@ -30,13 +30,7 @@ mod pieces;
 mod place;
 mod taskinfo;
 
-pub use executor::{
-    ExecutorSettings, ExecutorSettingsError, DEFAULT_EXECUTOR_CPUS, DEFAULT_EXECUTOR_MEM,
-    DEFAULT_MTU,
-};
-pub use offer::{chassis, LaunchResources, Need, OfferSlot, DEFAULT_CHASSIS_ATTRIBUTE};
-pub use place::{place, Load, Placement, Want};
-pub use taskinfo::{
-    new_task_id, task_info, EXECUTOR_ID_PREFIX, LABEL_BRIDGE, LABEL_GATEWAY, LABEL_LOGICAL_PORT,
-    LABEL_MAC, LABEL_MTU, LABEL_PREFIX_LEN, LABEL_SERVICE, LABEL_TENANT, NETWORK_NAME,
-};
+pub use executor::ExecutorSettings;
+pub use offer::{LaunchResources, Need, OfferSlot, DEFAULT_CHASSIS_ATTRIBUTE};
+pub use place::{place, Load, Want};
+pub use taskinfo::{new_task_id, task_info};

@@ -5,7 +5,7 @@
 
 use mesos_proto::v1::{value, AgentId, Offer, OfferId, Resource};
 
-use super::pieces::{self, Piece, PORTS};
+use super::pieces::{self, Piece};
 use super::ExecutorSettings;
 use crate::tasks::Resources;
 
@@ -39,13 +39,14 @@ pub struct LaunchResources {
     pub executor: Vec<Resource>,
 }
 
+#[cfg(test)]
 impl LaunchResources {
     /// The host ports given to the task, ascending.
     pub fn host_ports(&self) -> Vec<u64> {
         let mut ports: Vec<u64> = self
             .task
             .iter()
-            .filter(|r| r.name == PORTS)
+            .filter(|r| r.name == pieces::PORTS)
             .flat_map(|r| r.ranges.iter().flat_map(|x| x.range.iter()))
             .flat_map(|r| r.begin..=r.end)
             .collect();
@@ -91,16 +92,19 @@ impl OfferSlot {
     }
 
     /// Whether `need` fits in what is left.
+    #[cfg(test)]
     pub fn fits(&self, need: &Need) -> bool {
         self.clone().take(need).is_some()
     }
 
     /// Whether nothing is left for another launch of `need`.
+    #[cfg(test)]
     pub fn is_empty_for(&self, need: &Need) -> bool {
         !self.fits(need)
     }
 
     /// What is left, summed over roles.
+    #[cfg(test)]
     pub fn free(&self) -> Resources {
         pieces::free(&self.pieces)
     }
@@ -211,7 +215,7 @@ mod tests {
         );
         let taken = slot.take(&need(0.1, 1.0, 4)).expect("fits");
         assert_eq!(taken.host_ports(), [31000, 31001, 31002, 31005]);
-        assert!(taken.executor.iter().all(|r| r.name != PORTS));
+        assert!(taken.executor.iter().all(|r| r.name != pieces::PORTS));
         assert_eq!(slot.free().ports, 1);
     }
 

@@ -50,6 +50,7 @@ pub(super) fn usable(offer: &Offer, role: &str) -> Vec<Piece> {
     pieces
 }
 
+#[cfg(test)]
 /// What is left in `pieces`, summed over roles.
 pub(super) fn free(pieces: &[Piece]) -> Resources {
     let mut free = Resources::default();

@@ -98,7 +98,7 @@ impl SchedulerConfig {
             state_dir,
             executor,
             role: "*".into(),
-            chassis_attribute: "ovn-chassis".into(),
+            chassis_attribute: crate::launch::DEFAULT_CHASSIS_ATTRIBUTE.into(),
             refuse_seconds: 5.0,
             idle_refuse_seconds: 120.0,
             reconcile_interval: Duration::from_secs(600),

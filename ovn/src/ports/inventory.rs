@@ -6,8 +6,8 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::index::SwitchIndex;
-use super::registry;
 use super::plan::task_port_from_row;
+use super::registry;
 use super::{PortError, TaskPort};
 use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table, NB_DB};
 use crate::ovsdb::{Atom, Cache, Client, Datum, Mutation, Txn};
