@@ -167,14 +167,7 @@ async fn tasks_launched_through_mesos_local_talk_tcp_and_clean_up() {
         r#type: Some(capability::Type::TaskKillingState as i32),
     });
     let mut events = client.subscribe(info).await.expect("subscribed");
-    let offer = events
-        .next_of(event::Type::Offers, WAIT)
-        .await
-        .expect("offers")
-        .offers
-        .expect("offers")
-        .offers
-        .remove(0);
+    let offer = first_offer(&mut events).await;
     let agent = offer.agent_id.value.clone();
     let server = format!(
         "exec /usr/bin/python3 -m http.server 8080 --directory {}",
@@ -323,14 +316,7 @@ async fn stopping_the_agent_lets_the_executor_remove_its_task_and_network() {
         .subscribe(framework_info("agent-stop"))
         .await
         .expect("subscribed");
-    let offer = events
-        .next_of(event::Type::Offers, WAIT)
-        .await
-        .expect("offers")
-        .offers
-        .expect("offers")
-        .offers
-        .remove(0);
+    let offer = first_offer(&mut events).await;
     let task = ovn_task(&lab, "held", &offer.agent_id.value, &a, "exec sleep 600");
     client
         .call(Call {
@@ -423,4 +409,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// The first offer of the next OFFERS event.
+async fn first_offer(events: &mut EventStream) -> mesos_proto::v1::Offer {
+    events
+        .next_of(event::Type::Offers, WAIT)
+        .await
+        .expect("offers")
+        .offers
+        .expect("offers")
+        .offers
+        .remove(0)
 }
