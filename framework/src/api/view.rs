@@ -127,31 +127,16 @@ fn task_view(t: TaskSource<'_>) -> TaskView {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
-
     use mesos_proto::v1::{AgentId, TaskState};
 
     use super::*;
-    use crate::state::PortRecord;
 
     fn record(id: &str) -> TaskRecord {
-        TaskRecord {
-            task_id: TaskId::new(id),
-            service: "web".into(),
-            tenant: "coke".into(),
-            switch: "coke1".into(),
-            definition: "web".into(),
-            agent_id: Some(AgentId::new("a1")),
-            hostname: Some("agent1".into()),
-            port: PortRecord {
-                name: id.into(),
-                ip: Ipv4Addr::new(192, 168, 1, 2),
-                mac: "0a:58:c0:a8:01:02".parse().unwrap(),
-            },
-            state: TaskState::TaskRunning,
-            launched_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1),
-            attempts: 1,
-        }
+        let port = crate::launch::fixtures::port(id, 2);
+        let agent = Some(AgentId::new("a1"));
+        let mut record = TaskRecord::staging(&port, "web".into(), agent, Some("agent1".into()));
+        record.state = TaskState::TaskRunning;
+        record
     }
 
     fn source(record: &TaskRecord, version: u64) -> TaskSource<'_> {

@@ -1,17 +1,14 @@
 //! Unit tests of the task book: instance accounting, backoff, surplus and
 //! backends.
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
-use ovn::ipam::mac_for_ip;
 use ovn::services::ServiceKey;
 
 use super::*;
 use crate::launch::fixtures::Coke1;
-use crate::state::PortRecord;
 use crate::tasks::{parse_task_file, Services, TemplateId};
 
 fn services(instances: u32, restart: &str) -> Services {
@@ -30,24 +27,11 @@ fn services(instances: u32, restart: &str) -> Services {
 }
 
 fn task(id: &str, last_octet: u8, now: Instant) -> LiveTask {
-    let ip = Ipv4Addr::new(192, 168, 1, last_octet);
-    let record = TaskRecord {
-        task_id: TaskId::new(id),
-        service: "web".into(),
-        tenant: "coke".into(),
-        switch: "coke1".into(),
-        definition: "web".into(),
-        agent_id: Some(AgentId::new("agent-1")),
-        hostname: Some("agent1".into()),
-        port: PortRecord {
-            name: id.into(),
-            ip,
-            mac: mac_for_ip(ip),
-        },
-        state: TaskState::TaskStaging,
-        launched_at: SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(last_octet)),
-        attempts: 1,
-    };
+    let port = crate::launch::fixtures::port(id, last_octet);
+    let agent = Some(AgentId::new("agent-1"));
+    let mut record =
+        TaskRecord::staging(&port, TemplateId::new("web"), agent, Some("agent1".into()));
+    record.launched_at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(last_octet));
     LiveTask::new(record, now)
 }
 
