@@ -178,12 +178,16 @@ impl Driver {
                     }
                     let had_id = self.store.framework_id().is_some();
                     let effects = self.core.handle(Input::Disconnected, Instant::now());
-                    self.execute(effects, None, &ports, &inputs_tx)?;
+                    if let Err(e) = self.execute(effects, None, &ports, &inputs_tx) {
+                        break Err(e);
+                    }
                     match e {
                         MesosError::FrameworkRemoved(reason) if had_id => {
                             warn!(reason = %reason, "the master removed this framework; its tasks are gone, registering anew");
                             let effects = self.core.handle(Input::FrameworkRemoved, Instant::now());
-                            self.execute(effects, None, &ports, &inputs_tx)?;
+                            if let Err(e) = self.execute(effects, None, &ports, &inputs_tx) {
+                                break Err(e);
+                            }
                             link = Link::Subscribing(self.subscribe());
                         }
                         e if e.is_retryable() => {

@@ -216,9 +216,9 @@ impl Core {
 
     fn on_disconnected(&mut self) {
         if self.connected {
+            // The view says so at once; pending load balancer changes keep
+            // their flush.
             self.connected = false;
-            self.view_dirty = true;
-            self.flush_at = None;
             self.publish();
         }
     }

@@ -547,3 +547,27 @@ fn an_adopted_task_learns_its_hostname_from_an_offer_of_its_agent() {
         .iter()
         .any(|e| matches!(e, Effect::WriteRecord(r) if r.hostname.is_some())));
 }
+
+#[test]
+fn a_disconnect_publishes_at_once_and_keeps_pending_load_balancer_writes() {
+    let now = Instant::now();
+    let mut core = subscribed(now);
+    let ids = launch_all(&mut core, now);
+    core.handle(
+        Input::Update(status(&ids[0], TaskState::TaskRunning, false)),
+        now,
+    );
+    let effects = core.handle(Input::Disconnected, now);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Publish(_)]),
+        "{effects:?}"
+    );
+    let due = core.next_wake(now);
+    let effects = core.handle(Input::Tick, due);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::SyncVips(specs) if specs[0].backends.len() == 1)),
+        "the new backend is still written: {effects:?}"
+    );
+}
