@@ -149,7 +149,16 @@ async fn gateway_init(
     if let Some(ovs) = ovs {
         ovs.close().await;
     }
-    print_gateway(out, &result?)
+    let report = result?;
+    if report.nb.is_empty() && report.ovs.is_empty() {
+        writeln!(
+            out,
+            "gateway {} of tenant {} does not exist: nothing to delete",
+            report.router, a.tenant_name
+        )?;
+        return Ok(());
+    }
+    print_gateway(out, &report)
 }
 
 async fn network_init(nb: &Client, a: &NetworkInitArgs, out: &mut impl Write) -> Result<()> {
@@ -182,6 +191,8 @@ async fn network_delete(nb: &Client, a: &NetworkDeleteArgs, out: &mut impl Write
     print_report(out, &format!("network {}", a.network_name), &report)
 }
 
+/// `gateway-delete`: idempotent, like `network-delete`; a gateway that does
+/// not exist is said so.
 async fn gateway_delete(
     global: &GlobalArgs,
     nb: &Client,
@@ -195,9 +206,20 @@ async fn gateway_delete(
     if let Some(ovs) = ovs {
         ovs.close().await;
     }
-    print_gateway(out, &result?)
+    let report = result?;
+    if report.nb.is_empty() && report.ovs.is_empty() {
+        writeln!(
+            out,
+            "gateway {} of tenant {} does not exist: nothing to delete",
+            report.router, a.tenant_name
+        )?;
+        return Ok(());
+    }
+    print_gateway(out, &report)
 }
 
+/// `tenant-delete`: idempotent, like `network-delete`; a tenant that does
+/// not exist is said so.
 async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) -> Result<()> {
     if a.cascade {
         // The tenant's service load balancers go first: they hang off its gateways.
@@ -218,6 +240,14 @@ async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) 
     let report = topology::tenant_delete(nb, &a.tenant_name, a.cascade)
         .await
         .with_context(|| format!("tenant-delete {}", a.tenant_name))?;
+    if report.is_empty() {
+        writeln!(
+            out,
+            "tenant {} does not exist: nothing to delete",
+            a.tenant_name
+        )?;
+        return Ok(());
+    }
     print_report(out, &format!("tenant {}", a.tenant_name), &report)
 }
 

@@ -369,6 +369,50 @@ fn deleting_a_network_that_does_not_exist_says_so_and_succeeds() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn deleting_a_gateway_or_tenant_that_does_not_exist_says_so_and_succeeds() -> Result<()> {
+    let lab = Lab::start()?;
+    lab.seed();
+    lab.central.sync_sb()?;
+    let before = tables(lab.central.nb_dump()?);
+    let typo = lab.ok(&["tenant-delete", "--tenant-name=fanta"]);
+    assert_eq!(
+        typo.trim_end(),
+        "tenant fanta does not exist: nothing to delete"
+    );
+    let typo = lab.ok(&["gateway-delete", "--tenant-name=fanta"]);
+    assert!(
+        typo.starts_with("gateway GR_fanta_")
+            && typo
+                .trim_end()
+                .ends_with(" of tenant fanta does not exist: nothing to delete"),
+        "{typo}"
+    );
+    lab.central.sync_sb()?;
+    assert_eq!(tables(lab.central.nb_dump()?), before, "the NB changed");
+
+    lab.ok(&[
+        "network-delete",
+        "--network-name=coke1",
+        "--tenant-name=coke",
+    ]);
+    let first = lab.ok(&["gateway-delete", "--tenant-name=coke"]);
+    assert!(first.contains("deleted"), "{first}");
+    let again = lab.ok(&["gateway-delete", "--tenant-name=coke"]);
+    assert!(
+        again.contains("does not exist: nothing to delete"),
+        "{again}"
+    );
+    let first = lab.ok(&["tenant-delete", "--tenant-name=coke"]);
+    assert!(first.contains("deleted"), "{first}");
+    let again = lab.ok(&["tenant-delete", "--tenant-name=coke"]);
+    assert_eq!(
+        again.trim_end(),
+        "tenant coke does not exist: nothing to delete"
+    );
+    Ok(())
+}
+
 /// The dump without NB_Global, whose sequence numbers move with every sync.
 fn tables(mut dump: serde_json::Value) -> serde_json::Value {
     if let Some(o) = dump.as_object_mut() {
