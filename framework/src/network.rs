@@ -149,16 +149,7 @@ async fn gateway_init(
     if let Some(ovs) = ovs {
         ovs.close().await;
     }
-    let report = result?;
-    if report.nb.is_empty() && report.ovs.is_empty() {
-        writeln!(
-            out,
-            "gateway {} of tenant {} does not exist: nothing to delete",
-            report.router, a.tenant_name
-        )?;
-        return Ok(());
-    }
-    print_gateway(out, &report)
+    print_gateway(out, &result?)
 }
 
 async fn network_init(nb: &Client, a: &NetworkInitArgs, out: &mut impl Write) -> Result<()> {
@@ -181,12 +172,8 @@ async fn network_delete(nb: &Client, a: &NetworkDeleteArgs, out: &mut impl Write
         .await
         .with_context(|| format!("network-delete {}", a.network_name))?;
     if report.is_empty() {
-        writeln!(
-            out,
-            "network {} of tenant {} does not exist: nothing to delete",
-            a.network_name, a.tenant_name
-        )?;
-        return Ok(());
+        let what = format!("network {} of tenant {}", a.network_name, a.tenant_name);
+        return nothing_to_delete(out, &what);
     }
     print_report(out, &format!("network {}", a.network_name), &report)
 }
@@ -208,12 +195,8 @@ async fn gateway_delete(
     }
     let report = result?;
     if report.nb.is_empty() && report.ovs.is_empty() {
-        writeln!(
-            out,
-            "gateway {} of tenant {} does not exist: nothing to delete",
-            report.router, a.tenant_name
-        )?;
-        return Ok(());
+        let what = format!("gateway {} of tenant {}", report.router, a.tenant_name);
+        return nothing_to_delete(out, &what);
     }
     print_gateway(out, &report)
 }
@@ -241,12 +224,7 @@ async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) 
         .await
         .with_context(|| format!("tenant-delete {}", a.tenant_name))?;
     if report.is_empty() {
-        writeln!(
-            out,
-            "tenant {} does not exist: nothing to delete",
-            a.tenant_name
-        )?;
-        return Ok(());
+        return nothing_to_delete(out, &format!("tenant {}", a.tenant_name));
     }
     print_report(out, &format!("tenant {}", a.tenant_name), &report)
 }
@@ -340,6 +318,13 @@ fn print_report(out: &mut impl Write, what: &str, report: &Report) -> Result<()>
             writeln!(out, "{change}")?;
         }
     }
+    Ok(())
+}
+
+/// What a delete that found nothing prints: it succeeds (deletes are
+/// idempotent), but a mistyped name is visible.
+fn nothing_to_delete(out: &mut impl Write, what: &str) -> Result<()> {
+    writeln!(out, "{what} does not exist: nothing to delete")?;
     Ok(())
 }
 

@@ -91,6 +91,16 @@ fn the_seed_steps_run_twice_leave_the_same_database() -> Result<()> {
     assert_eq!(lab.central.nb_dump()?, first, "a second run changed the NB");
     let again = lab.ok(&["tenant-init", "--tenant-name", "coke"]);
     assert_eq!(again.trim(), "tenant coke: already up to date");
+    let again = lab.ok(&[
+        "gateway-init",
+        "--cluster-ip-subnet=192.168.0.0/16",
+        "--localnet=physnet",
+        "--physical-ip=10.10.1.12/24",
+        "--default-gw=10.10.1.1",
+        "--tenant-name=coke",
+    ]);
+    assert!(again.contains("already up to date"), "{again}");
+    assert!(!again.contains("does not exist"), "{again}");
     let nat = lab
         .central
         .nbctl(&["lr-nat-list", "GR_coke_mesos-master"])?;
