@@ -474,6 +474,9 @@ impl Book {
         for (id, mut tasks) in by_template {
             let t = &self.templates[id];
             let keep = t.instances.saturating_sub(t.done) as usize;
+            // A task unreachable past the grace period holds no place (its
+            // replacement does); it counts, and can be surplus, once back.
+            tasks.retain(|task| task.counts(now));
             if tasks.len() <= keep {
                 continue;
             }

@@ -164,6 +164,30 @@ fn an_unreachable_task_is_replaced_after_the_grace_period() {
 }
 
 #[test]
+fn the_replacement_of_an_unreachable_task_is_no_surplus_until_the_task_is_back() {
+    let now = Instant::now();
+    let later = now + UNREACHABLE_GRACE;
+    let mut book = Book::new(&services(1, "always"));
+    book.insert(task("web.1", 2, now));
+    book.on_status(&status("web.1", TaskState::TaskRunning), now);
+    book.on_status(&status("web.1", TaskState::TaskUnreachable), now);
+    assert_eq!(wanted(&book, later), vec![("web".to_owned(), 1)]);
+    book.insert(task("web.2", 3, later));
+    assert!(book.surplus(later).is_empty(), "the replacement stays");
+    // the master repeats the unreachable state at each reconciliation
+    book.on_status(&status("web.1", TaskState::TaskUnreachable), later);
+    assert!(
+        book.surplus(later).is_empty(),
+        "the replacement still stays"
+    );
+    assert!(book.wants(later).is_empty(), "and nothing more is launched");
+    book.on_status(&status("web.2", TaskState::TaskRunning), later);
+    // the old task comes back: one of the two running is now surplus
+    book.on_status(&status("web.1", TaskState::TaskRunning), later);
+    assert_eq!(book.surplus(later).len(), 1);
+}
+
+#[test]
 fn a_task_back_from_unreachable_or_gone_counts_again() {
     let now = Instant::now();
     let later = now + UNREACHABLE_GRACE;
