@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all deps build test lint unit bench demo clean
+.PHONY: all deps build test machines lint unit bench demo clean
 
 all: build
 
@@ -24,16 +24,33 @@ lint:
 # the tests would still compile their own copies.
 TEST_BINS := ovn-mesos mesos-local ovn-mesos-executor
 
+#
+# The machine test (tests/tests/vagrant_machines.rs: the vagrant lab booted
+# as three systemd machines and provisioned by its own scripts) runs after
+# the others, alone: it holds the host's 10.10.1.0/24 and both cores for a
+# few minutes. `make machines` runs only it.
+MACHINE_TEST := vagrant_machines
+NEXTEST_PROFILE := $(if $(CI),--profile ci,)
+
 test: deps lint
 	@for bin in $(TEST_BINS); do \
 	  echo "$(CARGO) build -p $$bin --bin $$bin"; \
 	  $(CARGO) build -p $$bin --bin $$bin || exit 1; \
 	done
 	@if command -v cargo-nextest >/dev/null; then \
-	  $(CARGO) nextest run --workspace --no-fail-fast $(if $(CI),--profile ci,); \
+	  status=0; \
+	  $(CARGO) nextest run --workspace --no-fail-fast $(NEXTEST_PROFILE) \
+	    -E 'not binary($(MACHINE_TEST))' || status=$$?; \
+	  $(CARGO) nextest run -p ovn-mesos-tests --test $(MACHINE_TEST) --no-fail-fast \
+	    $(NEXTEST_PROFILE) || status=$$?; \
+	  exit $$status; \
 	else \
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+machines: deps
+	@for bin in $(TEST_BINS); do $(CARGO) build -p $$bin --bin $$bin || exit 1; done
+	$(CARGO) nextest run -p ovn-mesos-tests --test $(MACHINE_TEST) --no-fail-fast --no-capture
 
 # The unit tests inside the crates (their lib and bin targets): in process,
 # with no OVN/OVS daemon, no Mesos, no root and no network namespace, so a

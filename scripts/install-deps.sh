@@ -4,8 +4,10 @@
 # service is enabled), iproute2, ethtool, curl, pip for the system Python (the
 # pymesos check installs pymesos into the target directory with it), apache2 and
 # nginx (the shipped tasks run them with private configs inside containers; their
-# packaged services are not started), and shellcheck + ruby (the vagrant/ lab's
-# scripts and Vagrantfile are checked with them). Safe to run again: it installs
+# packaged services are not started), shellcheck + ruby (the vagrant/ lab's
+# scripts and Vagrantfile are checked with them), and debootstrap,
+# systemd-container and nftables (scripts/machines.sh boots the vagrant lab
+# as systemd-nspawn machines for the machine test). Safe to run again: it installs
 # only what is missing. Needs root (or sudo) when something is missing.
 set -euo pipefail
 
@@ -23,6 +25,10 @@ command -v ping >/dev/null || need+=(iputils-ping)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v ruby >/dev/null || need+=(ruby)
+# the vagrant lab booted as systemd machines (scripts/machines.sh)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v nft >/dev/null || need+=(nftables)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -65,6 +65,9 @@ fn expected_files(vm: &Vm) -> BTreeSet<String> {
     let mut files: BTreeSet<String> = ["etc/default/ovn-chassis"].map(String::from).into();
     files.insert(format!("etc/systemd/system/mesos-{}.service", vm.role));
     files.insert(format!("home/vagrant/setup_{}_args.sh", vm.role));
+    if vm.gateway_nic_ip.is_some() {
+        files.insert("etc/systemd/system/ovn-mesos-gateway-nic.service".into());
+    }
     if vm.role == "master" {
         files.extend(
             [

@@ -24,12 +24,23 @@ render_defaults() {
   } | write_file /etc/default/ovn-central 0644
 }
 
-# start_central: (re)starts ovn-central and waits until NB answers over tcp.
+# wait_answers CTL DB: polls (up to 60 s) until CTL answers on DB. The
+# restart returns before ovsdb-server listens, and a refused connection
+# ends ovn-nbctl at once whatever its --timeout.
+wait_answers() {
+  local ctl=$1 db=$2 deadline=$((SECONDS + 60)) out
+  until out=$("$ctl" --db="$db" --timeout=5 --no-leader-only show 2>&1 >/dev/null); do
+    [ "$SECONDS" -lt "$deadline" ] || die "$db does not answer after 60 s: $out"
+    sleep 0.5
+  done
+}
+
+# start_central: (re)starts ovn-central and waits until NB and SB answer over tcp.
 start_central() {
   enable_now ovn-central.service
   systemctl restart ovn-central.service
-  ovn-nbctl --db="tcp:$MASTER_IP:$NB_PORT" --timeout=60 --no-leader-only show >/dev/null
-  ovn-sbctl --db="tcp:$MASTER_IP:$SB_PORT" --timeout=60 --no-leader-only show >/dev/null
+  wait_answers ovn-nbctl "tcp:$MASTER_IP:$NB_PORT"
+  wait_answers ovn-sbctl "tcp:$MASTER_IP:$SB_PORT"
   log "NB tcp:$MASTER_IP:$NB_PORT and SB tcp:$MASTER_IP:$SB_PORT answer"
 }
 

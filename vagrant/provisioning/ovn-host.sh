@@ -9,7 +9,8 @@
 #                                 (VSCTL from the environment is passed through)
 #
 # Environment: LAB_NODE, OVERLAY_IP, MASTER_IP, DATAPATH_TYPE (default system:
-# the VMs have the kernel datapath).
+# the VMs have the kernel datapath; netdev, the userspace datapath, also puts
+# the overlay NIC into br-phy with underlay-netdev.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,9 +61,16 @@ main() {
     *) die "DATAPATH_TYPE must be system or netdev, not '$DATAPATH_TYPE'" ;;
   esac
   render_chassis_env
+  if [ "${DATAPATH_TYPE:-system}" = netdev ]; then
+    render_only && "$HERE/underlay-netdev.sh" --install --render-only
+  fi
   render_only && return 0
   enable_now openvswitch-switch.service
   apply_chassis
+  if [ "${DATAPATH_TYPE:-system}" = netdev ]; then
+    # geneve on the userspace datapath leaves through br-phy
+    "$HERE/underlay-netdev.sh" --install
+  fi
   enable_now ovn-host.service
   systemctl restart ovn-controller.service
 }

@@ -2,8 +2,9 @@
 # ovn-mesos-service.sh: installs the framework as a service on the master:
 # /etc/default/ovn-mesos (every `ovn-mesos run` flag as its environment
 # variable), /etc/systemd/system/ovn-mesos.service and the shipped task files
-# in /etc/ovn-mesos/tasks. The service is enabled only with
-# OVN_MESOS_AUTOSTART=1: the walk-through creates the tenants' networks first.
+# in /etc/ovn-mesos/tasks. The service is enabled (it starts at boot) but
+# started only with OVN_MESOS_AUTOSTART=1: the walk-through creates the
+# tenants' networks first and then starts it.
 #
 # Environment: MASTER_IP, LAB_SRC (the checkout with tasks/), optional
 # OVN_MESOS_API (default 127.0.0.1:8089), OVN_MESOS_AUTOSTART (0|1).
@@ -81,6 +82,9 @@ main() {
   copy_tasks
   render_only && return 0
   systemctl daemon-reload
+  # enabled, so that it comes back with the machine; started by the
+  # walk-through once the tenants' networks exist (or now, when asked)
+  systemctl enable ovn-mesos.service
   if [ "${OVN_MESOS_AUTOSTART:-0}" = 1 ]; then
     enable_now ovn-mesos.service
   fi

@@ -35,8 +35,11 @@ main() {
   apt-get update -q
   apt_install "${packages[@]}"
   if [ "$LAB_ROLE" = agent ]; then
-    # the tasks start their own apache2/nginx inside containers
+    # the tasks start their own apache2/nginx inside containers; the
+    # packaged services are stopped, and the one that lost the race for
+    # port 80 at install is not left failed (the system would be degraded)
     systemctl disable --now apache2.service nginx.service || true
+    systemctl reset-failed apache2.service nginx.service 2>/dev/null || true
   fi
 }
 

@@ -15,6 +15,9 @@
 #   LAB_SRC      the ovn-mesos checkout inside the VM (default /ovn-mesos)
 #   LAB_USER     the login user that gets setup_*_args.sh (default vagrant)
 #   MESOS_IMPL   auto | mesos | mesos-local (default auto; see mesos.sh)
+#   DATAPATH_TYPE system (the VMs' kernel datapath, default) | netdev (the
+#                userspace datapath, for hosts without the openvswitch module;
+#                see ovn-host.sh)
 #   DESTDIR      root for every written file (default /)
 #
 # With --render-only (or RENDER_ONLY=1) every step only writes its files under
@@ -22,6 +25,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Vagrant's shell provisioner uploads this one file (to /tmp/vagrant-shell)
+# and runs it there: the other steps are in the synced checkout.
+if [ ! -f "$HERE/lib.sh" ]; then
+  HERE=${LAB_SRC:-/ovn-mesos}/vagrant/provisioning
+  [ -f "$HERE/lib.sh" ] || {
+    echo "provision: error: $HERE/lib.sh is missing: is the checkout synced to ${LAB_SRC:-/ovn-mesos}?" >&2
+    exit 1
+  }
+fi
 STEP=provision
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"

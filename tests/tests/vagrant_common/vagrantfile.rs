@@ -67,7 +67,7 @@ puts JSON.generate($vagrant_configs || [])
 "#;
 
 /// Host variables the Vagrantfile reads; removed so the defaults are checked.
-const HOST_SETTINGS: [&str; 11] = [
+const HOST_SETTINGS: [&str; 12] = [
     "LAB_BOX",
     "LAB_MEMORY",
     "LAB_CPUS",
@@ -79,6 +79,7 @@ const HOST_SETTINGS: [&str; 11] = [
     "OVN_MESOS_BUILD",
     "OVN_MESOS_AUTOSTART",
     "OVN_MESOS_API",
+    "DATAPATH_TYPE",
 ];
 
 /// One recorded call: `node.vm.network "private_network", ip: ...`.
