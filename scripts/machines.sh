@@ -138,7 +138,8 @@ base() {
   fi
   mkdir -p "$CACHE"
   local tmp=$CACHE/bookworm-base.tmp.$$
-  rm -rf "$tmp"
+  # what an interrupted debootstrap left
+  rm -rf "$CACHE"/bookworm-base.tmp.*
   log "making the Debian 12 base with debootstrap (about a minute)"
   if ! debootstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$tmp" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
     tail -5 "$CACHE/debootstrap.log" >&2

@@ -7,13 +7,15 @@
 //! host both tenants' VIPs must serve Apache and nginx; `systemctl restart
 //! ovn-mesos` must keep the tasks and their addresses; a halted and booted
 //! `mesos-agent2` must bring its services back by itself, its tasks must be
-//! replaced and the VIPs recover.
+//! replaced and the VIPs recover. First, an `up` killed half-way must leave
+//! nothing behind `down`.
 //!
 //! Needs root and the tools `scripts/install-deps.sh` installs; a missing
 //! one fails the test with the reason (it never skips). It runs alone (see
 //! the Makefile's `test` rule): the machines hold the host's 10.10.1.0/24.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -95,11 +97,73 @@ fn as_vagrant(machine: &str, line: &str) -> anyhow::Result<String> {
 /// The lab, torn down with `machines.sh down` on drop (also after a panic).
 struct Lab;
 
+/// Where `machines.sh` keeps the machines (its default).
+const MACHINES_DIR: &str = "/var/lib/ovn-mesos-machines";
+
+/// `machines.sh up` killed once the master has booted, then `down`: nothing
+/// of the lab may be left (no machine process, bridge, NAT table or dir).
+fn an_interrupted_up_is_removed_by_down(bin: &Path) {
+    let mut up = machines_sh();
+    up.arg("up")
+        .env("LAB_BIN", bin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut up = up.spawn().expect("start machines.sh up");
+    let pid_file = Path::new(MACHINES_DIR)
+        .join("machines")
+        .join(MASTER)
+        .join("nspawn.pid");
+    let waited = wait_for(
+        "mesos-master booted by the up to interrupt",
+        Duration::from_secs(300),
+        || {
+            if let Some(status) = up.try_wait()? {
+                bail!("machines.sh up ended ({status}) before it could be interrupted");
+            }
+            let status = run(machines_sh().arg("status"))?;
+            Ok(status
+                .lines()
+                .any(|l| l.starts_with(MASTER) && l.contains("running"))
+                .then_some(()))
+        },
+    );
+    // the whole group of the up: the script, its nsenter and what that runs
+    let _ = run(Command::new("kill").args(["-KILL", "--", &format!("-{}", up.id())]));
+    let _ = up.wait();
+    waited.unwrap_or_else(|e| panic!("{e:#}"));
+    let nspawn: u32 = std::fs::read_to_string(&pid_file)
+        .expect("the master's nspawn.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    run(machines_sh().arg("down"))
+        .unwrap_or_else(|e| panic!("down after an interrupted up: {e:#}"));
+    assert!(
+        !Path::new(&format!("/proc/{nspawn}")).exists(),
+        "mesos-master's systemd-nspawn (pid {nspawn}) survived down"
+    );
+    assert!(
+        !Path::new(MACHINES_DIR).exists(),
+        "{MACHINES_DIR} survived down"
+    );
+    assert!(
+        run(Command::new("ip").args(["link", "show", "ovnm-lab"])).is_err(),
+        "the host bridge survived down"
+    );
+    assert!(
+        run(Command::new("nft").args(["list", "table", "ip", "ovnm_lab"])).is_err(),
+        "the NAT table survived down"
+    );
+}
+
 impl Lab {
     /// Removes what an earlier, interrupted run left, then `machines.sh up`
     /// with this build's binaries (debug info stripped) as `vagrant/bin`.
     fn up(bin: &Path) -> Lab {
         run(machines_sh().arg("down")).expect("machines.sh down before up");
+        an_interrupted_up_is_removed_by_down(bin);
         let lab = Lab;
         eprintln!("machines.sh up (the Debian base is made once and cached)");
         let status = machines_sh()
