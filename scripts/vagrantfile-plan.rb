@@ -9,10 +9,15 @@
 #   provision PATH               the shell provisioner's script (absolute)
 #   env NAME=VALUE               its environment, one line each
 #
-# Usage: ruby vagrantfile-plan.rb VAGRANTFILE
-# The host's environment is the Vagrantfile's, as with `vagrant up`. Only
-# the parts of Vagrant's DSL the lab uses are modelled; anything else is
-# recorded and ignored, so a provider block cannot break the plan.
+# Usage: ruby vagrantfile-plan.rb [--json] VAGRANTFILE
+# The host's environment is the Vagrantfile's, as with `vagrant up`. A
+# recorder stands in for Vagrant's DSL: it records every attribute write
+# (`vb.memory = 2048`), namespace (`config.vm`) and call (`network`,
+# `provider`, `define` ...), a call's block evaluated against a fresh
+# recorder. The plan above uses the parts the lab needs; with --json it
+# prints the whole record instead (the vagrant_lab test checks it).
+
+require "json"
 
 class Recorder
   attr_reader :attrs, :calls
@@ -47,6 +52,10 @@ class Recorder
   def child(name)
     @children[name] || Recorder.new
   end
+
+  def to_json(*a)
+    { "attrs" => @attrs, "children" => @children, "calls" => @calls }.to_json(*a)
+  end
 end
 
 module Vagrant
@@ -67,10 +76,16 @@ def value(v)
   s
 end
 
+json = ARGV.first == "--json"
+ARGV.shift if json
 vagrantfile = File.expand_path(ARGV.fetch(0))
 dir = File.dirname(vagrantfile)
 Dir.chdir(dir) { load File.basename(vagrantfile) }
 configs = $vagrant_configs || []
+if json
+  puts JSON.generate(configs)
+  exit
+end
 raise "expected one Vagrant.configure block, found #{configs.size}" unless configs.size == 1
 
 configs[0].child("vm").calls.each do |call|

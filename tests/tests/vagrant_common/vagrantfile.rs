@@ -1,7 +1,8 @@
-//! The Vagrantfile evaluated by ruby: a recording stub of `Vagrant.configure`
-//! runs the real file and prints every setting as JSON, so the tests check
-//! the machines, their networks, providers and provisioning environment
-//! (more than `ruby -c`, which only checks the syntax).
+//! The Vagrantfile evaluated by ruby: `scripts/vagrantfile-plan.rb --json`
+//! runs the real file against a recorder of `Vagrant.configure` and prints
+//! every setting as JSON, so the tests check the machines, their networks,
+//! providers and provisioning environment (more than `ruby -c`, which only
+//! checks the syntax).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -9,62 +10,7 @@ use std::process::Command;
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
-use super::{run, tool, vagrant_dir};
-
-/// Records the Vagrant DSL: attribute writes (`vb.memory = 2048`), namespaces
-/// (`config.vm`) and calls (`network`, `provider`, `define` ...), a call's
-/// block evaluated against a fresh recorder.
-const STUB: &str = r#"
-require "json"
-
-class Recorder
-  def initialize
-    @attrs = {}
-    @children = {}
-    @calls = []
-  end
-
-  def method_missing(name, *args, **opts, &block)
-    key = name.to_s
-    if key.end_with?("=")
-      @attrs[key.chomp("=")] = args.first
-    elsif args.empty? && opts.empty? && block.nil?
-      @children[key] ||= Recorder.new
-    else
-      inner = nil
-      if block
-        inner = Recorder.new
-        block.call(inner, Recorder.new)
-      end
-      @calls << { "method" => key, "args" => args, "options" => opts, "block" => inner }
-      nil
-    end
-  end
-
-  def respond_to_missing?(_name, _private = false)
-    true
-  end
-
-  def to_json(*a)
-    { "attrs" => @attrs, "children" => @children, "calls" => @calls }.to_json(*a)
-  end
-end
-
-module Vagrant
-  def self.require_version(*_versions); end
-
-  def self.configure(version)
-    raise "configuration version #{version.inspect}, expected \"2\"" unless version == "2"
-    config = Recorder.new
-    yield config
-    ($vagrant_configs ||= []) << config
-  end
-end
-
-vagrantfile = ARGV.fetch(0)
-Dir.chdir(File.dirname(vagrantfile)) { load File.basename(vagrantfile) }
-puts JSON.generate($vagrant_configs || [])
-"#;
+use super::{repo, run, tool, vagrant_dir};
 
 /// Host variables the Vagrantfile reads; removed so the defaults are checked.
 const HOST_SETTINGS: [&str; 12] = [
@@ -107,13 +53,13 @@ pub struct Machine {
 }
 
 impl Plan {
-    /// Evaluates `vagrant/Vagrantfile` with the stub (no host settings).
+    /// Evaluates `vagrant/Vagrantfile` with the recorder of
+    /// `scripts/vagrantfile-plan.rb` (no host settings).
     pub fn load() -> anyhow::Result<Plan> {
-        let dir = tempfile::tempdir()?;
-        let stub = dir.path().join("vagrant-stub.rb");
-        std::fs::write(&stub, STUB)?;
         let mut cmd = Command::new(tool("ruby"));
-        cmd.arg(&stub).arg(vagrant_dir().join("Vagrantfile"));
+        cmd.arg(repo().join("scripts/vagrantfile-plan.rb"))
+            .arg("--json")
+            .arg(vagrant_dir().join("Vagrantfile"));
         for name in HOST_SETTINGS {
             cmd.env_remove(name);
         }
