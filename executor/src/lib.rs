@@ -15,7 +15,8 @@
 //! Layers: [`mesos_env`], [`config`], [`attachment`], [`names`] (plain data);
 //! [`netns`], [`netlink`], [`ethtool`], [`ovs`] (one kernel or database
 //! mechanism each); [`plumbing`] and [`gc`] (a task's network as a whole);
-//! [`process`] and [`exec_in_netns`] (the task's process); [`status`],
+//! [`process`] and [`exec_in_netns`] (the task's process); [`health`] (its
+//! Mesos health checks); [`status`],
 //! [`updates`], [`api`] (the executor API); [`task`] and [`executor`] (the
 //! lifecycle and the event loop).
 
@@ -27,6 +28,7 @@ pub mod ethtool;
 pub mod exec_in_netns;
 pub mod executor;
 pub mod gc;
+pub mod health;
 pub mod mesos_env;
 pub mod names;
 pub mod netlink;

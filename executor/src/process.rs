@@ -103,16 +103,18 @@ impl CommandSpec {
         Ok(CommandSpec { program, argv, env })
     }
 
-    /// The helper's arguments: `exec-in-netns --gate <netns file> <program>
+    /// The helper's arguments: `exec-in-netns [--gate] <netns file> <program>
     /// -- <argv>...`.
-    fn helper_args(&self, netns: &str) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![
-            SUBCOMMAND.into(),
-            GATE_FLAG.into(),
+    pub fn helper_args(&self, netns: &str, gated: bool) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![SUBCOMMAND.into()];
+        if gated {
+            args.push(GATE_FLAG.into());
+        }
+        args.extend([
             netns::path_of(netns).into_os_string(),
             self.program.clone().into(),
             "--".into(),
-        ];
+        ]);
         args.extend(self.argv.iter().map(OsString::from));
         args
     }
@@ -148,7 +150,7 @@ impl TaskProcess {
                 .map_err(CommandError::Spawn)
         };
         let mut cmd = Command::new(helper);
-        cmd.args(spec.helper_args(netns))
+        cmd.args(spec.helper_args(netns, true))
             .current_dir(sandbox)
             .env("MESOS_SANDBOX", sandbox)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -255,7 +257,7 @@ mod tests {
         let s = CommandSpec::from_command(Some(&c)).unwrap();
         assert_eq!(s.argv, ["sh", "-c", "echo hi && sleep 1"]);
         assert_eq!(s.env, [("GREETING".to_owned(), "hello".to_owned())]);
-        let args = s.helper_args("ovnm-0123456789");
+        let args = s.helper_args("ovnm-0123456789", true);
         assert_eq!(args[0], "exec-in-netns");
         assert_eq!(args[1], "--gate");
         assert_eq!(args[2], "/var/run/netns/ovnm-0123456789");

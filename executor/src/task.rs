@@ -3,18 +3,24 @@
 //! namespace, TASK_RUNNING, then the exit (or a kill: TASK_KILLING, SIGTERM,
 //! SIGKILL after the grace period), the network removed, and TASK_FINISHED,
 //! TASK_FAILED or TASK_KILLED. The network is removed before the terminal
-//! update is sent, on every path.
+//! update is sent, on every path. A task with a `health_check` is checked
+//! while it runs ([`crate::health`]): each report is a TASK_RUNNING update
+//! with `healthy` and reason REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, and
+//! `consecutive_failures` in a row kill it (TASK_KILLED, `healthy` false,
+//! the message says why), as Mesos' command executor does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mesos_proto::health::HealthSpec;
 use mesos_proto::v1::task_status::Reason;
 use mesos_proto::v1::{TaskId, TaskInfo, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::attachment::Attachment;
+use crate::health::{HealthChange, HealthChecks, Target};
 use crate::plumbing::{Plumber, SetupError};
 use crate::process::{describe_exit, CommandError, CommandSpec, TaskProcess};
 use crate::status::Reporter;
@@ -37,8 +43,15 @@ pub struct TaskContext {
     /// This executor's binary (the `exec-in-netns` helper).
     pub helper: PathBuf,
     pub sandbox: PathBuf,
+    /// Grace between SIGTERM and SIGKILL when a task without a kill policy
+    /// is killed for its health.
+    pub default_grace: Duration,
     pub events: mpsc::UnboundedSender<TaskEvent>,
 }
+
+/// How a task ended: its terminal update's state, message, reason and,
+/// after a kill for its health, `healthy` false.
+type Ending = (TaskState, String, Option<Reason>, Option<bool>);
 
 /// A kill order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +90,11 @@ pub async fn run_task(
     let id = task.task_id.clone();
     let span = info_span!("task", task = %id);
     async {
-        let (state, message, reason) = lifecycle(&ctx, &task, received, kill).await;
+        let (state, message, reason, healthy) = lifecycle(&ctx, &task, received, kill).await;
         info!(state = ?state, message = %message, "task ended");
-        ctx.report(&id, state, Some(message), reason);
+        let mut status = ctx.reporter.status(&id, state, Some(message), reason);
+        status.healthy = healthy;
+        let _ = ctx.events.send(TaskEvent::Status(Box::new(status)));
         let _ = ctx.events.send(TaskEvent::Done(id));
     }
     .instrument(span)
@@ -91,7 +106,7 @@ async fn lifecycle(
     task: &TaskInfo,
     received: Instant,
     mut kill: watch::Receiver<KillOrder>,
-) -> (TaskState, String, Option<Reason>) {
+) -> Ending {
     let id = &task.task_id;
     ctx.report(id, TaskState::TaskStarting, None, None);
     let attachment = match Attachment::from_task(task) {
@@ -106,6 +121,11 @@ async fn lifecycle(
     let command = match CommandSpec::from_task(task) {
         Ok(c) => c,
         Err(e) => return failed(Chain(&e).to_string(), Reason::TaskInvalid),
+    };
+    let health = match task.health_check.as_ref().map(HealthSpec::from_proto) {
+        None => None,
+        Some(Ok(spec)) => Some(spec),
+        Some(Err(e)) => return failed(format!("invalid {e}"), Reason::TaskInvalid),
     };
     if kill.borrow().is_some() {
         return killed(
@@ -183,16 +203,53 @@ async fn lifecycle(
         launch_to_running_us = received.elapsed().as_micros() as u64,
         "TASK_RUNNING"
     );
+    let mut checks = health.map(|spec| {
+        let target = Target {
+            netns: names.netns.clone(),
+            ip: network.attachment.ip,
+            helper: ctx.helper.clone(),
+            sandbox: ctx.sandbox.clone(),
+            env: command.env.clone(),
+        };
+        HealthChecks::new(spec, target, tokio::time::Instant::now())
+    });
     let mut was_killed = false;
-    let exit = tokio::select! {
-        status = process.wait() => status,
-        order = wait_kill(&mut kill) => {
-            was_killed = true;
-            if order.report_killing {
-                ctx.report(id, TaskState::TaskKilling, None, None);
+    let mut unhealthy: Option<String> = None;
+    let exit = loop {
+        tokio::select! {
+            status = process.wait() => break status,
+            order = wait_kill(&mut kill) => {
+                was_killed = true;
+                if order.report_killing {
+                    ctx.report(id, TaskState::TaskKilling, None, None);
+                }
+                info!(grace = ?order.grace, "killing the task's process group");
+                break process.terminate(order.grace).await;
             }
-            info!(grace = ?order.grace, "killing the task's process group");
-            process.terminate(order.grace).await
+            change = next_change(&mut checks) => {
+                let mut status = ctx.reporter.running(id, &network, pid);
+                status.healthy = Some(change.healthy);
+                status.set_reason(Reason::TaskHealthCheckStatusUpdated);
+                status.message = change.reason.as_ref().map(|why| {
+                    format!("health check failed {} time(s) in a row: {why}", change.consecutive_failures)
+                });
+                info!(healthy = change.healthy, failures = change.consecutive_failures, "health");
+                let _ = ctx.events.send(TaskEvent::Status(Box::new(status)));
+                if change.kill {
+                    was_killed = true;
+                    unhealthy = Some(format!(
+                        "killed after {} consecutive failed health checks, the last: {}",
+                        change.consecutive_failures,
+                        change.reason.as_deref().unwrap_or("unknown")
+                    ));
+                    let grace = task
+                        .kill_policy
+                        .and_then(|p| p.grace_period)
+                        .map_or(ctx.default_grace, |g| crate::duration::from_nanos(g.nanoseconds));
+                    info!(?grace, "killing the task's process group: unhealthy");
+                    break process.terminate(grace).await;
+                }
+            }
         }
     };
     // Whatever the task left in its group goes too.
@@ -202,12 +259,31 @@ async fn lifecycle(
         Ok(status) => describe_exit(status),
         Err(e) => format!("could not be waited for: {e}"),
     };
+    if let Some(why) = unhealthy {
+        return (
+            TaskState::TaskKilled,
+            format!("Command {how}; {why}"),
+            None,
+            Some(false),
+        );
+    }
     match (was_killed, exit) {
         (true, _) => killed(format!("Command {how}"), None),
-        (false, Ok(status)) if status.success() => {
-            (TaskState::TaskFinished, format!("Command {how}"), None)
-        }
+        (false, Ok(status)) if status.success() => (
+            TaskState::TaskFinished,
+            format!("Command {how}"),
+            None,
+            None,
+        ),
         (false, _) => failed(format!("Command {how}"), Reason::CommandExecutorFailed),
+    }
+}
+
+/// The next health report, or never for a task without a check.
+async fn next_change(checks: &mut Option<HealthChecks>) -> HealthChange {
+    match checks {
+        Some(checks) => checks.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -226,10 +302,10 @@ async fn wait_kill(kill: &mut watch::Receiver<KillOrder>) -> Kill {
     }
 }
 
-fn failed(message: String, reason: Reason) -> (TaskState, String, Option<Reason>) {
-    (TaskState::TaskFailed, message, Some(reason))
+fn failed(message: String, reason: Reason) -> Ending {
+    (TaskState::TaskFailed, message, Some(reason), None)
 }
 
-fn killed(message: String, reason: Option<Reason>) -> (TaskState, String, Option<Reason>) {
-    (TaskState::TaskKilled, message, reason)
+fn killed(message: String, reason: Option<Reason>) -> Ending {
+    (TaskState::TaskKilled, message, reason, None)
 }

@@ -33,10 +33,12 @@
 //!   push-based decoder; [`codec`] wraps it as a `tokio_util` codec.
 //! * ids: `TaskId::from("web-1")`, `Display` for every id message.
 //! * task states: [`v1::TaskState::is_terminal`].
+//! * [`health`]: a `HealthCheck` validated with Mesos' rules and defaults.
 
 pub mod codec;
 pub mod duration;
 pub mod encoding;
+pub mod health;
 mod ids;
 pub mod json;
 pub mod recordio;

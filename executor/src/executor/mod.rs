@@ -135,6 +135,7 @@ pub async fn run(
         },
         helper: config.helper.clone(),
         sandbox: config.mesos.sandbox.clone(),
+        default_grace: config.mesos.shutdown_grace_period,
         events: events_tx,
     });
     let (outbox, queue) = mpsc::unbounded_channel();

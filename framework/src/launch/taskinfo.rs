@@ -102,6 +102,7 @@ pub fn task_info(
             ..Default::default()
         }),
         kill_policy: template.kill_policy,
+        health_check: template.health_check.clone(),
         data: Some(data),
         labels: Some(Labels { labels }),
         discovery: template.discovery.clone(),

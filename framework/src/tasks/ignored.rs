@@ -1,8 +1,8 @@
 //! The parts of a task file ovn-mesos does not use, found before the file is
 //! parsed: keys that are no TaskInfo field at all (the seed's `"roles": "*"`:
 //! Mesos' field is `role`), which Mesos JSON drops silently, and TaskInfo
-//! fields the framework ignores (a container image, an executor, health
-//! checks). Each becomes a [`Warning`].
+//! fields the framework ignores (a container image, an executor, a
+//! `check`). Each becomes a [`Warning`].
 
 use std::path::Path;
 
@@ -91,9 +91,6 @@ pub(super) fn unused_fields(file: &Path, task: &TaskInfo) -> Vec<Warning> {
             "executor",
             "ignored: ovn-mesos runs every task under its own executor".into(),
         );
-    }
-    if task.health_check.is_some() {
-        warn("health_check", "ignored: not supported by ovn-mesos".into());
     }
     if task.check.is_some() {
         warn("check", "ignored: not supported by ovn-mesos".into());

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use mesos_proto::health::HealthSpec;
 use mesos_proto::v1::{AgentId, TaskId, TaskInfo};
 use serde_json::Value;
 
@@ -47,6 +48,10 @@ pub fn parse_task_file(
     let switch = fields::switch(file, &task)?;
     let (instances, restart) = fields::labels(file, &task)?;
     let discovered = fields::discovery(file, task.discovery.as_ref())?;
+    if let Some(check) = &task.health_check {
+        HealthSpec::from_proto(check)
+            .map_err(|e| Problem::field(file, format!("health_check.{}", e.field), e.reason))?;
+    }
 
     let discovery_name = task
         .discovery
@@ -217,6 +222,14 @@ mod tests {
              "t.json: discovery.ports.ports[0].number: 70000 is not a port"),
             (Box::new(|v| v["discovery"]["name"] = json!("we b")), "t.json: discovery.name: "),
             (Box::new(|v| v["resources"][0]["type"] = json!("BOGUS")), "t.json: not a Mesos TaskInfo: "),
+            (Box::new(|v| v["health_check"] = json!({"type": "HTTP", "http": {"port": 0}})),
+             "t.json: health_check.http.port: must be 1-65535, not 0"),
+            (Box::new(|v| v["health_check"] = json!({"type": "TCP", "tcp": {"port": 80}, "interval_seconds": -1})),
+             "t.json: health_check.interval_seconds: must be a non-negative number of seconds, not -1"),
+            (Box::new(|v| v["health_check"] = json!({"type": "UNKNOWN", "tcp": {"port": 80}})),
+             "t.json: health_check.type: 0 is not a valid health check type"),
+            (Box::new(|v| v["health_check"] = json!({"type": "COMMAND"})),
+             "t.json: health_check.command: required for a COMMAND health check"),
         ];
         for (edit, expected) in cases {
             let line = refusal(edit);
