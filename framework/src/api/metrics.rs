@@ -1,6 +1,6 @@
 //! The framework's Prometheus metrics (what `curl http://host:port/metrics`
 //! shows): counters the scheduler bumps as it works (offers, launches, status
-//! updates by state, VIP updates, OVSDB transactions, subscriptions), the
+//! updates by state, health reports and kills for health, VIP updates, OVSDB transactions, subscriptions), the
 //! launch latency histogram, and gauges read from the current [`Snapshot`],
 //! rendered in the Prometheus text exposition format 0.0.4. Every metric is
 //! an atomic, so [`Metrics`] is shared as an `Arc` without locks.
@@ -35,7 +35,7 @@ pub(super) const TASK_STATES: [TaskState; 14] = [
 ];
 
 /// The plain counters, in the order of [`Metrics::counters`].
-const COUNTERS: [Family; 8] = [
+const COUNTERS: [Family; 11] = [
     Family::counter("offers_received_total", "Offers received from the master."),
     Family::counter("offers_declined_total", "Offers declined."),
     Family::counter("tasks_launched_total", "Tasks sent in LAUNCH operations."),
@@ -44,6 +44,18 @@ const COUNTERS: [Family; 8] = [
     Family::counter("ovsdb_transactions_total", "OVSDB transactions sent."),
     Family::counter("ovsdb_errors_total", "OVSDB transactions that failed."),
     Family::counter("subscriptions_total", "Subscriptions to the Mesos master."),
+    Family::counter(
+        "health_reports_healthy_total",
+        "Health check reports (TASK_RUNNING with healthy) saying healthy: a first success or a recovery.",
+    ),
+    Family::counter(
+        "health_reports_unhealthy_total",
+        "Health check reports saying unhealthy: each failed check outside the grace period.",
+    ),
+    Family::counter(
+        "tasks_killed_unhealthy_total",
+        "Tasks their executor killed after too many failed health checks.",
+    ),
 ];
 const TASK_UPDATES: Family = Family::counter("task_updates_total", "Task status updates by state.");
 const LAUNCH_LATENCY: Family = Family::histogram(
@@ -67,6 +79,9 @@ pub struct Metrics {
     ovsdb_transactions: AtomicU64,
     ovsdb_errors: AtomicU64,
     subscriptions: AtomicU64,
+    health_healthy: AtomicU64,
+    health_unhealthy: AtomicU64,
+    killed_unhealthy: AtomicU64,
     /// Indexed like [`TASK_STATES`].
     status_updates: [AtomicU64; TASK_STATES.len()],
     launch_latency: Histogram,
@@ -108,11 +123,20 @@ impl Metrics {
         self.offer_latency.observe(d);
     }
 
-    /// Counts one UPDATE event carrying a task status in `state`.
-    pub fn status_update(&self, state: TaskState) {
+    /// Counts one UPDATE event carrying a task status in `state`, with
+    /// `healthy` set by a health check: a report while running, a kill for
+    /// health when terminal.
+    pub fn status_update(&self, state: TaskState, healthy: Option<bool>) {
         if let Some(i) = TASK_STATES.iter().position(|s| *s == state) {
             self.status_updates[i].fetch_add(1, Ordering::Relaxed);
         }
+        let counter = match (state, healthy) {
+            (TaskState::TaskRunning, Some(true)) => &self.health_healthy,
+            (TaskState::TaskRunning, Some(false)) => &self.health_unhealthy,
+            (TaskState::TaskKilled, Some(false)) => &self.killed_unhealthy,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one change of a service's load balancer (`ovn-nbctl lb-add`).
@@ -189,6 +213,9 @@ impl Metrics {
             &self.ovsdb_transactions,
             &self.ovsdb_errors,
             &self.subscriptions,
+            &self.health_healthy,
+            &self.health_unhealthy,
+            &self.killed_unhealthy,
         ]
     }
 }
@@ -275,12 +302,20 @@ mod tests {
     #[test]
     fn status_updates_are_counted_by_state_label() {
         let metrics = Metrics::default();
-        metrics.status_update(TaskState::TaskRunning);
-        metrics.status_update(TaskState::TaskRunning);
-        metrics.status_update(TaskState::TaskGoneByOperator);
+        metrics.status_update(TaskState::TaskRunning, None);
+        metrics.status_update(TaskState::TaskRunning, Some(true));
+        metrics.status_update(TaskState::TaskGoneByOperator, None);
+        metrics.status_update(TaskState::TaskRunning, Some(false));
+        metrics.status_update(TaskState::TaskRunning, Some(false));
+        metrics.status_update(TaskState::TaskKilled, Some(false));
+        metrics.status_update(TaskState::TaskKilled, None);
         let samples = parse(&metrics.render(&Snapshot::default()));
+        let health = |name: &str| value(&samples, name, &[]);
+        assert_eq!(health("ovn_mesos_health_reports_healthy_total"), 1.0);
+        assert_eq!(health("ovn_mesos_health_reports_unhealthy_total"), 2.0);
+        assert_eq!(health("ovn_mesos_tasks_killed_unhealthy_total"), 1.0);
         let name = "ovn_mesos_task_updates_total";
-        assert_eq!(value(&samples, name, &[("state", "TASK_RUNNING")]), 2.0);
+        assert_eq!(value(&samples, name, &[("state", "TASK_RUNNING")]), 4.0);
         assert_eq!(
             value(&samples, name, &[("state", "TASK_GONE_BY_OPERATOR")]),
             1.0

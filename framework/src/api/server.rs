@@ -193,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn metrics_are_prometheus_text_with_counters_and_gauges() {
         let api = start(busy_snapshot()).await;
-        api.metrics.status_update(TaskState::TaskRunning);
+        api.metrics.status_update(TaskState::TaskRunning, None);
         let (status, content_type, body) = api.call(reqwest::Method::GET, "/metrics").await;
         assert_eq!(status, 200);
         assert!(

@@ -53,6 +53,9 @@ pub struct ServiceView {
     pub backends: Vec<String>,
     /// How many instances the task definitions ask for.
     pub instances: u32,
+    /// How many of its tasks their health check last reported healthy.
+    #[serde(default)]
+    pub healthy: usize,
     /// The tasks of this service, whatever their state.
     pub tasks: Vec<Arc<TaskView>>,
 }
@@ -82,6 +85,10 @@ pub struct TaskView {
     pub state: String,
     /// The message of the last status update, if any.
     pub message: Option<String>,
+    /// What its health check last reported: true, false, or null (no
+    /// check, or no report since the task or this framework started).
+    #[serde(default)]
+    pub healthy: Option<bool>,
 }
 
 #[cfg(test)]
@@ -102,6 +109,7 @@ pub(crate) mod tests {
             port: format!("coke.{id}"),
             state: state.to_string(),
             message: None,
+            healthy: None,
         })
     }
 
@@ -114,6 +122,7 @@ pub(crate) mod tests {
             vips: vec!["10.10.1.12:32350".to_string()],
             backends: backends.iter().map(|b| b.to_string()).collect(),
             instances: 2,
+            healthy: 0,
             tasks: Vec::new(),
         }
     }

@@ -92,6 +92,11 @@ impl Views {
                         .map(|s| s.backends.iter().map(ToString::to_string).collect())
                         .unwrap_or_default(),
                     instances: service.instances(),
+                    healthy: by_service
+                        .get(&(key.tenant.as_str(), key.name.as_str()))
+                        .map_or(0, |tasks| {
+                            tasks.iter().filter(|t| t.healthy == Some(true)).count()
+                        }),
                     tasks: by_service
                         .remove(&(key.tenant.as_str(), key.name.as_str()))
                         .unwrap_or_default(),
@@ -122,6 +127,7 @@ fn task_view(t: TaskSource<'_>) -> TaskView {
         port: r.port.name.clone(),
         state: r.state.as_str_name().to_owned(),
         message: t.message.map(str::to_owned),
+        healthy: r.healthy,
     }
 }
 

@@ -70,15 +70,24 @@ impl LiveTask {
         self.record.state
     }
 
+    /// Whether its definition has a health check (its executor runs it).
+    pub fn is_checked(&self) -> bool {
+        self.member
+            .as_ref()
+            .is_some_and(|m| m.definition.task_info.health_check.is_some())
+    }
+
     /// Whether it is one of its service's backends: RUNNING, or unknown to
     /// a master that just restarted while it was running (the dataplane
-    /// does not wait for the master to relearn its tasks).
+    /// does not wait for the master to relearn its tasks); and, with a
+    /// health check, reported healthy.
     pub fn is_backend(&self) -> bool {
-        match self.record.state {
+        let alive = match self.record.state {
             TaskState::TaskRunning => true,
             TaskState::TaskUnknown => self.was_running,
             _ => false,
-        }
+        };
+        alive && (self.record.healthy == Some(true) || !self.is_checked())
     }
 
     /// The port its service's backends listen on, from its definition.
@@ -101,6 +110,8 @@ pub enum StatusOutcome {
     Same,
     /// The task changed state and lives on.
     Changed { from: TaskState },
+    /// Same state, but its health check says otherwise than before.
+    Health { healthy: bool },
     /// The task ended; it left the book.
     Ended(Box<LiveTask>),
 }
@@ -401,6 +412,14 @@ impl Book {
             }
         }
         let from = task.record.state;
+        let mut health_changed = false;
+        if let Some(healthy) = status.healthy {
+            if task.record.healthy != Some(healthy) && !state.is_terminal() {
+                task.record.healthy = Some(healthy);
+                health_changed = true;
+                seen = true;
+            }
+        }
         if state.is_terminal() {
             let mut task = self.remove(id).expect("the task is in the book");
             task.record.state = state;
@@ -423,10 +442,10 @@ impl Book {
             self.versions += 1;
             task.version = self.versions;
         }
-        if from == state {
-            StatusOutcome::Same
-        } else {
-            StatusOutcome::Changed { from }
+        match (from == state, health_changed, task.record.healthy) {
+            (false, _, _) => StatusOutcome::Changed { from },
+            (true, true, Some(healthy)) => StatusOutcome::Health { healthy },
+            (true, _, _) => StatusOutcome::Same,
         }
     }
 

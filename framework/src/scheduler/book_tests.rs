@@ -12,6 +12,19 @@ use crate::launch::fixtures::Coke1;
 use crate::tasks::{parse_task_file, Services, TemplateId};
 
 fn services(instances: u32, restart: &str) -> Services {
+    services_with(instances, restart, "")
+}
+
+/// The same service, its task checked by a TCP health check.
+fn checked_services(instances: u32) -> Services {
+    services_with(
+        instances,
+        "always",
+        r#""health_check":{"type":"TCP","tcp":{"port":80}},"#,
+    )
+}
+
+fn services_with(instances: u32, restart: &str, extra: &str) -> Services {
     let text = format!(
         r#"{{"name":"web","task_id":{{"value":"web"}},
         "resources":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":0.1}}}},
@@ -20,6 +33,7 @@ fn services(instances: u32, restart: &str) -> Services {
         "container":{{"type":"MESOS","network_infos":[{{"labels":{{"labels":[{{"key":"logical_switch","value":"coke1"}}]}}}}]}},
         "labels":{{"labels":[{{"key":"ovn-mesos/instances","value":"{instances}"}},
                              {{"key":"ovn-mesos/restart","value":"{restart}"}}]}},
+        {extra}
         "discovery":{{"visibility":"EXTERNAL","name":"web","ports":{{"ports":[{{"number":80,"protocol":"tcp"}}]}}}}}}"#
     );
     let (definition, _) = parse_task_file(Path::new("web.json"), text.as_bytes()).unwrap();
@@ -59,6 +73,87 @@ fn status(id: &str, state: TaskState) -> TaskStatus {
     };
     s.set_state(state);
     s
+}
+
+fn health(id: &str, healthy: bool) -> TaskStatus {
+    let mut s = status(id, TaskState::TaskRunning);
+    s.healthy = Some(healthy);
+    s
+}
+
+#[test]
+fn a_checked_task_is_a_backend_only_while_reported_healthy() {
+    let now = Instant::now();
+    let mut book = Book::new(&checked_services(1));
+    book.insert(task("web.1", 2, now));
+    let t = |book: &Book| book.get(&TaskId::new("web.1")).unwrap().clone();
+    assert!(t(&book).is_checked());
+    assert!(matches!(
+        book.on_status(&status("web.1", TaskState::TaskRunning), now),
+        StatusOutcome::Changed { .. }
+    ));
+    assert!(!t(&book).is_backend(), "running, but no health report yet");
+    assert!(matches!(
+        book.on_status(&health("web.1", true), now),
+        StatusOutcome::Health { healthy: true }
+    ));
+    assert!(t(&book).is_backend());
+    assert!(matches!(
+        book.on_status(&health("web.1", true), now),
+        StatusOutcome::Same
+    ));
+    assert!(matches!(
+        book.on_status(&health("web.1", false), now),
+        StatusOutcome::Health { healthy: false }
+    ));
+    assert!(!t(&book).is_backend(), "out at the first unhealthy report");
+    // a reconciliation answer without `healthy` changes nothing
+    assert!(matches!(
+        book.on_status(&status("web.1", TaskState::TaskRunning), now),
+        StatusOutcome::Same
+    ));
+    assert_eq!(t(&book).record.healthy, Some(false));
+    // a task recovered after a restart is what its record last said
+    let mut fresh = Book::new(&checked_services(2));
+    let mut recovered = task("web.2", 3, now);
+    recovered.record.state = TaskState::TaskRunning;
+    let mut healthy = recovered.clone();
+    healthy.record.task_id = TaskId::new("web.4");
+    healthy.record.healthy = Some(true);
+    fresh.insert(recovered);
+    fresh.insert(healthy);
+    assert!(
+        !fresh.get(&TaskId::new("web.2")).unwrap().is_backend(),
+        "no report: not a backend"
+    );
+    assert!(
+        fresh.get(&TaskId::new("web.4")).unwrap().is_backend(),
+        "last reported healthy"
+    );
+    // a task without a check ignores health and is a backend when running
+    let mut plain = Book::new(&services(1, "always"));
+    plain.insert(task("web.3", 4, now));
+    plain.on_status(&status("web.3", TaskState::TaskRunning), now);
+    assert!(plain.get(&TaskId::new("web.3")).unwrap().is_backend());
+}
+
+#[test]
+fn a_task_killed_for_its_health_is_a_failure_and_is_replaced() {
+    let now = Instant::now();
+    let mut book = Book::new(&checked_services(1));
+    book.insert(task("web.1", 2, now));
+    book.on_status(&health("web.1", true), now);
+    let mut killed = status("web.1", TaskState::TaskKilled);
+    killed.healthy = Some(false);
+    assert!(matches!(
+        book.on_status(&killed, now),
+        StatusOutcome::Ended(_)
+    ));
+    assert!(book.wants(now).is_empty(), "the backoff holds it off first");
+    assert_eq!(
+        wanted(&book, now + Duration::from_secs(1)),
+        vec![("web".to_owned(), 1)]
+    );
 }
 
 #[test]

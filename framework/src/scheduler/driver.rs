@@ -232,7 +232,7 @@ impl Driver {
             }
             event::Type::Update => {
                 let status = event.update?.status;
-                self.metrics.status_update(status.state());
+                self.metrics.status_update(status.state(), status.healthy);
                 Some(Input::Update(status))
             }
             event::Type::Failure => {

@@ -43,6 +43,11 @@ pub struct TaskRecord {
     pub launched_at: SystemTime,
     /// Launch attempts of this template slot so far (1 for the first).
     pub attempts: u32,
+    /// What its health check last reported (`TaskStatus.healthy`); kept so
+    /// that a restart neither drops healthy backends nor takes an unhealthy
+    /// task back before reconciliation and the next check speak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
 }
 
 impl TaskRecord {
@@ -70,6 +75,7 @@ impl TaskRecord {
             state: TaskState::TaskStaging,
             launched_at: SystemTime::now(),
             attempts: 1,
+            healthy: None,
         }
     }
 
@@ -227,8 +233,15 @@ mod tests {
             state: TaskState::TaskRunning,
             launched_at: UNIX_EPOCH + Duration::from_millis(1500),
             attempts: 1,
+            healthy: None,
         };
         let json = serde_json::to_value(&record).unwrap();
+        assert!(json.get("healthy").is_none(), "no report, no key: {json}");
+        let mut reported = record.clone();
+        reported.healthy = Some(false);
+        let back: TaskRecord =
+            serde_json::from_value(serde_json::to_value(&reported).unwrap()).unwrap();
+        assert_eq!(back.healthy, Some(false));
         assert_eq!(json["state"], "TASK_RUNNING");
         assert_eq!(json["launched_at"], 1500);
         assert_eq!(json["port"]["mac"], "0a:58:c0:a8:01:02");

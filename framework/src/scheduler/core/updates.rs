@@ -1,4 +1,6 @@
-//! Status updates (data flow step 7): the book follows each task's state;
+//! Status updates (data flow step 7): the book follows each task's state
+//! and, for a task with a health check, its health (a backend only while
+//! healthy);
 //! an ended task's port and record go (the book schedules its relaunch);
 //! an update for a task this framework does not know is a stray: a running
 //! one is killed (it has no port), an ended one's port, if this framework
@@ -24,6 +26,18 @@ impl Core {
                 }
             }
             StatusOutcome::Same => {}
+            StatusOutcome::Health { healthy } => {
+                info!(
+                    task = %status.task_id,
+                    healthy,
+                    message = status.message.as_deref().unwrap_or(""),
+                    "task health"
+                );
+                if let Some(task) = self.book.get(&status.task_id) {
+                    self.out.push(Effect::WriteRecord(task.record.clone()));
+                }
+                self.touch(true, now);
+            }
             StatusOutcome::Changed { from } => {
                 let task = self
                     .book
@@ -31,7 +45,8 @@ impl Core {
                     .expect("a changed task is in the book");
                 info!(task = %task.id(), from = from.as_str_name(), to = state.as_str_name(), "task state");
                 let backend_changed = task.is_backend()
-                    != matches!(from, TaskState::TaskRunning | TaskState::TaskUnknown);
+                    != matches!(from, TaskState::TaskRunning | TaskState::TaskUnknown)
+                    || task.is_checked();
                 self.out.push(Effect::WriteRecord(task.record.clone()));
                 self.touch(backend_changed || state == TaskState::TaskRunning, now);
             }
