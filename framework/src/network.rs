@@ -23,7 +23,7 @@ pub async fn connect_nb(global: &GlobalArgs) -> Result<Client> {
     let remote = global.nb_remote();
     let config = ClientConfig::new(&remote, ovn::nb::NB_DB)
         .with_context(|| format!("bad --nb {remote:?}"))?;
-    let mut config = topology::monitor_nb(config).monitor("Load_Balancer");
+    let mut config = ovn::services::monitor_services(topology::monitor_nb(config));
     config.connect_timeout = global.db_timeout;
     Client::connect(config)
         .await

@@ -119,11 +119,10 @@ fn the_seed_steps_run_twice_leave_the_same_database() -> Result<()> {
 async fn vip_prints_the_service_with_its_backends() -> Result<()> {
     let lab = Lab::start()?;
     lab.seed();
-    let config = ovn::topology::monitor_nb(ClientConfig::new(
+    let config = ovn::services::monitor_services(ovn::topology::monitor_nb(ClientConfig::new(
         &lab.central.nb_remote(),
         "OVN_Northbound",
-    )?)
-    .monitor("Load_Balancer");
+    )?));
     let nb = Client::connect(config).await?;
     let backends: Vec<SocketAddrV4> = vec!["192.168.1.2:80".parse()?, "192.168.1.3:80".parse()?];
     ensure_service(
@@ -135,6 +134,7 @@ async fn vip_prints_the_service_with_its_backends() -> Result<()> {
             port: 32350,
             backends,
             east_west_vip: None,
+            health: None,
         },
     )
     .await

@@ -170,7 +170,7 @@ fn the_seed_files_resolve_to_one_service_each_in_their_tenants() {
     );
     assert!(services
         .iter()
-        .all(|s| s.vip.is_none() && s.spec(vec![]).is_none()));
+        .all(|s| s.vip.is_none() && s.spec(vec![], Default::default()).is_none()));
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn the_shipped_files_form_one_web_service_per_tenant_with_its_vip() {
             .all(|m| m.definition.backend_port == Some(80)));
         assert!(service.members.iter().all(|m| m.network.tenant == tenant));
         let spec = service
-            .spec(vec!["192.168.1.2:80".parse().unwrap()])
+            .spec(vec!["192.168.1.2:80".parse().unwrap()], Default::default())
             .unwrap();
         assert_eq!((spec.port, spec.backends.len()), (32350, 1));
         assert_eq!(service.instances(), 2);

@@ -26,6 +26,7 @@
 
 mod index;
 mod inventory;
+mod monitor;
 mod name;
 mod plan;
 mod registry;
@@ -43,6 +44,7 @@ use crate::ovsdb::{Cache, Client, Committed, Datum, Mutation, OpErrorKind, Txn};
 use crate::owner::{self, Kind};
 
 pub use inventory::{delete_task_port, list_task_ports};
+pub use monitor::reserve_monitor_ip;
 pub use name::{port_name, MAX_NAME_LEN};
 
 use index::SwitchIndex;

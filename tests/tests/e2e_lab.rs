@@ -228,6 +228,7 @@ fn a_vip_on_the_coke_gateway_router_answers_outside_with_both_backends() {
         port: 32350,
         backends: vec![SocketAddrV4::new(a.ip(), 80), SocketAddrV4::new(b.ip(), 80)],
         east_west_vip: None,
+        health: None,
     };
     let remote = lab.nb_unix_remote();
     tokio::runtime::Builder::new_current_thread()
@@ -235,8 +236,9 @@ fn a_vip_on_the_coke_gateway_router_answers_outside_with_both_backends() {
         .build()
         .unwrap()
         .block_on(async {
-            let config =
-                monitor_nb(ClientConfig::new(&remote, NB_DB).unwrap()).monitor("Load_Balancer");
+            let config = ovn::services::monitor_services(monitor_nb(
+                ClientConfig::new(&remote, NB_DB).unwrap(),
+            ));
             let nb = Client::connect(config).await.unwrap();
             ensure_service(&nb, &spec).await.unwrap();
             nb.close().await;

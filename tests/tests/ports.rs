@@ -16,7 +16,7 @@ use ovn::nb::NB_DB;
 use ovn::ovsdb::{Client, ClientConfig, Datum, Error, OpErrorKind};
 use ovn::ports::{
     commit_task_ports_batch, create_task_port, create_task_ports_batch, delete_task_port,
-    list_task_ports, plan_task_port, PortError, TaskPort, TaskPortSpec,
+    list_task_ports, plan_task_port, reserve_monitor_ip, PortError, TaskPort, TaskPortSpec,
 };
 use ovn::topology::{monitor_nb, network_init, tenant_init, NetworkSpec, TenantSpec};
 use ovn_mesos_tests::OvnCentral;
@@ -299,6 +299,66 @@ async fn a_full_subnet_is_an_error_that_leaves_nothing_half_created() {
             "{e}"
         );
     }
+    blocking(|| central.check_logs()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_reserves_its_health_check_source_address_once_and_ipam_skips_it() {
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central.nb_remote()).await;
+    // /29: the router has .1, tasks may have .2-.6
+    add_network(&nb, &central, "192.168.1.0/29", None).await;
+    // a network made before reservations, whose last address a task holds
+    let mut last = spec("holds-the-last");
+    last.ip = Some(ip("192.168.1.6"));
+    create_task_port(&nb, &last).await.unwrap();
+    let reserved = reserve_monitor_ip(&nb, "coke1").await.unwrap();
+    assert_eq!(reserved, ip("192.168.1.5"), "the highest free address");
+    assert_eq!(
+        nbctl(
+            &central,
+            &["get", "Logical_Switch", "coke1", "other_config:exclude_ips"]
+        )
+        .trim(),
+        "\"192.168.1.5\""
+    );
+    assert_eq!(
+        nbctl(
+            &central,
+            &[
+                "get",
+                "Logical_Switch",
+                "coke1",
+                "external_ids:\"ovn-mesos/svc-monitor-ip\""
+            ]
+        )
+        .trim(),
+        "\"192.168.1.5\""
+    );
+    // asked again: the same address, nothing written
+    blocking(|| central.sync_sb()).unwrap();
+    let before = blocking(|| central.nb_dump()).unwrap();
+    assert_eq!(reserve_monitor_ip(&nb, "coke1").await.unwrap(), reserved);
+    assert_eq!(blocking(|| central.nb_dump()).unwrap(), before);
+    // IPAM hands out .2-.4 and then refuses, never .5
+    let mut got = Vec::new();
+    for i in 0..3 {
+        got.push(
+            create_task_port(&nb, &spec(&format!("t{i}")))
+                .await
+                .unwrap()
+                .ip,
+        );
+    }
+    assert_eq!(
+        got,
+        [ip("192.168.1.2"), ip("192.168.1.3"), ip("192.168.1.4")]
+    );
+    let e = create_task_port(&nb, &spec("t3")).await.unwrap_err();
+    assert!(matches!(e, PortError::SubnetFull { .. }), "{e:?}");
+    // an unknown network is an error naming it
+    let e = reserve_monitor_ip(&nb, "pepsi1").await.unwrap_err();
+    assert!(e.to_string().contains("pepsi1"), "{e}");
     blocking(|| central.check_logs()).unwrap();
 }
 

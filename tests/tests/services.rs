@@ -64,8 +64,9 @@ async fn add_gateway(nb: &Client, tenant: &str, chassis: &str, ip: &str) {
 }
 
 async fn connect(central: &OvnCentral) -> Client {
-    let config = monitor_nb(ClientConfig::new(&central.nb_remote(), NB_DB).unwrap())
-        .monitor("Load_Balancer");
+    let config = ovn::services::monitor_services(monitor_nb(
+        ClientConfig::new(&central.nb_remote(), NB_DB).unwrap(),
+    ));
     Client::connect(config).await.unwrap()
 }
 
@@ -91,6 +92,7 @@ fn web(backends: &[&str]) -> ServiceSpec {
         port: 32350,
         backends: backends.iter().map(|b| addr(b)).collect(),
         east_west_vip: None,
+        health: None,
     }
 }
 

@@ -149,6 +149,7 @@ impl Scheduler {
             metrics.clone(),
             config.vip_interval,
         );
+        repair::reserve_monitor_addresses(&nb, &services).await;
         let mut core = core::Core::new(config, services, Instant::now());
         let report = repair::recover(&nb, &mut store, &mut core).await?;
         info!(

@@ -16,7 +16,7 @@
 //! Nothing is deleted here: what no live task has is removed once Mesos has
 //! answered the reconciliation (stray updates, terminal states).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use mesos_proto::v1::TaskId;
@@ -28,7 +28,7 @@ use super::book::LiveTask;
 use super::core::Core;
 use super::SchedulerError;
 use crate::state::{StateStore, TaskRecord};
-use crate::tasks::TemplateId;
+use crate::tasks::{Services, TemplateId};
 use ovn::report::Chain;
 
 /// What start-up recovery found.
@@ -42,6 +42,24 @@ pub struct RepairReport {
     pub restored: usize,
     /// Records whose address could not be restored (killed once subscribed).
     pub lost: usize,
+}
+
+/// Reserves the health-check source address of every network whose tasks
+/// are backends of a VIP with OVN health checks (new networks and those made
+/// before the reservation existed alike), before anything is launched. A
+/// network that cannot have one keeps its service's VIP without OVN checks
+/// (the service writer leaves them out) and is named in a warning.
+pub(super) async fn reserve_monitor_addresses(nb: &Client, services: &Services) {
+    let switches: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| s.vip.is_some() && s.ovn_health_check())
+        .flat_map(|s| s.members.iter().map(|m| m.definition.switch.as_str()))
+        .collect();
+    for switch in switches {
+        if let Err(e) = ovn::ports::reserve_monitor_ip(nb, switch).await {
+            warn!(switch, error = %Chain(&e), "no health-check source address: its VIPs go without OVN health checks");
+        }
+    }
 }
 
 /// Brings the tasks of the earlier run into `core`'s book.

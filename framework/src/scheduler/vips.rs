@@ -19,11 +19,13 @@
 //! of once per task.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use ovn::ovsdb::Client;
-use ovn::services::{ensure_service, reconcile_services, ReconcileScope, ServiceKey, ServiceSpec};
+use ovn::services::{
+    ensure_service, reconcile_services, BackendPort, ReconcileScope, ServiceKey, ServiceSpec,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Duration, Instant};
@@ -36,24 +38,31 @@ use ovn::report::Chain;
 
 /// The desired load balancers: one per service with a VIP, backends sorted.
 pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
-    let mut backends: BTreeMap<(&str, &str), Vec<SocketAddrV4>> = BTreeMap::new();
+    type Backends = (Vec<SocketAddrV4>, BTreeMap<Ipv4Addr, BackendPort>);
+    let mut backends: BTreeMap<(&str, &str), Backends> = BTreeMap::new();
     for task in book.tasks().filter(|t| t.is_backend()) {
         let Some(port) = task.backend_port() else {
             continue;
         };
-        backends
-            .entry((&task.record.tenant, &task.record.service))
-            .or_default()
-            .push(SocketAddrV4::new(task.record.port.ip, port));
+        let r = &task.record;
+        let (addrs, ports) = backends.entry((&r.tenant, &r.service)).or_default();
+        addrs.push(SocketAddrV4::new(r.port.ip, port));
+        ports.insert(
+            r.port.ip,
+            BackendPort {
+                port: r.port.name.clone(),
+                switch: r.switch.clone(),
+            },
+        );
     }
     services
         .iter()
         .filter_map(|service| {
             let key = (service.key.tenant.as_str(), service.key.name.as_str());
-            let mut addrs = backends.remove(&key).unwrap_or_default();
+            let (mut addrs, ports) = backends.remove(&key).unwrap_or_default();
             addrs.sort();
             addrs.dedup();
-            service.spec(addrs)
+            service.spec(addrs, ports)
         })
         .collect()
 }

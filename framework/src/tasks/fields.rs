@@ -13,7 +13,8 @@ use ovn::services::Protocol;
 use super::{
     Problem, Resources, RestartMode, RestartPolicy, VipRequest, Warning, KNOWN_LABELS,
     LABEL_BACKOFF_FACTOR, LABEL_BACKOFF_SECONDS, LABEL_INSTANCES, LABEL_LOGICAL_SWITCH,
-    LABEL_MAX_BACKOFF_SECONDS, LABEL_RESTART, MAX_INSTANCES, VIP_LABEL_PREFIX,
+    LABEL_MAX_BACKOFF_SECONDS, LABEL_OVN_HEALTH_CHECK, LABEL_RESTART, MAX_INSTANCES,
+    VIP_LABEL_PREFIX,
 };
 
 /// Longest accepted backoff setting, in seconds (a day).
@@ -187,9 +188,10 @@ pub(super) fn switch(file: &Path, task: &TaskInfo) -> Result<String, Problem> {
 }
 
 /// The `ovn-mesos/` task labels: instance count and restart policy.
-pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy), Problem> {
+pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy, bool), Problem> {
     let mut instances = 1;
     let mut policy = RestartPolicy::default();
+    let mut ovn_health_check = true;
     let mut seen: Vec<&str> = Vec::new();
     let list = task
         .labels
@@ -230,6 +232,13 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy
                     _ => return Err(bad("not one of always, on-failure, never")),
                 };
             }
+            LABEL_OVN_HEALTH_CHECK => {
+                ovn_health_check = match text {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("not true or false")),
+                };
+            }
             LABEL_BACKOFF_FACTOR => {
                 policy.backoff_factor = text
                     .parse::<f64>()
@@ -259,7 +268,7 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy
             format!("{LABEL_MAX_BACKOFF_SECONDS} is below {LABEL_BACKOFF_SECONDS}"),
         ));
     }
-    Ok((instances, policy))
+    Ok((instances, policy, ovn_health_check))
 }
 
 /// What the discovery ports say: the VIP (with the service it names, for a

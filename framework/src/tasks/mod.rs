@@ -52,14 +52,19 @@ pub const LABEL_BACKOFF_SECONDS: &str = "ovn-mesos/backoff-seconds";
 pub const LABEL_BACKOFF_FACTOR: &str = "ovn-mesos/backoff-factor";
 /// Task label: the longest delay between relaunches, in seconds (default 300).
 pub const LABEL_MAX_BACKOFF_SECONDS: &str = "ovn-mesos/max-backoff-seconds";
+/// Task label: `false` turns off OVN's load-balancer health checks of the
+/// service's backends (`true`, the default, writes them; one member saying
+/// `false` turns them off for the service).
+pub const LABEL_OVN_HEALTH_CHECK: &str = "ovn-mesos/ovn-health-check";
 /// Every `ovn-mesos/` task label; any other key with that prefix is an error
 /// (a typo must not silently fall back to a default).
-pub const KNOWN_LABELS: [&str; 5] = [
+pub const KNOWN_LABELS: [&str; 6] = [
     LABEL_INSTANCES,
     LABEL_RESTART,
     LABEL_BACKOFF_SECONDS,
     LABEL_BACKOFF_FACTOR,
     LABEL_MAX_BACKOFF_SECONDS,
+    LABEL_OVN_HEALTH_CHECK,
 ];
 /// Label of `container.network_infos[]` naming the task's logical switch
 /// (the attachment contract's key).
@@ -96,6 +101,8 @@ pub struct TaskDefinition {
     /// How many copies to run.
     pub instances: u32,
     pub restart: RestartPolicy,
+    /// OVN health checks for its service's VIP ([`LABEL_OVN_HEALTH_CHECK`]).
+    pub ovn_health_check: bool,
     pub resources: Resources,
     /// The command to run (`value` through `sh -c`, or `arguments` when
     /// `shell` is false).

@@ -46,7 +46,7 @@ pub fn parse_task_file(
     let resources = fields::resources(file, &task.resources, &mut warnings)?;
     let command = fields::command(file, &task)?;
     let switch = fields::switch(file, &task)?;
-    let (instances, restart) = fields::labels(file, &task)?;
+    let (instances, restart, ovn_health_check) = fields::labels(file, &task)?;
     let discovered = fields::discovery(file, task.discovery.as_ref())?;
     if let Some(check) = &task.health_check {
         HealthSpec::from_proto(check)
@@ -88,6 +88,7 @@ pub fn parse_task_file(
         backend_port: discovered.backend_port,
         instances,
         restart,
+        ovn_health_check,
         resources,
         command,
     };
@@ -163,6 +164,17 @@ mod tests {
         assert_eq!(d.restart.mode, RestartMode::OnFailure);
         assert_eq!((d.resources.cpus, d.resources.mem), (0.5, 64.0));
         assert_eq!(d.command.value.as_deref(), Some("exec true"));
+        assert!(d.ovn_health_check, "OVN health checks are on by default");
+    }
+
+    #[test]
+    fn the_ovn_health_check_label_turns_them_off() {
+        let mut v = good();
+        v["labels"]["labels"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"key": "ovn-mesos/ovn-health-check", "value": "false"}));
+        assert!(!parse(&v).unwrap().0.ovn_health_check);
     }
 
     #[test]
@@ -210,6 +222,8 @@ mod tests {
              "t.json: labels.labels[0]: ovn-mesos/instances=\"1001\": not a whole number from 0 to 1000"),
             (Box::new(|v| v["labels"]["labels"][1]["value"] = json!("sometimes")),
              "t.json: labels.labels[1]: ovn-mesos/restart=\"sometimes\""),
+            (Box::new(|v| v["labels"]["labels"][1] = json!({"key": "ovn-mesos/ovn-health-check", "value": "maybe"})),
+             "t.json: labels.labels[1]: ovn-mesos/ovn-health-check=\"maybe\": not true or false"),
             (Box::new(|v| v["labels"]["labels"][1]["key"] = json!("ovn-mesos/instance")),
              "t.json: labels.labels[1]: unknown label ovn-mesos/instance"),
             (Box::new(|v| v["discovery"]["ports"]["ports"][0]["labels"]["labels"][0]["value"] = json!("/web:0")),

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use ovn::ovsdb::Cache;
-use ovn::services::{ServiceKey, ServiceSpec};
+use ovn::services::{BackendPort, LbHealth, ServiceKey, ServiceSpec};
 use ovn::topology::{gateway_ips, network_info, NetworkInfo};
 
 use super::{Problem, TaskDefinition, TaskFileError, VipRequest};
@@ -52,8 +52,13 @@ pub struct Service {
 
 impl Service {
     /// The load balancer wanted for the given running backends, or `None`
-    /// for a service without a VIP (nothing to write in OVN).
-    pub fn spec(&self, backends: Vec<SocketAddrV4>) -> Option<ServiceSpec> {
+    /// for a service without a VIP (nothing to write in OVN). `ports` are
+    /// the backends' logical ports, for OVN's health checks.
+    pub fn spec(
+        &self,
+        backends: Vec<SocketAddrV4>,
+        ports: BTreeMap<Ipv4Addr, BackendPort>,
+    ) -> Option<ServiceSpec> {
         let vip = self.vip?;
         Some(ServiceSpec {
             tenant: self.key.tenant.clone(),
@@ -62,7 +67,14 @@ impl Service {
             port: vip.port,
             backends,
             east_west_vip: None,
+            health: self.ovn_health_check().then(|| LbHealth::new(ports)),
         })
+    }
+
+    /// Whether OVN health-checks its backends: every member's file leaves
+    /// [`super::LABEL_OVN_HEALTH_CHECK`] on.
+    pub fn ovn_health_check(&self) -> bool {
+        self.members.iter().all(|m| m.definition.ovn_health_check)
     }
 
     /// The total instance count over all members.

@@ -31,11 +31,65 @@ pub struct LoadBalancer {
     /// ICMP port unreachable).
     pub options: BTreeMap<String, String>,
     pub external_ids: BTreeMap<String, String>,
+    /// Its `Load_Balancer_Health_Check` rows (strong references: a row no
+    /// load balancer refers to any more is deleted by the database).
+    pub health_check: Vec<Uuid>,
+    /// Backend IP (`"192.168.1.2"`) to `"<logical switch port>:<source IP>"`:
+    /// where ovn-controller probes the backend from, for the health checks.
+    pub ip_port_mappings: BTreeMap<String, String>,
 }
 
 /// The columns [`create_or_update_load_balancer_ops`] keeps equal to the
 /// desired row (everything ovn-mesos writes).
-pub const UPDATE_COLUMNS: &[&str] = &["name", "vips", "protocol", "options", "external_ids"];
+pub const UPDATE_COLUMNS: &[&str] = &[
+    "name",
+    "vips",
+    "protocol",
+    "options",
+    "external_ids",
+    "health_check",
+    "ip_port_mappings",
+];
+
+/// One `Load_Balancer_Health_Check` row: ovn-controller probes the backends
+/// of VIP `vip` (exactly a `vips` key, port included) with `options`
+/// (`interval`, `timeout`, `success_count`, `failure_count`), and ovn-northd
+/// leaves the backends it finds offline out of the load balancer's flows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadBalancerHealthCheck {
+    pub uuid: Uuid,
+    pub vip: String,
+    pub options: BTreeMap<String, String>,
+    pub external_ids: BTreeMap<String, String>,
+}
+
+impl Table for LoadBalancerHealthCheck {
+    const TABLE: &'static str = "Load_Balancer_Health_Check";
+
+    fn from_row(uuid: Uuid, row: &Row) -> Result<Self, RowError> {
+        let c = Columns::new(Self::TABLE, uuid, row);
+        Ok(LoadBalancerHealthCheck {
+            uuid,
+            vip: c.string("vip")?,
+            options: c.map("options")?,
+            external_ids: c.map("external_ids")?,
+        })
+    }
+}
+
+impl Writable for LoadBalancerHealthCheck {
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
+    fn to_row(&self) -> Row {
+        RowBuilder::new()
+            .string("vip", &self.vip)
+            .map("options", &self.options)
+            .map("external_ids", &self.external_ids)
+            .build()
+    }
+}
 
 impl Table for LoadBalancer {
     const TABLE: &'static str = "Load_Balancer";
@@ -49,6 +103,8 @@ impl Table for LoadBalancer {
             protocol: c.opt_string("protocol")?,
             options: c.map("options")?,
             external_ids: c.map("external_ids")?,
+            health_check: c.uuids("health_check")?,
+            ip_port_mappings: c.map("ip_port_mappings")?,
         })
     }
 }
@@ -65,6 +121,8 @@ impl Writable for LoadBalancer {
             .opt_string("protocol", self.protocol.as_ref())
             .map("options", &self.options)
             .map("external_ids", &self.external_ids)
+            .uuids("health_check", &self.health_check)
+            .map("ip_port_mappings", &self.ip_port_mappings)
             .build()
     }
 }

@@ -26,7 +26,7 @@ use crate::ovsdb::{
 };
 use crate::report::Chain;
 
-pub use load_balancer::LoadBalancer;
+pub use load_balancer::{LoadBalancer, LoadBalancerHealthCheck};
 pub use logical_router::LogicalRouter;
 pub use logical_router_port::LogicalRouterPort;
 pub use logical_switch::LogicalSwitch;

@@ -293,6 +293,16 @@ impl SwitchIndex {
         self.ipam.subnet()
     }
 
+    /// The highest host address of the subnet that no port holds and that is
+    /// not excluded (the health-check source address of a network).
+    pub fn highest_free(&self) -> Option<Ipv4Addr> {
+        let subnet = self.ipam.subnet();
+        let (first, last) = (u32::from(subnet.network()), u32::from(subnet.broadcast()));
+        (first + 1..last).rev().map(Ipv4Addr::from).find(|ip| {
+            !self.ipam.is_used(*ip) && !self.ipam.is_excluded(*ip) && *ip != self.gateway()
+        })
+    }
+
     /// The router port's address on the switch (the tasks' default gateway):
     /// the router port's IP in the subnet, else the subnet's first host.
     pub fn gateway(&self) -> Ipv4Addr {

@@ -13,7 +13,7 @@ use crate::nb::load_balancer::{
     add_to_router_ops, add_to_switch_ops, create_or_update_load_balancer_ops,
     delete_load_balancer_ops, remove_from_router_ops, remove_from_switch_ops,
 };
-use crate::nb::{LoadBalancer, Table, NB_DB};
+use crate::nb::{insert_ops, LoadBalancer, LoadBalancerHealthCheck, Table, NB_DB};
 use crate::ovsdb::{Condition, Datum, Expect, Operation, Txn, WaitUntil};
 use crate::owner::{self, Kind, Owner};
 
@@ -58,6 +58,71 @@ pub(crate) struct DesiredService {
     /// Switches it must be attached to: the tenant's network switches when
     /// the service has an east-west VIP, else none.
     pub switches: BTreeSet<Uuid>,
+    /// Its health check rows, one per VIP (uuids fresh until [`plan`] finds
+    /// the existing rows equal); none without OVN health checks.
+    pub health_checks: Vec<LoadBalancerHealthCheck>,
+}
+
+/// The `ip_port_mappings` and health check rows of `spec` (one per VIP of
+/// `vips`), or none when OVN health checks are off, or when a backend's
+/// switch has no reserved source address: a backend without a mapping
+/// would be left out of the flows, so then there are no checks at all.
+fn health_rows(
+    spec: &ServiceSpec,
+    view: &TenantView,
+    vips: &BTreeMap<String, String>,
+    ids: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<LoadBalancerHealthCheck>) {
+    let Some(health) = &spec.health else {
+        return Default::default();
+    };
+    let mut mappings = BTreeMap::new();
+    for backend in &spec.backends {
+        let ip = backend.ip();
+        let source = health.ports.get(ip).and_then(|p| {
+            let switch = view.switches.iter().find(|s| s.name == p.switch)?;
+            Some((p, switch.monitor_ip?))
+        });
+        let Some((port, source)) = source else {
+            tracing::warn!(
+                service = %spec.key(),
+                backend = %ip,
+                "no OVN health checks: the backend's port or its switch's reserved source address is unknown"
+            );
+            return Default::default();
+        };
+        mappings.insert(ip.to_string(), format!("{}:{source}", port.port));
+    }
+    let options: BTreeMap<String, String> = [
+        ("interval", health.interval),
+        ("timeout", health.timeout),
+        ("success_count", health.success_count),
+        ("failure_count", health.failure_count),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_string()))
+    .collect();
+    let checks = vips
+        .keys()
+        .map(|vip| LoadBalancerHealthCheck {
+            uuid: Uuid::new_v4(),
+            vip: vip.clone(),
+            options: options.clone(),
+            external_ids: ids.clone(),
+        })
+        .collect();
+    (mappings, checks)
+}
+
+/// Whether two sets of health check rows say the same (uuids aside).
+fn same_checks(a: &[LoadBalancerHealthCheck], b: &[LoadBalancerHealthCheck]) -> bool {
+    let key =
+        |c: &LoadBalancerHealthCheck| (c.vip.clone(), c.options.clone(), c.external_ids.clone());
+    let (mut a, mut b): (Vec<_>, Vec<_>) =
+        (a.iter().map(key).collect(), b.iter().map(key).collect());
+    a.sort();
+    b.sort();
+    a == b
 }
 
 /// Checks what no NB state can fix.
@@ -113,13 +178,17 @@ pub(crate) fn desired_service(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+    let external_ids = ids.into_map();
+    let (ip_port_mappings, health_checks) = health_rows(spec, view, &vips, &external_ids);
     let lb = LoadBalancer {
         uuid: Uuid::new_v4(),
         name: load_balancer_name(spec),
         vips,
         protocol: Some(spec.protocol.as_str().to_owned()),
         options,
-        external_ids: ids.into_map(),
+        external_ids,
+        health_check: health_checks.iter().map(|c| c.uuid).collect(),
+        ip_port_mappings,
     };
     Ok(DesiredService {
         lb,
@@ -128,6 +197,7 @@ pub(crate) fn desired_service(
             Some(_) => view.switches.iter().map(|s| s.uuid).collect(),
             None => BTreeSet::new(),
         },
+        health_checks,
     })
 }
 
@@ -138,6 +208,8 @@ pub(crate) struct Existing {
     pub lb: LoadBalancer,
     pub routers: Vec<Attachable>,
     pub switches: Vec<Attachable>,
+    /// The health check rows its `health_check` column refers to.
+    pub health_checks: Vec<LoadBalancerHealthCheck>,
 }
 
 /// Appends a guard that aborts the transaction (a retryable "timed out") if
@@ -200,6 +272,18 @@ pub(crate) fn plan(mut desired: DesiredService, existing: &[Existing]) -> (Txn, 
         }
     };
     let uuid = desired.lb.uuid;
+    match keep {
+        // the same checks: keep the rows (and the column) as they are
+        Some(e) if same_checks(&e.health_checks, &desired.health_checks) => {
+            desired.lb.health_check = e.lb.health_check.clone();
+        }
+        // new rows; the old ones, no longer referred to, go with the update
+        _ => {
+            for check in &desired.health_checks {
+                insert_ops(&mut txn, check);
+            }
+        }
+    }
     create_or_update_load_balancer_ops(&mut txn, keep.map(|e| &e.lb), &desired.lb);
     for r in desired.routers.difference(&have_routers) {
         add_to_router_ops(&mut txn, *r, &[uuid]);

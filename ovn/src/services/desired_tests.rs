@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use super::*;
 use crate::services::view::Gateway;
-use crate::services::Protocol;
+use crate::services::{BackendPort, LbHealth, Protocol};
 
 fn addr(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()
@@ -18,6 +18,7 @@ fn spec(backends: &[&str]) -> ServiceSpec {
         port: 32350,
         backends: backends.iter().map(|b| addr(b)).collect(),
         east_west_vip: None,
+        health: None,
     }
 }
 
@@ -26,6 +27,7 @@ fn attachable(name: &str, lbs: &[Uuid]) -> Attachable {
         uuid: Uuid::new_v4(),
         name: name.into(),
         load_balancers: lbs.to_vec(),
+        monitor_ip: None,
     }
 }
 
@@ -59,7 +61,106 @@ fn applied(desired: &DesiredService, view: &TenantView) -> Existing {
             &desired.routers,
         ),
         switches: pick(view.switches.iter().collect(), &desired.switches),
+        health_checks: desired.health_checks.clone(),
     }
+}
+
+/// `spec` with OVN health checks, each backend on `coke1`'s port `p<ip>`.
+fn checked(mut spec: ServiceSpec) -> ServiceSpec {
+    let ports = spec
+        .backends
+        .iter()
+        .map(|b| {
+            let port = BackendPort {
+                port: format!("p{}", b.ip()),
+                switch: "coke1".into(),
+            };
+            (*b.ip(), port)
+        })
+        .collect();
+    spec.health = Some(LbHealth::new(ports));
+    spec
+}
+
+/// `view` with coke1's reserved source address.
+fn with_monitor_ip(mut view: TenantView) -> TenantView {
+    view.switches[0].monitor_ip = Some("192.168.1.254".parse().unwrap());
+    view
+}
+
+#[test]
+fn health_checks_are_one_row_per_vip_with_a_mapping_per_backend() {
+    let view = with_monitor_ip(view(&["10.10.1.12", "10.10.1.14"]));
+    let d = desired_service(&checked(spec(&["192.168.1.2:80", "192.168.1.3:80"])), &view).unwrap();
+    let vips: BTreeSet<&str> = d.health_checks.iter().map(|c| c.vip.as_str()).collect();
+    assert_eq!(vips, ["10.10.1.12:32350", "10.10.1.14:32350"].into());
+    assert_eq!(d.lb.health_check.len(), 2);
+    assert_eq!(d.health_checks[0].options["interval"], "2");
+    assert_eq!(d.health_checks[0].options["failure_count"], "2");
+    assert_eq!(
+        d.lb.ip_port_mappings["192.168.1.2"],
+        "p192.168.1.2:192.168.1.254"
+    );
+    assert_eq!(d.lb.ip_port_mappings.len(), 2);
+    // written once, then equal: nothing to send
+    let (txn, _) = plan(d.clone(), &[]);
+    let params = txn.to_params();
+    let ops = params.as_array().unwrap();
+    let tables: Vec<&str> = ops[1..]
+        .iter()
+        .filter_map(|o| o["table"].as_str())
+        .collect();
+    assert_eq!(
+        tables
+            .iter()
+            .filter(|t| **t == "Load_Balancer_Health_Check")
+            .count(),
+        2,
+        "{tables:?}"
+    );
+    let again =
+        desired_service(&checked(spec(&["192.168.1.2:80", "192.168.1.3:80"])), &view).unwrap();
+    let (txn, change) = plan(again, &[applied(&d, &view)]);
+    assert!(txn.is_empty(), "{:?}", txn.to_params());
+    assert!(matches!(change, ServiceChange::Unchanged { .. }));
+    // a new backend changes the mappings only, the check rows stay
+    let more = desired_service(
+        &checked(spec(&[
+            "192.168.1.2:80",
+            "192.168.1.3:80",
+            "192.168.1.4:80",
+        ])),
+        &view,
+    )
+    .unwrap();
+    let (txn, _) = plan(more, &[applied(&d, &view)]);
+    let params = txn.to_params();
+    let ops = params.as_array().unwrap();
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    let cols: BTreeSet<&String> = ops[1]["row"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        cols,
+        [&"vips".to_owned(), &"ip_port_mappings".to_owned()].into()
+    );
+}
+
+#[test]
+fn without_a_reserved_source_address_there_are_no_health_checks() {
+    let d = desired_service(&checked(spec(&["192.168.1.2:80"])), &view(&["10.10.1.12"])).unwrap();
+    assert!(d.health_checks.is_empty());
+    assert!(d.lb.ip_port_mappings.is_empty());
+    // and turned off, an existing service's checks are removed
+    let view = with_monitor_ip(view(&["10.10.1.12"]));
+    let on = desired_service(&checked(spec(&["192.168.1.2:80"])), &view).unwrap();
+    let off = desired_service(&spec(&["192.168.1.2:80"]), &view).unwrap();
+    let (txn, _) = plan(off, &[applied(&on, &view)]);
+    let params = txn.to_params();
+    let ops = params.as_array().unwrap();
+    let cols: BTreeSet<&String> = ops[1]["row"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        cols,
+        [&"health_check".to_owned(), &"ip_port_mappings".to_owned()].into()
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::view::{
 use super::{
     ReconcileReport, ReconcileScope, ServiceChange, ServiceError, ServiceKey, ServiceSpec,
 };
-use crate::nb::NB_DB;
+use crate::nb::{LoadBalancerHealthCheck, NB_DB};
 use crate::ovsdb::{Cache, Client, Txn};
 
 /// The owned load balancers of a service with their attachments, oldest first.
@@ -24,10 +24,16 @@ fn existing(cache: &Cache, tenant: &str, name: &str) -> Vec<Existing> {
         .into_iter()
         .map(|lb| {
             let (routers, switches) = attached_to(cache, lb.uuid);
+            let health_checks = lb
+                .health_check
+                .iter()
+                .filter_map(|u| crate::nb::get::<LoadBalancerHealthCheck>(cache, u))
+                .collect();
             Existing {
                 lb,
                 routers,
                 switches,
+                health_checks,
             }
         })
         .collect()

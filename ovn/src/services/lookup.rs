@@ -149,6 +149,7 @@ mod tests {
             port: 32350,
             backends: vec!["192.168.1.2:53".parse().unwrap()],
             east_west_vip: ew.map(|v| v.parse().unwrap()),
+            health: None,
         };
         let mut view = super::super::view::TenantView {
             exists: true,
@@ -159,6 +160,7 @@ mod tests {
                 uuid: Uuid::new_v4(),
                 name: "GR".into(),
                 load_balancers: vec![],
+                monitor_ip: None,
             },
             ip: gw_ip.parse().unwrap(),
         });

@@ -22,6 +22,9 @@
 //!   becomes `reject { ... }` in `lr_in_dnat` (a TCP RST, or ICMP port
 //!   unreachable for UDP/SCTP) instead of `drop;` (a client that hangs until
 //!   its own timeout). So a service with no running task refuses at once.
+//! * with [`LbHealth`]: one `Load_Balancer_Health_Check` per VIP and
+//!   `ip_port_mappings` for every backend (a backend without a mapping would
+//!   be left out of the flows, so then no checks are written at all).
 //! * `neighbor_responder=none`: by default (`reachable`) every router the load
 //!   balancer is attached to answers ARP for every VIP in its subnets, so with
 //!   two gateways on one physical network `GR_a` would answer ARP for `GR_b`'s
@@ -33,8 +36,9 @@ mod ensure;
 mod lookup;
 mod view;
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
 
 use uuid::Uuid;
@@ -42,6 +46,15 @@ use uuid::Uuid;
 pub use desired::{backends_value, load_balancer_name, parse_backends};
 pub use ensure::{delete_service, ensure_service, reconcile_services};
 pub use lookup::{find_service, list_services};
+
+/// The NB tables a client writing services must monitor besides the
+/// topology's ([`crate::topology::NB_TABLES`]).
+pub const SERVICE_TABLES: [&str; 2] = ["Load_Balancer", "Load_Balancer_Health_Check"];
+
+/// Adds the monitors of [`SERVICE_TABLES`] to an NB client configuration.
+pub fn monitor_services(config: crate::ovsdb::ClientConfig) -> crate::ovsdb::ClientConfig {
+    SERVICE_TABLES.iter().fold(config, |c, t| c.monitor(t))
+}
 
 /// `external_ids` key of a service load balancer naming its east-west VIP
 /// (the VIP attached to the tenant's switches rather than a gateway's address).
@@ -103,7 +116,65 @@ pub struct ServiceSpec {
     /// An optional VIP for clients on the tenant's own switches; it must lie
     /// outside the switches' subnets (a switch does not answer ARP for it).
     pub east_west_vip: Option<SocketAddrV4>,
+    /// OVN's own health checks of the backends, `None` for none.
+    pub health: Option<LbHealth>,
 }
+
+/// OVN load-balancer health checks of a service (NB
+/// `Load_Balancer_Health_Check`, one per VIP): ovn-controller on a backend's
+/// chassis probes it (TCP: SYN, SYN+ACK, RST; UDP: down on an ICMP error)
+/// from its switch's reserved source address ([`SVC_MONITOR_IP`]), and
+/// ovn-northd leaves the backends it finds offline out of the flows. L4
+/// only; the probes bypass ACLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbHealth {
+    /// Seconds between two probes of a backend (`options:interval`).
+    pub interval: u32,
+    /// Seconds a probe waits for its answer (`options:timeout`).
+    pub timeout: u32,
+    /// Answers in a row that bring a backend back (`options:success_count`).
+    pub success_count: u32,
+    /// Failures in a row that take it out (`options:failure_count`).
+    pub failure_count: u32,
+    /// Each backend's logical switch port and the switch it is on: a backend
+    /// OVN cannot map is left out of the flows, so every backend needs one.
+    pub ports: BTreeMap<Ipv4Addr, BackendPort>,
+}
+
+/// Where a backend is in OVN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendPort {
+    /// Its logical switch port.
+    pub port: String,
+    /// The network switch the port is on.
+    pub switch: String,
+}
+
+impl LbHealth {
+    /// The checks ovn-mesos writes: a probe every 2 s, answered within 1 s,
+    /// 2 failures take a backend out and 1 success brings it back, so a dead
+    /// backend is out within about 5 s (`interval × failure_count + timeout`).
+    pub fn new(ports: BTreeMap<Ipv4Addr, BackendPort>) -> LbHealth {
+        LbHealth {
+            interval: 2,
+            timeout: 1,
+            success_count: 1,
+            failure_count: 2,
+            ports,
+        }
+    }
+
+    /// How long a dead backend may stay in the flows, at most.
+    pub fn detection_time(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.interval * self.failure_count + self.timeout))
+    }
+}
+
+/// `external_ids` key of a network switch naming the address its backends'
+/// OVN health checks come from: one per network, kept out of IPAM (it is
+/// also in the switch's `other_config:exclude_ips`); ovn-northd answers ARP
+/// for it on the switch.
+pub const SVC_MONITOR_IP: &str = "ovn-mesos/svc-monitor-ip";
 
 /// Identifies a service: its tenant and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

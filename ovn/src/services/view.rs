@@ -24,6 +24,9 @@ pub(crate) struct Attachable {
     pub name: String,
     /// Its `load_balancer` column.
     pub load_balancers: Vec<Uuid>,
+    /// A network switch's reserved health-check source address
+    /// (`external_ids:ovn-mesos/svc-monitor-ip`); `None` for routers.
+    pub monitor_ip: Option<Ipv4Addr>,
 }
 
 /// A gateway router of a tenant.
@@ -61,6 +64,9 @@ fn attachable(uuid: Uuid, row: &Row) -> Attachable {
             .get("load_balancer")
             .map(Datum::uuids)
             .unwrap_or_default(),
+        monitor_ip: external_ids(row)
+            .get(super::SVC_MONITOR_IP)
+            .and_then(|ip| ip.parse().ok()),
     }
 }
 
@@ -89,6 +95,7 @@ pub(crate) fn tenant_view(cache: &Cache, tenant: &str) -> TenantView {
                 uuid: g.router.uuid,
                 name: g.router.name,
                 load_balancers: g.router.load_balancer,
+                monitor_ip: None,
             },
             ip: g.physical_ip,
         })

@@ -63,10 +63,10 @@ pub struct Samples {
     pub retries: usize,
 }
 
-/// A client like the framework's (`connect_nb`: the topology tables and
-/// `Load_Balancer`).
+/// A client like the framework's (`connect_nb`: the topology tables and the
+/// service tables).
 async fn connect(nb_remote: &str) -> anyhow::Result<Client> {
-    let config = monitor_nb(ClientConfig::new(nb_remote, NB_DB)?).monitor("Load_Balancer");
+    let config = ovn::services::monitor_services(monitor_nb(ClientConfig::new(nb_remote, NB_DB)?));
     Client::connect(config)
         .await
         .with_context(|| format!("connecting to the NB at {nb_remote}"))
