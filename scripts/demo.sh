@@ -6,8 +6,10 @@
 # for tenants coke and pepsi (both on 192.168.1.0/24), `ovn-mesos run` with
 # the shipped tasks (Apache and nginx behind one VIP per tenant), 20 curls
 # through each VIP from `outside`, `ovn-mesos vip`, a killed nginx task being
-# replaced, and two timings: `ovn-mesos run` to the first answer through the
-# VIP, and a backend's TASK_RUNNING to its first answer through the VIP.
+# replaced, a frozen Apache (SIGSTOP) found by its health check, out of the
+# VIP and replaced, and the timings: `ovn-mesos run` to the first answer
+# through the VIP, a backend's TASK_RUNNING to its first answer through the
+# VIP, and the frozen backend's way out and its replacement's way in.
 #
 #   scripts/demo.sh            run, then tear everything down
 #   KEEP=1 scripts/demo.sh     leave it running and print how to poke at it
@@ -178,19 +180,27 @@ step "the VIPs and their backends, from the NB (ovn-mesos vip)"
 on mesos-master ovn-mesos vip coke-web
 on mesos-master ovn-mesos vip pepsi-web
 
-step "self-healing: killing coke's nginx task (every process in its container)"
-read -r port host < <(api /v1/tasks | python3 -c '
+# task_pids DEFINITION: the processes of the running task of DEFINITION (its
+# container's network namespace), after a line saying where it runs.
+task_pids() {
+  local port host ids netns executor pids
+  read -r port host < <(api /v1/tasks | python3 -c '
 import json, sys
-t = [t for t in json.load(sys.stdin)["tasks"] if t["definition"] == "nginxcoke" and t["state"] == "TASK_RUNNING"][0]
-print(t["port"], t["hostname"])')
-ids=$(quiet_on "$host" ovs-vsctl --bare --columns=external_ids find Interface "external_ids:iface-id=$port" | tr ' ' '\n')
-netns=$(sed -n 's/^"\{0,1\}ovn-mesos\/netns"\{0,1\}=//p' <<<"$ids")
-executor=$(sed -n 's/^"\{0,1\}ovn-mesos\/executor-pid"\{0,1\}=//p' <<<"$ids" | tr -d '"')
-# The agent runs under `ip netns exec`, so the container's /var/run/netns
-# entry is a mount in the agent's mount namespace: look there.
-pids=$(nsenter --mount="/proc/$executor/ns/mnt" ip netns pids "$netns" | tr '\n' ' ')
-echo "task port $port on $host, container netns $netns (executor pid $executor), processes: $pids"
-[ -n "$pids" ] || { echo "no process found in $netns" >&2; exit 1; }
+t = [t for t in json.load(sys.stdin)["tasks"] if t["definition"] == sys.argv[1] and t["state"] == "TASK_RUNNING"][0]
+print(t["port"], t["hostname"])' "$1")
+  ids=$(quiet_on "$host" ovs-vsctl --bare --columns=external_ids find Interface "external_ids:iface-id=$port" | tr ' ' '\n')
+  netns=$(sed -n 's/^"\{0,1\}ovn-mesos\/netns"\{0,1\}=//p' <<<"$ids")
+  executor=$(sed -n 's/^"\{0,1\}ovn-mesos\/executor-pid"\{0,1\}=//p' <<<"$ids" | tr -d '"')
+  # The agent runs under `ip netns exec`, so the container's /var/run/netns
+  # entry is a mount in the agent's mount namespace: look there.
+  pids=$(nsenter --mount="/proc/$executor/ns/mnt" ip netns pids "$netns" | tr '\n' ' ')
+  echo "task port $port on $host, container netns $netns (executor pid $executor), processes: $pids" >&2
+  [ -n "$pids" ] || { echo "no process found in $netns" >&2; exit 1; }
+  echo "$pids"
+}
+
+step "self-healing: killing coke's nginx task (every process in its container)"
+pids=$(task_pids nginxcoke)
 # shellcheck disable=SC2086
 kill -9 $pids
 t_kill=$(now_ms)
@@ -216,10 +226,41 @@ done
 echo "replacement TASK_RUNNING $((t_running2 - t_kill)) ms after the kill; nginx answering through the VIP $((t_nginx2 - t_running2)) ms after its TASK_RUNNING"
 on mesos-master ovn-mesos vip coke-web
 
+step "health: freezing coke's apache (SIGSTOP: its kernel still accepts connections, it never answers)"
+echo "the shipped tasks' HTTP health check: GET / every 1 s, 2 s timeout, 3 failures kill"
+pids=$(task_pids apachecoke)
+# shellcheck disable=SC2086
+kill -STOP $pids
+t_freeze=$(now_ms)
+failed=0 streak=0 t_out="" deadline=$((SECONDS + 30))
+while [ "$streak" -lt 20 ]; do   # 20 answers in a row: the frozen backend is out
+  [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for the frozen apache to leave the VIP" >&2; exit 1; }
+  if answer=$(curl_vip "$COKE_VIP"); then
+    [ -n "$t_out" ] || [ "$streak" -gt 0 ] || t_out=$(now_ms)
+    streak=$((streak + 1))
+  else
+    failed=$((failed + 1)) streak=0 t_out=""
+  fi
+done
+echo "$failed curls failed in the first $((t_out - t_freeze)) ms after the freeze; then 20 in a row answered ($answer)"
+t_apache2=""; deadline=$((SECONDS + 60))
+while [ -z "$t_apache2" ]; do   # killed after 3 failed checks, replaced, back once healthy
+  [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for apache's replacement" >&2; exit 1; }
+  if [ "$(curl_vip "$COKE_VIP" || echo failed)" = apache ]; then t_apache2=$(now_ms); fi
+  [ -n "$t_apache2" ] || sleep 0.05
+done
+echo "apache's replacement answering through the VIP $((t_apache2 - t_freeze)) ms after the freeze"
+api /v1/services/coke/coke-web | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("coke-web: %d healthy of %d tasks; backends %s" % (s["healthy"], len(s["tasks"]), ", ".join(s["backends"])))'
+
 step "timings"
 printf '%-58s %6s ms\n' "ovn-mesos run -> first answer through $COKE_VIP" "$run_to_first"
 printf '%-58s %6s ms\n' "nginx TASK_RUNNING -> answering through the VIP (launch)" "$running_to_answer"
 printf '%-58s %6s ms\n' "replacement TASK_RUNNING -> answering through the VIP" "$((t_nginx2 - t_running2))"
+printf '%-58s %6s ms\n' "apache frozen -> out of the VIP ($failed curls failed)" "$((t_out - t_freeze))"
+printf '%-58s %6s ms\n' "apache frozen -> its replacement answering" "$((t_apache2 - t_freeze))"
 
 if [ "$KEEP" = 1 ]; then
   step "left running"
