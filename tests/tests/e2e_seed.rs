@@ -9,7 +9,9 @@
 //! a killed nginx task leaves the VIP and its replacement joins it; the VIP
 //! keeps answering while the framework is SIGKILLed and started again, which
 //! then adopts its tasks; with the framework frozen, OVN's own health checks
-//! take a killed backend out of the VIP; stopping the lab leaves nothing. Two timings are
+//! take a killed backend out of the VIP; a checked service scaled from one
+//! to four instances fails no curl (new backends join once healthy);
+//! stopping the lab leaves nothing. Two timings are
 //! printed as `BENCH` lines: `ovn-mesos run` to the first answer through
 //! the VIP, and a backend's TASK_RUNNING to its first answer through the VIP.
 
@@ -365,6 +367,92 @@ fn with_the_framework_frozen_ovn_takes_a_dead_backend_out_of_the_vip() {
     );
     // the framework, back, replaces nginx and the VIP serves both again
     wait_both_backends(&lab, COKE_VIP, READY);
+    lab.check_logs().unwrap();
+}
+
+#[test]
+fn a_checked_service_scaled_from_one_to_four_fails_no_curl() {
+    let mut lab = support::seeded();
+    // coke-web of nginx only, one instance, with the shipped health check
+    let dir = lab.dir().join("scaled-tasks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = framework::tasks_dir().join("nginxcoke.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped).unwrap()).unwrap();
+    let write = |file: &serde_json::Value| {
+        std::fs::write(dir.join("nginxcoke.json"), file.to_string()).unwrap();
+    };
+    let set_instances = |file: &mut serde_json::Value, n: u32| {
+        for label in file["labels"]["labels"].as_array_mut().unwrap() {
+            if label["key"] == "ovn-mesos/instances" {
+                label["value"] = n.to_string().into();
+            }
+        }
+    };
+    set_instances(&mut file, 1);
+    write(&file);
+    let mut fw = Framework::start_with(&mut lab, &dir);
+    wait_only(&lab, COKE_VIP, "nginx", 3, READY);
+    let outside = lab.netns(Host::Outside);
+    let stop = AtomicBool::new(false);
+    let answers: Mutex<Vec<Result<String, String>>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let out = std::process::Command::new("ip")
+                    .args(["netns", "exec", &outside, "curl", "-sS", "-m", "2"])
+                    .arg(format!("http://{COKE_VIP}/"))
+                    .output();
+                let result = match out {
+                    Ok(o) if o.status.success() => {
+                        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                    }
+                    Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+                    Err(e) => Err(e.to_string()),
+                };
+                answers.lock().unwrap().push(result);
+                // the loop's own pace, not a wait for anything
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        // the curl loop ends also when this thread panics
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        // scale: the file says 4, the framework restarts (keeping its task)
+        fw.stop();
+        set_instances(&mut file, 4);
+        write(&file);
+        fw.restart(&mut lab);
+        wait_for("coke-web with 4 healthy backends", READY, || {
+            let svc = service(&lab, "coke", "coke-web")?;
+            Ok((svc.backends.len() == 4 && svc.healthy == 4).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", fw.log_tail(&lab)));
+        let seen = answers.lock().unwrap().len();
+        wait_for("20 curls through the scaled service", READY, || {
+            Ok((answers.lock().unwrap().len() >= seen + 20).then_some(()))
+        })
+        .unwrap();
+    });
+    let answers = answers.into_inner().unwrap();
+    let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+    eprintln!(
+        "{} curls while coke-web scaled from 1 to 4, {} failed",
+        answers.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} curls failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    assert!(answers.iter().all(|a| a.as_deref() == Ok("nginx")));
     lab.check_logs().unwrap();
 }
 

@@ -149,6 +149,9 @@ impl Master {
         };
         framework.connection = None;
         framework.unregistered_time = Some(now_secs());
+        // Deactivated: its decline filters go, as the allocator's
+        // `deactivateFramework` drops them (apache/mesos hierarchical.cpp).
+        framework.filters.clear();
         let id = framework.id.value.clone();
         let generation = framework.generation;
         let timeout = framework.info.failover_timeout();

@@ -39,6 +39,8 @@ pub struct Framework {
     pub pid: i32,
     /// `--state-dir`, kept across restarts.
     pub state_dir: PathBuf,
+    /// `--tasks`: the shipped task files unless started with others.
+    pub tasks: PathBuf,
     /// When the current process was started.
     pub started: Instant,
     runs: u32,
@@ -51,9 +53,15 @@ pub struct Framework {
 impl Framework {
     /// Starts `ovn-mesos run` in `mesos-master` with a state dir in the lab dir.
     pub fn start(lab: &mut Lab) -> Framework {
+        Framework::start_with(lab, &tasks_dir())
+    }
+
+    /// Starts `ovn-mesos run` with the task files of `tasks`.
+    pub fn start_with(lab: &mut Lab, tasks: &Path) -> Framework {
         let mut fw = Framework {
             pid: 0,
             state_dir: lab.dir().join("ovn-mesos-state"),
+            tasks: tasks.to_owned(),
             started: Instant::now(),
             runs: 0,
             master_netns: lab.netns(Host::Master),
@@ -67,7 +75,7 @@ impl Framework {
     fn spawn(&mut self, lab: &mut Lab) {
         let cli = ovn_mesos_binary().expect("ovn-mesos binary");
         let executor = executor_binary().expect("ovn-mesos-executor binary");
-        let tasks = tasks_dir();
+        let tasks = self.tasks.clone();
         let argv: Vec<String> = vec![
             cli.display().to_string(),
             "run".into(),

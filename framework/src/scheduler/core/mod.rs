@@ -65,6 +65,9 @@ pub struct Core {
     to_kill: Vec<(TaskId, Option<AgentId>)>,
     connected: bool,
     suppressed: bool,
+    /// Subscribed since the last REVIVE or SUPPRESS: say which, whatever
+    /// `suppressed` says.
+    offers_unknown: bool,
     /// Something changed that the VIPs or the API view must show.
     vips_dirty: bool,
     view_dirty: bool,
@@ -89,6 +92,7 @@ impl Core {
             to_kill: Vec::new(),
             connected: false,
             suppressed: false,
+            offers_unknown: false,
             vips_dirty: true,
             view_dirty: true,
             flush_at: None,
@@ -189,7 +193,10 @@ impl Core {
         info!(framework_id = %framework_id, tasks = self.book.len(), "subscribed");
         self.framework_id = Some(framework_id);
         self.connected = true;
-        self.suppressed = false;
+        // What the master holds for this framework is not known after a
+        // (re)subscription (a failed-over framework may still have decline
+        // filters): the next pass REVIVEs or SUPPRESSes explicitly.
+        self.offers_unknown = true;
         // Explicit reconciliation of every task of the book, then implicit.
         let tasks: Vec<_> = self
             .book
@@ -297,7 +304,17 @@ impl Core {
                 }));
             }
             let wanted = self.book.wants_now(now);
-            if wanted && self.suppressed {
+            if std::mem::take(&mut self.offers_unknown) {
+                self.suppressed = !wanted;
+                let call = if wanted {
+                    info!("offers revived: tasks wait for resources");
+                    MasterCall::Revive
+                } else {
+                    debug!("offers suppressed: nothing waits");
+                    MasterCall::Suppress
+                };
+                self.out.push(Effect::Call(call));
+            } else if wanted && self.suppressed {
                 info!("offers revived: tasks wait for resources");
                 self.suppressed = false;
                 self.out.push(Effect::Call(MasterCall::Revive));

@@ -412,6 +412,34 @@ fn suppress_and_revive_follow_the_wants() {
 }
 
 #[test]
+fn every_subscription_says_revive_or_suppress_whatever_came_before() {
+    let now = Instant::now();
+    let services = Services::resolve(vec![definition("web", 0.1, 32.0)], &Coke1).unwrap();
+    let mut core = Core::new(config(), services, now);
+    core.start();
+    let subscribe = |core: &mut Core| {
+        core.handle(
+            Input::Subscribed {
+                framework_id: FrameworkId::new("fw-1"),
+            },
+            now,
+        )
+    };
+    // tasks wait: REVIVE, though the core never suppressed (a failed-over
+    // framework's decline filters may still hold at the master)
+    let effects = subscribe(&mut core);
+    assert!(revives(&effects), "{effects:?}");
+    let effects = core.handle(Input::Offers(vec![offer("o1", "agent1", 8.0, 4096.0)]), now);
+    let order = batch(&effects).launches[0].clone();
+    report_made(&mut core, &order, now);
+    core.handle(Input::Disconnected, now);
+    // nothing waits: SUPPRESS at once, not only after an unwanted offer
+    let effects = subscribe(&mut core);
+    assert!(suppresses(&effects), "{effects:?}");
+    assert!(!revives(&effects), "{effects:?}");
+}
+
+#[test]
 fn an_operators_kill_is_answered_for_unknown_tasks_and_while_disconnected() {
     let now = Instant::now();
     let mut core = subscribed(now);
