@@ -273,6 +273,12 @@ pub struct VipArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// OVN Southbound database (`tcp:IP:PORT`, `unix:PATH`): when given, each
+    /// backend is marked with what OVN's health checks last found
+    /// (`Service_Monitor`: online, offline), so a backend that is listed but
+    /// not served shows.
+    #[arg(long, env = "OVN_SB_DB")]
+    pub sb: Option<String>,
 }
 
 #[cfg(test)]

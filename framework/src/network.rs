@@ -99,7 +99,7 @@ async fn dispatch(
         Command::NetworkDelete(a) => network_delete(nb, a, out).await,
         Command::GatewayDelete(a) => gateway_delete(global, nb, a, out).await,
         Command::TenantDelete(a) => tenant_delete(nb, a, out).await,
-        Command::Vip(a) => vip(nb, a, out),
+        Command::Vip(a) => vip(global, nb, a, out).await,
         Command::Run(_) | Command::Teardown(_) => bail!("not a network command"),
     }
 }
@@ -229,7 +229,7 @@ async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) 
     print_report(out, &format!("tenant {}", a.tenant_name), &report)
 }
 
-fn vip(nb: &Client, a: &VipArgs, out: &mut impl Write) -> Result<()> {
+async fn vip(global: &GlobalArgs, nb: &Client, a: &VipArgs, out: &mut impl Write) -> Result<()> {
     let found = nb
         .read(|c| services::find_service(c, a.tenant.as_deref(), &a.service))
         .with_context(|| format!("vip {}", a.service))?;
@@ -239,16 +239,53 @@ fn vip(nb: &Client, a: &VipArgs, out: &mut impl Write) -> Result<()> {
             None => bail!("no service named {}", a.service),
         }
     };
+    let monitors = match &a.sb {
+        Some(sb) => Some(service_monitors(global, sb).await?),
+        None => None,
+    };
     if a.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&service_json(&info))?
-        )?;
+        let mut value = service_json(&info);
+        if let Some(m) = &monitors {
+            value["health"] = json!(m);
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        write_service(out, &info)?;
+        write_service(out, &info, monitors.as_ref())?;
     }
     Ok(())
+}
+
+/// What OVN's load-balancer health checks last found, by backend
+/// (`"192.168.1.2:80"` -> `online`, `offline` or `error`), from the SB's
+/// `Service_Monitor` rows.
+async fn service_monitors(
+    global: &GlobalArgs,
+    sb: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut config =
+        ClientConfig::new(sb, "OVN_Southbound").with_context(|| format!("bad --sb {sb:?}"))?;
+    config = config.monitor("Service_Monitor");
+    config.connect_timeout = global.db_timeout;
+    let client = Client::connect(config)
+        .await
+        .with_context(|| format!("cannot reach the OVN SB database at {sb}"))?;
+    let found = client.read(|cache| {
+        cache
+            .table("Service_Monitor")
+            .filter_map(|(_, row)| {
+                let ip = row.get("ip")?.as_str()?.to_owned();
+                let port = row.get("port")?.as_int()?;
+                let status = row
+                    .get("status")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                Some((format!("{ip}:{port}"), status))
+            })
+            .collect()
+    });
+    client.close().await;
+    Ok(found)
 }
 
 /// The JSON form of a service (`ovn-mesos vip --json`).
@@ -271,7 +308,11 @@ pub fn service_json(info: &ServiceInfo) -> serde_json::Value {
     })
 }
 
-fn write_service(out: &mut impl Write, info: &ServiceInfo) -> Result<()> {
+fn write_service(
+    out: &mut impl Write,
+    info: &ServiceInfo,
+    monitors: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<()> {
     writeln!(
         out,
         "service {}/{} ({}), load balancer {}",
@@ -282,13 +323,19 @@ fn write_service(out: &mut impl Write, info: &ServiceInfo) -> Result<()> {
     )?;
     let list = |b: &[std::net::SocketAddrV4]| {
         if b.is_empty() {
-            "(no backends)".to_owned()
-        } else {
-            b.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            return "(no backends)".to_owned();
         }
+        b.iter()
+            .map(|b| {
+                let b = b.to_string();
+                // listed, but OVN's health check finds it not serving
+                match monitors.and_then(|m| m.get(&b)).map(String::as_str) {
+                    Some(s @ ("offline" | "error")) => format!("{b} [{s}: not serving]"),
+                    _ => b,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     for v in &info.vips {
         let router = if v.router.is_empty() {

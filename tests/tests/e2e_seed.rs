@@ -360,6 +360,17 @@ fn with_the_framework_frozen_ovn_takes_a_dead_backend_out_of_the_vip() {
     for _ in 0..20 {
         assert_eq!(curl_vip(&lab, COKE_VIP).unwrap(), "apache");
     }
+    // `ovn-mesos vip --sb` shows nginx listed but not serving
+    let cli = ovn_mesos_binary().unwrap().display().to_string();
+    let sb = format!("tcp:{}:6642", Host::Master.ip());
+    let out = lab
+        .exec(Host::Master, &[&cli, "vip", "coke-web", "--sb", &sb])
+        .unwrap();
+    eprintln!("$ ovn-mesos vip coke-web --sb {sb}\n{out}");
+    assert!(
+        out.contains(&format!("{}:80 [offline: not serving]", nginx.ip)),
+        "{out}"
+    );
     kill(Pid::from_raw(fw.pid), Signal::SIGCONT).expect("SIGCONT the framework");
     eprintln!(
         "BENCH nginx killed with the framework frozen: 20 apache answers in a row after {} ms ({requests} requests)",
