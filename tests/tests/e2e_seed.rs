@@ -9,7 +9,8 @@
 //! a killed nginx task leaves the VIP and its replacement joins it; the VIP
 //! keeps answering while the framework is SIGKILLed and started again, which
 //! then adopts its tasks; with the framework frozen, OVN's own health checks
-//! take a killed backend out of the VIP; a checked service scaled from one
+//! take a killed backend out of the VIP; a frozen backend leaves the VIP at
+//! its failed health check and is replaced; a checked service scaled from one
 //! to four instances fails no curl (new backends join once healthy);
 //! stopping the lab leaves nothing. Two timings are
 //! printed as `BENCH` lines: `ovn-mesos run` to the first answer through
@@ -301,6 +302,36 @@ fn the_vip_keeps_answering_while_the_framework_is_killed_and_restarted() {
         distinct.len(),
         lbs.len(),
         "duplicate load balancers: {lbs:?}"
+    );
+    lab.check_logs().unwrap();
+}
+
+#[test]
+fn a_frozen_backend_leaves_the_vip_after_its_failed_check_and_curls_succeed_again() {
+    let (lab, _fw) = running();
+    let apache = running_task(&tasks(&lab).unwrap(), "apachecoke").expect("apachecoke runs");
+    let c = container(&lab, &apache).unwrap();
+    assert!(!c.pids.is_empty(), "no process in {}", c.netns);
+    // frozen, not dead: the kernel still completes TCP handshakes, so OVN's
+    // L4 probe finds it alive; the executor's HTTP check does not
+    let frozen = Instant::now();
+    for pid in &c.pids {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGSTOP);
+    }
+    let requests = wait_only(&lab, COKE_VIP, "nginx", 20, Duration::from_secs(30));
+    eprintln!(
+        "BENCH apache frozen: 20 nginx answers in a row after {} ms ({requests} requests)",
+        frozen.elapsed().as_millis()
+    );
+    for _ in 0..20 {
+        assert_eq!(curl_vip(&lab, COKE_VIP).unwrap(), "nginx");
+    }
+    // killed after 3 failed checks, replaced, and back once healthy
+    wait_both_backends(&lab, COKE_VIP, READY);
+    let now = tasks(&lab).unwrap();
+    assert!(
+        running_task(&now, "apachecoke").is_some_and(|t| t.id != apache.id),
+        "apache replaced: {now:?}"
     );
     lab.check_logs().unwrap();
 }
