@@ -124,7 +124,8 @@ impl OvsPorts {
             .map_err(unreachable)?
             .monitor_columns("Bridge", &["name", "ports"])
             .monitor_columns("Port", &["name", "interfaces"])
-            .monitor_columns("Interface", &["name", "external_ids", "error", "ofport"]);
+            .monitor_columns("Interface", &["name", "external_ids", "error", "ofport"])
+            .monitor_columns("Open_vSwitch", &["next_cfg", "cur_cfg"]);
         config.connect_timeout = timeout;
         config.ensure_deadline = timeout;
         let client = Client::connect(config).await.map_err(unreachable)?;
@@ -187,9 +188,15 @@ impl OvsPorts {
 
     /// `ovs-vsctl --if-exists del-port <name>` for each name, one transaction;
     /// names without a port are skipped. Returns how many were deleted.
+    ///
+    /// Like `ovs-vsctl`, it then waits (up to 5 s) until ovs-vswitchd has
+    /// applied the change (`cur_cfg` reaches the `next_cfg` the transaction
+    /// set), so that deleting the port's link afterwards never pulls it from
+    /// under a datapath that still reads it.
     pub async fn del_ports(&self, names: &[String]) -> Result<usize, OvsError> {
         let what = format!("ovs-vsctl del-port {}", names.join(" "));
-        self.client
+        let (count, target) = self
+            .client
             .ensure(&what, |cache| {
                 let bridges = list::<Bridge>(cache);
                 let mut txn = Txn::new(VSWITCH_DB);
@@ -203,10 +210,46 @@ impl OvsPorts {
                         count += 1;
                     }
                 }
-                Ok::<_, OvsError>(((!txn.is_empty()).then_some(txn), count))
+                if txn.is_empty() {
+                    return Ok::<_, OvsError>((None, (0, None)));
+                }
+                let root = cache.table("Open_vSwitch").next().map(|(uuid, row)| {
+                    let next = row.get("next_cfg").and_then(|d| d.as_int()).unwrap_or(0);
+                    (*uuid, next + 1)
+                });
+                if let Some((uuid, _)) = root {
+                    txn.mutate_row(
+                        "Open_vSwitch",
+                        uuid,
+                        vec![ovsdb::Mutation::new(
+                            "next_cfg",
+                            ovsdb::Mutator::Add,
+                            ovsdb::Datum::int(1),
+                        )],
+                    );
+                }
+                Ok((Some(txn), (count, root.map(|r| r.1))))
             })
             .await
-            .map_err(|source| OvsError::Transact { what, source })?
+            .map_err(|source| OvsError::Transact { what, source })??;
+        if let Some(target) = target {
+            let applied = self
+                .client
+                .wait_until(
+                    "ovs-vswitchd to apply del-port",
+                    Duration::from_secs(5),
+                    |c| {
+                        c.table("Open_vSwitch").any(|(_, row)| {
+                            row.get("cur_cfg").and_then(|d| d.as_int()).unwrap_or(0) >= target
+                        })
+                    },
+                )
+                .await;
+            if let Err(e) = applied {
+                debug!(error = %ovn::report::Chain(&e), "ports deleted, ovs-vswitchd not seen applying it");
+            }
+        }
+        Ok(count)
     }
 
     /// [`OvsError::UnknownBridge`] unless bridge `name` exists (`ovs-vsctl br-exists`).

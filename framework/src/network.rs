@@ -239,10 +239,16 @@ async fn vip(global: &GlobalArgs, nb: &Client, a: &VipArgs, out: &mut impl Write
             None => bail!("no service named {}", a.service),
         }
     };
-    let monitors = match &a.sb {
-        Some(sb) => Some(service_monitors(global, sb).await?),
-        None => None,
+    let mut monitors = match &a.sb {
+        Some(sb) => service_monitors(global, sb).await?,
+        None => Default::default(),
     };
+    // a backend whose logical port is down (or gone) is not served either:
+    // OVN leaves it out of a checked load balancer's flows
+    for (backend, state) in ports_down(nb, &info) {
+        monitors.insert(backend, state);
+    }
+    let monitors = (a.sb.is_some() || !monitors.is_empty()).then_some(monitors);
     if a.json {
         let mut value = service_json(&info);
         if let Some(m) = &monitors {
@@ -253,6 +259,34 @@ async fn vip(global: &GlobalArgs, nb: &Client, a: &VipArgs, out: &mut impl Write
         write_service(out, &info, monitors.as_ref())?;
     }
     Ok(())
+}
+
+/// The backends of `info`'s load balancer whose logical port (from its
+/// `ip_port_mappings`, written with OVN health checks) is down or gone:
+/// `"192.168.1.2:80"` -> `port down`.
+fn ports_down(nb: &Client, info: &ServiceInfo) -> std::collections::BTreeMap<String, String> {
+    nb.read(|cache| {
+        let Some(lb) = ovn::nb::get::<ovn::nb::LoadBalancer>(cache, &info.uuid) else {
+            return Default::default();
+        };
+        let backends = info.vips.iter().flat_map(|v| v.backends.iter());
+        backends
+            .filter_map(|b| {
+                let mapping = lb.ip_port_mappings.get(&b.ip().to_string())?;
+                let port = mapping.split(':').next()?;
+                let rows = cache.find(
+                    "Logical_Switch_Port",
+                    "name",
+                    &ovn::ovsdb::Datum::string(port),
+                );
+                let up = rows
+                    .first()
+                    .and_then(|(_, row)| row.get("up"))
+                    .and_then(|u| u.as_bool());
+                (up != Some(true)).then(|| (b.to_string(), "port down".to_owned()))
+            })
+            .collect()
+    })
 }
 
 /// What OVN's load-balancer health checks last found, by backend
@@ -330,7 +364,9 @@ fn write_service(
                 let b = b.to_string();
                 // listed, but OVN's health check finds it not serving
                 match monitors.and_then(|m| m.get(&b)).map(String::as_str) {
-                    Some(s @ ("offline" | "error")) => format!("{b} [{s}: not serving]"),
+                    Some(s @ ("offline" | "error" | "port down")) => {
+                        format!("{b} [{s}: not serving]")
+                    }
                     _ => b,
                 }
             })
