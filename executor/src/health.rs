@@ -1,5 +1,6 @@
 //! Mesos health checks, run by the executor: interpreting `TaskInfo.health_check`
-//! is the executor's job (Mesos' `docs/health-checks.md`), and this follows
+//! is the executor's job (so says Mesos' own documentation of health
+//! checks), and this follows
 //! what apache/mesos' `src/checks/health_checker.cpp` does for its own
 //! executors:
 //!

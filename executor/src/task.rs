@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use mesos_proto::health::HealthSpec;
 use mesos_proto::v1::task_status::Reason;
-use mesos_proto::v1::{TaskId, TaskInfo, TaskState, TaskStatus};
+use mesos_proto::v1::{KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, info_span, warn, Instrument};
 
@@ -65,6 +65,13 @@ pub struct Kill {
 
 /// The kill order of a task, once there is one.
 pub type KillOrder = Option<Kill>;
+
+/// The grace period of a kill policy (the task's or a KILL event's), if set.
+pub fn policy_grace(policy: Option<KillPolicy>) -> Option<Duration> {
+    policy
+        .and_then(|p| p.grace_period)
+        .map(|g| crate::duration::from_nanos(g.nanoseconds))
+}
 
 impl TaskContext {
     fn report(
@@ -236,16 +243,12 @@ async fn lifecycle(
                 info!(healthy = change.healthy, failures = change.consecutive_failures, "health");
                 let _ = ctx.events.send(TaskEvent::Status(Box::new(status)));
                 if change.kill {
-                    was_killed = true;
                     unhealthy = Some(format!(
                         "killed after {} consecutive failed health checks, the last: {}",
                         change.consecutive_failures,
                         change.reason.as_deref().unwrap_or("unknown")
                     ));
-                    let grace = task
-                        .kill_policy
-                        .and_then(|p| p.grace_period)
-                        .map_or(ctx.default_grace, |g| crate::duration::from_nanos(g.nanoseconds));
+                    let grace = policy_grace(task.kill_policy).unwrap_or(ctx.default_grace);
                     info!(?grace, "killing the task's process group: unhealthy");
                     break process.terminate(grace).await;
                 }

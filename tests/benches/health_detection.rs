@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use framework_common::checks::{framework_id, netns, shipped, wait_running};
 use framework_common::nb::load_balancers;
-use framework_common::{netns_pids, Framework, Lab, MasterKind};
+use framework_common::{netns_pids, signal_pids, Framework, Lab, MasterKind};
 use mesos_proto::v1::health_check::{HttpCheckInfo, Type};
 use mesos_proto::v1::{ExecutorId, HealthCheck, TaskId, TaskState};
 use ovn_mesos_tests::wait_for;
@@ -50,14 +50,6 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-fn signal(pids: &[i32], signal: &str) {
-    for pid in pids {
-        let _ = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status();
-    }
 }
 
 /// Whether `backend` is in the NB backends of coke-web's VIP.
@@ -116,11 +108,11 @@ fn detection(trials: usize) -> anyhow::Result<Vec<Duration>> {
         // a random point of the check cycle
         std::thread::sleep(Duration::from_millis(37 * (trial as u64 % 27)));
         let frozen = Instant::now();
-        signal(&pids, "-STOP");
+        signal_pids(&pids, "-STOP");
         let waited = wait_for("nginx out of the VIP", LIMIT * 3, || {
             Ok((!listed(&lab, &backend)?).then(|| frozen.elapsed()))
         });
-        signal(&pids, "-CONT");
+        signal_pids(&pids, "-CONT");
         let took = waited?;
         eprintln!(
             "trial {trial:2}: out of the VIP after {} ms",

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use framework_common::checks::{check_vip, framework_id, netns, shipped, task, wait_running, Task};
 use framework_common::nb::load_balancers;
-use framework_common::{netns_pids, Framework, Lab, MasterKind, WAIT};
+use framework_common::{netns_pids, signal_pids, Framework, Lab, MasterKind, WAIT};
 use ovn_mesos_tests::wait_for;
 use serde_json::Value;
 
@@ -27,11 +27,7 @@ const VIP: &str = "10.10.1.12:32350";
 fn signal_task(ns: &str, signal: &str) {
     let pids = netns_pids(ns);
     assert!(!pids.is_empty(), "no process in {ns}");
-    for pid in pids {
-        let _ = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status();
-    }
+    signal_pids(&pids, signal);
 }
 
 /// The `healthy` of task `id` in `GET /v1/tasks` (Null when unknown).

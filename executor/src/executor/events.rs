@@ -14,8 +14,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{Loop, Outcome, Slot, Step};
-use crate::duration::from_nanos;
-use crate::task::{run_task, Kill, TaskEvent};
+use crate::task::{policy_grace, run_task, Kill, TaskEvent};
 
 impl Loop {
     pub(super) fn on_event(&mut self, ev: Event) -> Step {
@@ -58,12 +57,7 @@ impl Loop {
             }
             Type::Kill => {
                 if let Some(k) = ev.kill {
-                    self.kill(
-                        &k.task_id,
-                        k.kill_policy
-                            .and_then(|p| p.grace_period)
-                            .map(|g| from_nanos(g.nanoseconds)),
-                    );
+                    self.kill(&k.task_id, policy_grace(k.kill_policy));
                 }
             }
             Type::Acknowledged => {
@@ -100,10 +94,7 @@ impl Loop {
         info!(task = %id, "LAUNCH");
         self.launched_any = true;
         self.unacked.add_task(task.clone());
-        let task_grace = task
-            .kill_policy
-            .and_then(|p| p.grace_period)
-            .map(|g| from_nanos(g.nanoseconds));
+        let task_grace = policy_grace(task.kill_policy);
         let (kill, orders) = watch::channel(None);
         let received = std::time::Instant::now();
         let handle = tokio::spawn(run_task(self.ctx.clone(), task, received, orders));

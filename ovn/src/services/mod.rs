@@ -163,11 +163,6 @@ impl LbHealth {
             ports,
         }
     }
-
-    /// How long a dead backend may stay in the flows, at most.
-    pub fn detection_time(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(u64::from(self.interval * self.failure_count + self.timeout))
-    }
 }
 
 /// `external_ids` key of a network switch naming the address its backends'

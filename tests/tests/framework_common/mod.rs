@@ -336,6 +336,15 @@ pub fn namespaces_with_cwd_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `kill <signal>` (`-STOP`, `-CONT` ...) to each of `pids`.
+pub fn signal_pids(pids: &[i32], signal: &str) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status();
+    }
+}
+
 /// `ip netns pids <ns>`.
 pub fn netns_pids(ns: &str) -> Vec<i32> {
     std::process::Command::new("ip")
