@@ -121,11 +121,16 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
         snapshot: view_rx,
         metrics,
         commands: Some(scheduler.commands()),
+        events: Some(scheduler.events()),
     };
+    let reloads = scheduler.commands();
+    let hub = scheduler.events();
+    tokio::spawn(forward_sighup(reloads));
     let api = tokio::spawn(api::serve(listener, state, async move {
         let _ = api_stopped.await;
     }));
     let result = scheduler.run(shutdown_signal()).await;
+    hub.close();
     let _ = stop_api.send(());
     match api.await {
         Ok(Ok(())) => {}
@@ -134,6 +139,24 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
     }
     nb.close().await;
     result.map_err(Into::into)
+}
+
+/// Asks the scheduler to read its task files again at every SIGHUP.
+async fn forward_sighup(commands: api::Commands) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(hup) => hup,
+        Err(e) => {
+            warn!(error = %Chain(&e), "cannot watch SIGHUP; task files are read at start only");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        info!("SIGHUP: reading the task files again");
+        if commands.send(api::Command::Reload).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -9,23 +9,39 @@
 //! | `GET /v1/services/{tenant}/{name}` | a `ServiceView`, or 404 `{"error":"no service coke/x"}` |
 //! | `GET /v1/tasks` | `{"tasks":[TaskView...]}` |
 //! | `DELETE /v1/tasks/{id}` | 202 `{"task":"..","kill":"sent"}` once the KILL is sent; 404 for an unknown task, 503 when not subscribed, 502 when the master refused |
+//! | `GET /v1/definitions` | `{"definitions":[DefinitionView...]}` |
+//! | `POST /v1/definitions` | body: a task file's JSON; 201 `{"definition":"..","result":"created",..}`, else 200 with `updated`, `scaled` or `unchanged` |
+//! | `GET /v1/definitions/{id}` | a `DefinitionView` (with its deployment), or 404 |
+//! | `PUT /v1/definitions/{id}` | as `POST`; the body's id must be `{id}` |
+//! | `PUT /v1/definitions/{id}/instances` | body `{"instances":N}`; 200 `{"definition":"..","result":"scaled"\|"unchanged","instances":N}` |
+//! | `DELETE /v1/definitions/{id}` | 200 `{"definition":"..","result":"deleted"}`; its tasks drain and go |
+//! | `GET /v1/deployments` | `{"deployments":[DeploymentView...]}` |
+//! | `DELETE /v1/deployments/{definition}` | cancels the definition's deployment: back to the definition it replaced; 200 `{"definition":"..","result":"cancelled","deployment":".."}`, 409 when none is under way |
+//! | `GET /v1/events` | Server-Sent Events, one JSON object with a `type` each; `?event_type=T` (repeatable) filters |
 //! | `GET /health` | 200 `{"status":"ok",..}` when connected, else 503 `{"status":"disconnected",..}` |
 //! | `GET /metrics` | Prometheus text, `text/plain; version=0.0.4` |
 //!
 //! Unknown paths answer 404 and other methods 405, both `{"error":"..."}`.
+//! A refused change answers 400 (a bad body or field, an unknown network),
+//! 404 (no such definition) or 409 (a VIP conflict, no deployment to
+//! cancel), each with one line naming the culprit, and changes nothing.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
-use super::control::{Command, Commands, KillRefused};
+use super::control::{
+    Command, Commands, DefinitionAnswer, DefinitionRefused, DefinitionRequest, KillRefused,
+};
+use super::events::EventHub;
 use super::metrics::Metrics;
 use super::snapshot::{ServiceView, Snapshot, TaskView};
 
@@ -39,8 +55,11 @@ pub struct ApiState {
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
     /// The counters the scheduler bumps.
     pub metrics: Arc<Metrics>,
-    /// Requests to the scheduler (task kills); without it they answer 503.
+    /// Requests to the scheduler (task kills, definitions); without it
+    /// they answer 503.
     pub commands: Option<Commands>,
+    /// The event stream; without it `/v1/events` answers 503.
+    pub events: Option<EventHub>,
 }
 
 impl ApiState {
@@ -57,6 +76,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{tenant}/{name}", get(one_service))
         .route("/v1/tasks", get(list_tasks))
         .route("/v1/tasks/{id}", delete(kill_task))
+        .route(
+            "/v1/definitions",
+            get(list_definitions).post(apply_definition),
+        )
+        .route(
+            "/v1/definitions/{id}",
+            get(one_definition)
+                .put(replace_definition)
+                .delete(delete_definition),
+        )
+        .route("/v1/definitions/{id}/instances", put(scale_definition))
+        .route("/v1/deployments", get(list_deployments))
+        .route("/v1/deployments/{id}", delete(cancel_deployment))
+        .route("/v1/events", get(events))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -231,4 +264,173 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         status: StatusCode::METHOD_NOT_ALLOWED,
         message: format!("method {method} not allowed on {}", uri.path()),
     }
+}
+
+#[derive(Serialize)]
+struct DefinitionList<'a> {
+    definitions: &'a [super::DefinitionView],
+}
+
+#[derive(Serialize)]
+struct DeploymentList<'a> {
+    deployments: &'a [super::DeploymentView],
+}
+
+async fn list_definitions(State(state): State<ApiState>) -> Response {
+    let snapshot = state.current();
+    Json(DefinitionList {
+        definitions: &snapshot.definitions,
+    })
+    .into_response()
+}
+
+async fn one_definition(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(path)?;
+    let snapshot = state.current();
+    match snapshot.definition(&id) {
+        Some(d) => Ok(Json(d).into_response()),
+        None => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no definition {id}"),
+        }),
+    }
+}
+
+async fn list_deployments(State(state): State<ApiState>) -> Response {
+    let snapshot = state.current();
+    Json(DeploymentList {
+        deployments: &snapshot.deployments,
+    })
+    .into_response()
+}
+
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|rejection| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: rejection.body_text(),
+    })
+}
+
+async fn apply_definition(
+    State(state): State<ApiState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request = DefinitionRequest::Apply {
+        id: None,
+        body: body.to_vec(),
+    };
+    change(&state, request).await
+}
+
+async fn replace_definition(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = path_id(path)?;
+    let request = DefinitionRequest::Apply {
+        id: Some(id),
+        body: body.to_vec(),
+    };
+    change(&state, request).await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Instances {
+    instances: u32,
+}
+
+async fn scale_definition(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = path_id(path)?;
+    let Instances { instances } = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("the body must be {{\"instances\": N}} with N a whole number from 0: {e}"),
+    })?;
+    change(&state, DefinitionRequest::Scale { id, instances }).await
+}
+
+async fn delete_definition(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(path)?;
+    change(&state, DefinitionRequest::Delete { id }).await
+}
+
+async fn cancel_deployment(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(path)?;
+    // A deployment is named by its definition, or by its own id.
+    let id = id
+        .split_once('@')
+        .map_or(id.as_str(), |(d, _)| d)
+        .to_owned();
+    change(&state, DefinitionRequest::Cancel { id }).await
+}
+
+/// How long a change waits for the scheduler's answer.
+const CHANGE_ANSWER: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn change(state: &ApiState, request: DefinitionRequest) -> Result<Response, ApiError> {
+    let unavailable = |message: &str| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: message.to_owned(),
+    };
+    let commands = state
+        .commands
+        .as_ref()
+        .ok_or_else(|| unavailable("this API serves no scheduler"))?;
+    let (reply, answer) = oneshot::channel();
+    commands
+        .send(Command::Definition { request, reply })
+        .await
+        .map_err(|_| unavailable("the scheduler is stopping"))?;
+    let answer: Result<DefinitionAnswer, DefinitionRefused> =
+        tokio::time::timeout(CHANGE_ANSWER, answer)
+            .await
+            .map_err(|_| unavailable("the scheduler did not answer in time"))?
+            .map_err(|_| unavailable("the scheduler is stopping"))?;
+    match answer {
+        Ok(answer) => {
+            let status = if answer.result == "created" {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(answer)).into_response())
+        }
+        Err(refused) => {
+            let status = match refused {
+                DefinitionRefused::Invalid(_) => StatusCode::BAD_REQUEST,
+                DefinitionRefused::Unknown(_) => StatusCode::NOT_FOUND,
+                DefinitionRefused::Conflict(_) => StatusCode::CONFLICT,
+                DefinitionRefused::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            Err(ApiError {
+                status,
+                message: refused.to_string(),
+            })
+        }
+    }
+}
+
+async fn events(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let hub = state.events.as_ref().ok_or_else(|| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "this API serves no event stream".into(),
+    })?;
+    Ok(hub.stream_query(query.as_deref()))
 }

@@ -61,6 +61,7 @@ mod tests {
         let (publish, receiver) = watch::channel(Arc::new(snapshot));
         let metrics = Arc::new(Metrics::default());
         let state = ApiState {
+            events: None,
             snapshot: receiver,
             metrics: metrics.clone(),
             commands,
@@ -127,6 +128,7 @@ mod tests {
                 task("a", "web", "TASK_RUNNING"),
                 task("b", "db", "TASK_STAGING"),
             ],
+            ..Snapshot::default()
         }
     }
 

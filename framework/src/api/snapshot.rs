@@ -22,6 +22,12 @@ pub struct Snapshot {
     pub services: Vec<ServiceView>,
     /// Every task the framework knows, whatever its service.
     pub tasks: Vec<Arc<TaskView>>,
+    /// Every definition in force, by id.
+    #[serde(default)]
+    pub definitions: Vec<DefinitionView>,
+    /// The deployments under way, by definition.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentView>,
 }
 
 impl Snapshot {
@@ -30,6 +36,11 @@ impl Snapshot {
         self.services
             .iter()
             .find(|service| service.tenant == tenant && service.name == name)
+    }
+
+    /// The definition `id`, if it is in force.
+    pub fn definition(&self, id: &str) -> Option<&DefinitionView> {
+        self.definitions.iter().find(|d| d.id == id)
     }
 
     /// How many tasks are in `state` ("TASK_RUNNING"...).
@@ -89,8 +100,70 @@ pub struct TaskView {
     /// check, or no report since the task or this framework started).
     #[serde(default)]
     pub healthy: Option<bool>,
+    /// The version of its definition it runs.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Out of its VIP, waiting for its KILL (replaced, scaled down or
+    /// deleted).
+    #[serde(default)]
+    pub draining: bool,
 }
 
+/// One definition in force (`GET /v1/definitions`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefinitionView {
+    /// The definition's id (its task file's `task_id.value` or `name`).
+    pub id: String,
+    pub tenant: String,
+    pub service: String,
+    /// Its logical switch.
+    pub network: String,
+    /// The instance count in force.
+    pub instances: u32,
+    /// The version of what its tasks run.
+    pub version: String,
+    /// Where its last change came from: `file` or `api`.
+    pub source: String,
+    /// The task file `--tasks` applied it from, if any.
+    pub file: Option<String>,
+    /// Its tasks of the current version that are running, healthy
+    /// backends (checked or not), and its tasks draining.
+    pub running: usize,
+    pub healthy: usize,
+    pub draining: usize,
+    /// Its deployment under way, if any.
+    pub deployment: Option<DeploymentView>,
+    /// Why some of its instances wait for an offer.
+    pub waiting: Option<String>,
+    /// The task file's JSON as applied.
+    pub definition: serde_json::Value,
+}
+
+/// One deployment under way (`GET /v1/deployments`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentView {
+    /// `<definition>@<first 8 digits of the new version>`.
+    pub id: String,
+    pub definition: String,
+    /// The version it replaces (none for a new definition) and the new one.
+    pub from: Option<String>,
+    pub to: String,
+    /// `in-progress` or `stuck`.
+    pub state: String,
+    /// Why it is stuck.
+    pub reason: Option<String>,
+    /// When it started, in Unix seconds.
+    pub started_at: f64,
+    pub instances: u32,
+    /// Tasks of the new version, and how many serve.
+    pub new_tasks: u32,
+    pub new_healthy: u32,
+    /// Tasks of earlier versions left, and how many of them drain.
+    pub old_tasks: u32,
+    pub draining: u32,
+    /// Its tasks' ids.
+    pub tasks: Vec<String>,
+}
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -110,6 +183,8 @@ pub(crate) mod tests {
             state: state.to_string(),
             message: None,
             healthy: None,
+            version: None,
+            draining: false,
         })
     }
 

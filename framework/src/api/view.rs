@@ -20,6 +20,8 @@ pub struct TaskSource<'a> {
     pub record: &'a TaskRecord,
     /// The message of its last status update.
     pub message: Option<&'a str>,
+    /// Out of its VIP, waiting for its KILL.
+    pub draining: bool,
     /// Changes whenever anything above changes.
     pub version: u64,
 }
@@ -109,6 +111,8 @@ impl Views {
             master: head.master,
             services,
             tasks,
+            definitions: Vec::new(),
+            deployments: Vec::new(),
         }
     }
 }
@@ -128,6 +132,8 @@ fn task_view(t: TaskSource<'_>) -> TaskView {
         state: r.state.as_str_name().to_owned(),
         message: t.message.map(str::to_owned),
         healthy: r.healthy,
+        version: r.version.clone(),
+        draining: t.draining,
     }
 }
 
@@ -149,6 +155,7 @@ mod tests {
         TaskSource {
             record,
             message: None,
+            draining: false,
             version,
         }
     }

@@ -22,6 +22,7 @@
 //! 4. `ACCEPT` each used offer with one `LAUNCH` of its tasks, decline the
 //!    rest.
 
+pub mod constraints;
 mod executor;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -32,5 +33,7 @@ mod taskinfo;
 
 pub use executor::ExecutorSettings;
 pub use offer::{LaunchResources, Need, OfferSlot, DEFAULT_CHASSIS_ATTRIBUTE};
-pub use place::{place, Load, Want};
+#[cfg(test)]
+pub use place::NoFilter;
+pub use place::{place, Filter, Load, Want};
 pub use taskinfo::{new_task_id, task_info};

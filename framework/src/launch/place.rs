@@ -101,9 +101,32 @@ impl Load {
     }
 }
 
+/// What else decides whether a want may go on a slot (placement
+/// constraints), told of each placement made.
+pub trait Filter<'a> {
+    /// Whether `want` may go on `slot`.
+    fn allows(&mut self, want: &Want<'a>, slot: &OfferSlot) -> bool;
+    /// `want` went on `slot`.
+    fn placed(&mut self, want: &Want<'a>, slot: &OfferSlot);
+}
+
+/// No filter: only resources decide.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct NoFilter;
+
+#[cfg(test)]
+impl<'a> Filter<'a> for NoFilter {
+    fn allows(&mut self, _: &Want<'a>, _: &OfferSlot) -> bool {
+        true
+    }
+    fn placed(&mut self, _: &Want<'a>, _: &OfferSlot) {}
+}
+
 /// Places `wants`, in order, on `slots` (taking their resources; each task
-/// also takes its executor's, see [`Need`]). `load` is what already runs on
-/// the agents. Returns the placed wants in `wants` order.
+/// also takes its executor's, see [`Need`]) where `filter` allows. `load`
+/// is what already runs on the agents. Returns the placed wants in `wants`
+/// order.
 ///
 /// The loads are counted per slot in plain vectors (one per service of the
 /// wants), so each want costs a scan of the slots, not a sort with map
@@ -113,6 +136,7 @@ pub fn place<'a>(
     wants: &[Want<'a>],
     executor: &ExecutorSettings,
     load: &Load,
+    filter: &mut dyn Filter<'a>,
 ) -> Vec<Placement<'a>> {
     // The slots' agents (an agent may have several offers).
     let mut agents: Vec<&AgentId> = Vec::new();
@@ -150,6 +174,10 @@ pub fn place<'a>(
             let Some(i) = best else {
                 break None;
             };
+            if !filter.allows(want, &slots[i]) {
+                tried[i] = true;
+                continue;
+            }
             match slots[i].take(&need) {
                 Some(resources) => break Some((i, resources)),
                 None => tried[i] = true,
@@ -164,6 +192,7 @@ pub fn place<'a>(
             );
             continue;
         };
+        filter.placed(want, &slots[slot]);
         of_service[slot_agent[slot]] += 1;
         agent_load[slot_agent[slot]] += 1;
         debug!(
@@ -244,7 +273,13 @@ mod tests {
             ("o3", "a3", 4.0, 4096.0),
         ]);
         let executor = ExecutorSettings::new("/bin/e");
-        let placed = place(&mut slots, &wants(&d, &key, 4), &executor, &Load::default());
+        let placed = place(
+            &mut slots,
+            &wants(&d, &key, 4),
+            &executor,
+            &Load::default(),
+            &mut NoFilter,
+        );
         assert_eq!(agents(&slots, &placed), ["a1", "a2", "a3", "a1"]);
         let keys: Vec<usize> = placed.iter().map(|p| p.want.slot_key).collect();
         assert_eq!(keys, [0, 1, 2, 3]);
@@ -265,7 +300,13 @@ mod tests {
             ("o3", "a3", 4.0, 4096.0),
         ]);
         let executor = ExecutorSettings::new("/bin/e");
-        let placed = place(&mut slots, &wants(&d, &key, 3), &executor, &load);
+        let placed = place(
+            &mut slots,
+            &wants(&d, &key, 3),
+            &executor,
+            &load,
+            &mut NoFilter,
+        );
         // a3 runs nothing; a2 none of this service but two other tasks; then
         // a1 and a3 both run one task, of this service: the first offer wins.
         assert_eq!(agents(&slots, &placed), ["a3", "a2", "a1"]);
@@ -278,7 +319,13 @@ mod tests {
         let key = ServiceKey::new("coke", "web");
         let mut slots = slots(&[("o1", "a1", 1.2, 256.0), ("o2", "a2", 0.1, 4096.0)]);
         let executor = ExecutorSettings::new("/bin/e");
-        let placed = place(&mut slots, &wants(&d, &key, 3), &executor, &Load::default());
+        let placed = place(
+            &mut slots,
+            &wants(&d, &key, 3),
+            &executor,
+            &Load::default(),
+            &mut NoFilter,
+        );
         assert_eq!(agents(&slots, &placed), ["a1", "a1"]);
         assert_eq!(
             placed.iter().map(|p| p.want.slot_key).collect::<Vec<_>>(),
@@ -293,7 +340,13 @@ mod tests {
         // Without executors two tasks fit (0.8 cpus); with 0.1 each only one.
         let mut slots = slots(&[("o1", "a1", 0.8, 1024.0)]);
         let executor = ExecutorSettings::new("/bin/e");
-        let placed = place(&mut slots, &wants(&d, &key, 2), &executor, &Load::default());
+        let placed = place(
+            &mut slots,
+            &wants(&d, &key, 2),
+            &executor,
+            &Load::default(),
+            &mut NoFilter,
+        );
         assert_eq!(placed.len(), 1);
         let exec_cpus: f64 = placed[0]
             .resources
@@ -311,7 +364,14 @@ mod tests {
         };
         let mut again = super::tests::slots(&[("o1", "a1", 0.8, 1024.0)]);
         assert_eq!(
-            place(&mut again, &wants(&d, &key, 2), &lean, &Load::default()).len(),
+            place(
+                &mut again,
+                &wants(&d, &key, 2),
+                &lean,
+                &Load::default(),
+                &mut NoFilter
+            )
+            .len(),
             2
         );
     }
@@ -326,7 +386,13 @@ mod tests {
             ("o3", "a2", 4.0, 4096.0),
         ]);
         let executor = ExecutorSettings::new("/bin/e");
-        let placed = place(&mut slots, &wants(&d, &key, 2), &executor, &Load::default());
+        let placed = place(
+            &mut slots,
+            &wants(&d, &key, 2),
+            &executor,
+            &Load::default(),
+            &mut NoFilter,
+        );
         assert_eq!(placed.iter().map(|p| p.slot).collect::<Vec<_>>(), [0, 2]);
     }
 
@@ -342,10 +408,16 @@ mod tests {
         let executor = ExecutorSettings::new("/bin/e");
         let run = || {
             let mut s = slots(&offers);
-            place(&mut s, &wants(&d, &key, 6), &executor, &Load::default())
-                .into_iter()
-                .map(|p| (p.want.slot_key, p.slot, p.resources))
-                .collect::<Vec<_>>()
+            place(
+                &mut s,
+                &wants(&d, &key, 6),
+                &executor,
+                &Load::default(),
+                &mut NoFilter,
+            )
+            .into_iter()
+            .map(|p| (p.want.slot_key, p.slot, p.resources))
+            .collect::<Vec<_>>()
         };
         let first = run();
         assert_eq!(first.len(), 5);

@@ -343,7 +343,13 @@ mod tests {
             service: &key,
             slot_key: 0,
         }];
-        let placed = place(&mut slots, &wants, &executor, &Load::default());
+        let placed = place(
+            &mut slots,
+            &wants,
+            &executor,
+            &Load::default(),
+            &mut crate::launch::NoFilter,
+        );
         assert_eq!(placed.len(), 1);
         let id = new_task_id(&d);
         let p = port(id.as_str(), 9);

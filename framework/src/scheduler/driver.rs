@@ -31,7 +31,7 @@ use super::launcher::Launcher;
 use super::ports::{PortJob, PortWorker};
 use super::vips::VipWriter;
 use super::SchedulerError;
-use crate::api::{Command, Head, Metrics, Snapshot, TaskSource, Views};
+use crate::api::{Command, EventHub, Head, Metrics, Snapshot, TaskSource, Views};
 use crate::mesos::{self, Backoff, MesosError, Subscription};
 use crate::state::StateStore;
 use ovn::report::Chain;
@@ -105,6 +105,7 @@ pub(super) struct Driver {
     pub(super) view_tx: watch::Sender<Arc<Snapshot>>,
     pub(super) views: Views,
     pub(super) vips: VipWriter,
+    pub(super) hub: EventHub,
 }
 
 impl Driver {
@@ -139,6 +140,22 @@ impl Driver {
             let input = match step {
                 Step::Input(input) => input,
                 Step::Command(Command::Kill { task_id, reply }) => Input::Kill { task_id, reply },
+                Step::Command(Command::Definition { request, reply }) => {
+                    let (answer, effects) = self.definition_request(request);
+                    let result = self.execute(effects, session.as_ref(), &ports, &inputs_tx);
+                    let _ = reply.send(answer);
+                    if let Err(e) = result {
+                        break Err(e);
+                    }
+                    continue;
+                }
+                Step::Command(Command::Reload) => {
+                    let effects = self.reload();
+                    if let Err(e) = self.execute(effects, session.as_ref(), &ports, &inputs_tx) {
+                        break Err(e);
+                    }
+                    continue;
+                }
                 Step::Tick => Input::Tick,
                 Step::Shutdown => break Ok(()),
                 Step::Link(LinkEvent::Subscribed(sub)) => {
@@ -292,6 +309,10 @@ impl Driver {
                 Effect::SyncVips(specs) => self.vips.sync(specs),
                 Effect::ResyncVips(specs) => self.vips.resync(specs),
                 Effect::Publish(specs) => self.publish(&specs),
+                Effect::Event(event) => {
+                    self.hub.publish(event);
+                }
+                Effect::DeploymentDone { template, id } => self.deployment_done(&template, &id),
             }
         }
         Ok(())
@@ -307,14 +328,19 @@ impl Driver {
         let tasks = self.core.book().tasks().map(|t| TaskSource {
             record: &t.record,
             message: t.message.as_deref(),
+            draining: t.is_leaving(),
             version: t.version,
         });
         let nb = &self.nb;
-        let snapshot = self
-            .views
-            .snapshot(head, self.core.services(), specs, tasks, |tenant| {
-                nb.read(|cache| ovn::topology::gateway_ips(cache, tenant))
-            });
+        let mut snapshot =
+            self.views
+                .snapshot(head, self.core.services(), specs, tasks, |tenant| {
+                    nb.read(|cache| ovn::topology::gateway_ips(cache, tenant))
+                });
+        let (definitions, deployments) =
+            super::views::definitions(&self.core, self.store.definitions());
+        snapshot.definitions = definitions;
+        snapshot.deployments = deployments;
         self.view_tx.send_replace(Arc::new(snapshot));
     }
 

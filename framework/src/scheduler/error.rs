@@ -14,6 +14,10 @@ pub enum SchedulerError {
     #[error(transparent)]
     TaskFiles(#[from] TaskFileError),
 
+    /// A stored definition cannot be read (a state dir written by hand?).
+    #[error("stored definition refused: {0}")]
+    Definitions(String),
+
     /// The state dir cannot be used (locked by another scheduler, corrupt,
     /// unwritable).
     #[error(transparent)]

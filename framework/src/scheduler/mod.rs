@@ -25,12 +25,15 @@
 
 pub(crate) mod book;
 mod calls;
+pub(crate) mod catalog;
+mod changes;
 pub(crate) mod core;
 mod driver;
 mod error;
 mod launcher;
 mod ports;
 mod repair;
+mod views;
 pub mod vips;
 
 use std::path::PathBuf;
@@ -41,7 +44,7 @@ use ovn::ovsdb::Client;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::api::{Command, Commands, Metrics, Snapshot, Views};
+use crate::api::{Command, Commands, EventHub, Metrics, Snapshot, Views};
 use crate::launch::ExecutorSettings;
 use crate::mesos::MesosConfig;
 use crate::state::StateStore;
@@ -130,12 +133,28 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         view_tx: watch::Sender<Arc<Snapshot>>,
     ) -> Result<Scheduler, SchedulerError> {
-        let (definitions, warnings) = load_paths(&config.task_paths)?;
+        let (files, warnings) = load_paths(&config.task_paths)?;
         for w in &warnings {
             warn!("{w}");
         }
-        let services = nb.read(|cache| Services::resolve(definitions, cache))?;
         let mut store = StateStore::open(&config.state_dir)?;
+        // The task files are applied to the stored definitions (see
+        // `catalog`), resolved, and only then written.
+        let stored = store.definitions().clone();
+        let changes = catalog::apply_files(&stored, &files, std::time::SystemTime::now());
+        let next = catalog::after(&stored, &changes);
+        let definitions = catalog::in_force(&next).map_err(SchedulerError::Definitions)?;
+        let services = nb.read(|cache| Services::resolve(definitions, cache))?;
+        for change in &changes {
+            match &change.stored {
+                Some(d) => store.put_definition(d.clone())?,
+                None if !next.contains_key(&change.id) => store.remove_definition(&change.id)?,
+                None => {}
+            }
+            if change.outcome != catalog::Outcome::Unchanged {
+                info!(definition = %change.id, change = change.outcome.as_str(), "task file applied");
+            }
+        }
         info!(
             services = services.len(),
             templates = services.members().count(),
@@ -150,7 +169,8 @@ impl Scheduler {
             config.vip_interval,
         );
         repair::reserve_monitor_addresses(&nb, &services).await;
-        let mut core = core::Core::new(config, services, Instant::now());
+        let deployments = catalog::deployments(store.definitions());
+        let mut core = core::Core::new(config, services, deployments, Instant::now());
         let report = repair::recover(&nb, &mut store, &mut core).await?;
         info!(
             kept = report.kept,
@@ -169,15 +189,21 @@ impl Scheduler {
                 view_tx,
                 views: Views::default(),
                 vips,
+                hub: EventHub::new(EVENT_BACKLOG),
             },
             commands,
             commands_rx,
         })
     }
 
-    /// Where the API sends its requests (task kills).
+    /// Where the API sends its requests (task kills, definitions, reloads).
     pub fn commands(&self) -> Commands {
         self.commands.clone()
+    }
+
+    /// The event stream the scheduler publishes on (`GET /v1/events`).
+    pub fn events(&self) -> EventHub {
+        self.driver.hub.clone()
     }
 
     /// Runs until `shutdown` completes (SIGTERM in the binary) or the
@@ -197,3 +223,6 @@ impl Scheduler {
 
 /// How many API requests may wait for the event loop.
 const COMMAND_QUEUE: usize = 64;
+/// How many events a client of `GET /v1/events` may fall behind before it
+/// is dropped.
+const EVENT_BACKLOG: usize = 4096;

@@ -6,6 +6,7 @@
 //! <dir>/lock                 flock held while the framework runs, holder's pid inside
 //! <dir>/framework.json       {"version": 1, "framework_id": "..."}
 //! <dir>/tasks/<task>.json    {"version": 1, "task": {TaskRecord}}
+//! <dir>/definitions/<id>.json {"version": 1, "definition": {StoredDefinition}}
 //! ```
 //!
 //! Every write is atomic and durable ([`atomic`]); the scheduler's hot path
@@ -15,6 +16,7 @@
 //! truth for network rows; this store only remembers what the framework did.
 
 mod atomic;
+mod definitions;
 mod lock;
 mod record;
 mod writer;
@@ -25,9 +27,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use mesos_proto::v1::{FrameworkId, TaskId};
+
+use crate::tasks::TemplateId;
 use serde::de::DeserializeOwned;
 use tracing::info;
 
+pub use definitions::{DeploymentRecord, FileApplied, Source, StoredDefinition};
 #[cfg(test)]
 pub use record::PortRecord;
 use record::{task_file_name, FrameworkFile, TaskFile, Versioned};
@@ -37,6 +42,8 @@ pub use record::{TaskRecord, FORMAT_VERSION};
 pub const FRAMEWORK_FILE: &str = "framework.json";
 /// Directory holding one file per task record.
 pub const TASKS_DIR: &str = "tasks";
+/// Directory holding one file per definition.
+pub const DEFINITIONS_DIR: &str = "definitions";
 
 /// Why the state store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +108,8 @@ pub struct StateStore {
     _lock: lock::DirLock,
     framework_id: Option<FrameworkId>,
     tasks: BTreeMap<TaskId, TaskRecord>,
+    definitions_dir: PathBuf,
+    definitions: BTreeMap<TemplateId, StoredDefinition>,
 }
 
 impl StateStore {
@@ -109,13 +118,15 @@ impl StateStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StateError> {
         let dir = dir.as_ref().to_owned();
         let tasks_dir = dir.join(TASKS_DIR);
+        let definitions_dir = dir.join(DEFINITIONS_DIR);
         let dir_error = |d: &Path| {
             let d = d.to_owned();
             move |source| StateError::Dir { dir: d, source }
         };
         fs::create_dir_all(&tasks_dir).map_err(dir_error(&tasks_dir))?;
+        fs::create_dir_all(&definitions_dir).map_err(dir_error(&definitions_dir))?;
         let lock = lock::DirLock::acquire(&dir)?;
-        for d in [&dir, &tasks_dir] {
+        for d in [&dir, &tasks_dir, &definitions_dir] {
             let removed = atomic::remove_temp_files(d).map_err(dir_error(d))?;
             if removed > 0 {
                 info!(dir = %d.display(), removed, "removed temporary state files left by a crash");
@@ -146,7 +157,26 @@ impl StateStore {
             }
             tasks.insert(file.task.task_id.clone(), file.task);
         }
-        info!(dir = %dir.display(), framework_id = ?framework_id.as_ref().map(|f| f.as_str()), tasks = tasks.len(), "state loaded");
+        let mut definitions = BTreeMap::new();
+        for entry in fs::read_dir(&definitions_dir).map_err(dir_error(&definitions_dir))? {
+            let path = entry.map_err(dir_error(&definitions_dir))?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Some(file) = read_json::<definitions::DefinitionFile>(&path)? else {
+                continue;
+            };
+            let d = file.definition;
+            let expected = definition_file_name(&d.id);
+            if path.file_name().is_none_or(|n| *n != *expected) {
+                return Err(StateError::Corrupt {
+                    path,
+                    reason: format!("it holds definition {}, expected in {expected}", d.id),
+                });
+            }
+            definitions.insert(d.id.clone(), d);
+        }
+        info!(dir = %dir.display(), framework_id = ?framework_id.as_ref().map(|f| f.as_str()), tasks = tasks.len(), definitions = definitions.len(), "state loaded");
         Ok(StateStore {
             writer: writer::Writer::new(tasks_dir.clone()),
             dir,
@@ -154,6 +184,8 @@ impl StateStore {
             _lock: lock,
             framework_id,
             tasks,
+            definitions_dir,
+            definitions,
         })
     }
 
@@ -280,6 +312,49 @@ impl StateStore {
     pub fn tasks(&self) -> impl ExactSizeIterator<Item = &TaskRecord> {
         self.tasks.values()
     }
+
+    /// Every stored definition (deleted ones included), by id.
+    pub fn definitions(&self) -> &BTreeMap<TemplateId, StoredDefinition> {
+        &self.definitions
+    }
+
+    /// Writes (adds or replaces) a definition now, durably; one equal to
+    /// the stored one is not rewritten.
+    pub fn put_definition(&mut self, definition: StoredDefinition) -> Result<(), StateError> {
+        if self.definitions.get(&definition.id) == Some(&definition) {
+            return Ok(());
+        }
+        let file = definitions::DefinitionFile {
+            version: FORMAT_VERSION,
+            definition,
+        };
+        write_json(
+            &self.definitions_dir,
+            &definition_file_name(&file.definition.id),
+            &file,
+        )?;
+        self.definitions
+            .insert(file.definition.id.clone(), file.definition);
+        Ok(())
+    }
+
+    /// Removes a definition's file durably.
+    pub fn remove_definition(&mut self, id: &TemplateId) -> Result<(), StateError> {
+        let name = definition_file_name(id);
+        atomic::remove_durably(&self.definitions_dir, &name).map_err(|source| {
+            StateError::Write {
+                path: self.definitions_dir.join(&name),
+                source,
+            }
+        })?;
+        self.definitions.remove(id);
+        Ok(())
+    }
+}
+
+/// A definition's file name, escaped like a task record's.
+fn definition_file_name(id: &TemplateId) -> String {
+    task_file_name(&TaskId::new(id.as_str()))
 }
 
 /// Reads a versioned JSON state file; `None` when it does not exist.

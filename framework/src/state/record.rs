@@ -48,6 +48,11 @@ pub struct TaskRecord {
     /// task back before reconciliation and the next check speak.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    /// The version of the definition it was launched from
+    /// ([`crate::tasks::version_of`]); none for a task adopted from its
+    /// port, which counts as the definition's current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl TaskRecord {
@@ -76,6 +81,7 @@ impl TaskRecord {
             launched_at: SystemTime::now(),
             attempts: 1,
             healthy: None,
+            version: None,
         }
     }
 
@@ -177,7 +183,7 @@ mod task_state {
     }
 }
 
-mod unix_ms {
+pub(super) mod unix_ms {
     use super::*;
 
     pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -234,6 +240,7 @@ mod tests {
             launched_at: UNIX_EPOCH + Duration::from_millis(1500),
             attempts: 1,
             healthy: None,
+            version: None,
         };
         let json = serde_json::to_value(&record).unwrap();
         assert!(json.get("healthy").is_none(), "no report, no key: {json}");

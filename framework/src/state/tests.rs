@@ -26,6 +26,7 @@ fn record(id: &str, ip: u8) -> TaskRecord {
         launched_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         attempts: 1,
         healthy: None,
+        version: None,
     }
 }
 

@@ -11,11 +11,13 @@ use mesos_proto::v1::{value, CommandInfo, DiscoveryInfo, Label, Resource, TaskIn
 use ovn::services::Protocol;
 
 use super::{
-    Problem, Resources, RestartMode, RestartPolicy, VipRequest, Warning, KNOWN_LABELS,
-    LABEL_BACKOFF_FACTOR, LABEL_BACKOFF_SECONDS, LABEL_INSTANCES, LABEL_LOGICAL_SWITCH,
-    LABEL_MAX_BACKOFF_SECONDS, LABEL_OVN_HEALTH_CHECK, LABEL_RESTART, MAX_INSTANCES,
-    VIP_LABEL_PREFIX,
+    Problem, Resources, RestartMode, RestartPolicy, Rollout, VipRequest, Warning, KNOWN_LABELS,
+    LABEL_BACKOFF_FACTOR, LABEL_BACKOFF_SECONDS, LABEL_CONSTRAINTS, LABEL_DRAIN_SECONDS,
+    LABEL_INSTANCES, LABEL_LOGICAL_SWITCH, LABEL_MAXIMUM_OVER_CAPACITY, LABEL_MAX_BACKOFF_SECONDS,
+    LABEL_MINIMUM_HEALTH_CAPACITY, LABEL_OVN_HEALTH_CHECK, LABEL_PROGRESS_DEADLINE_SECONDS,
+    LABEL_RESTART, MAX_INSTANCES, VIP_LABEL_PREFIX,
 };
+use crate::launch::constraints::{parse_constraints, Constraint};
 
 /// Longest accepted backoff setting, in seconds (a day).
 const MAX_BACKOFF_SECONDS: f64 = 86_400.0;
@@ -188,10 +190,22 @@ pub(super) fn switch(file: &Path, task: &TaskInfo) -> Result<String, Problem> {
 }
 
 /// The `ovn-mesos/` task labels: instance count and restart policy.
-pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy, bool), Problem> {
+/// What the `ovn-mesos/` labels of a task file say.
+#[derive(Debug, Clone)]
+pub(super) struct LabelValues {
+    pub instances: u32,
+    pub restart: RestartPolicy,
+    pub ovn_health_check: bool,
+    pub rollout: Rollout,
+    pub constraints: Vec<Constraint>,
+}
+
+pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<LabelValues, Problem> {
     let mut instances = 1;
     let mut policy = RestartPolicy::default();
     let mut ovn_health_check = true;
+    let mut rollout = Rollout::default();
+    let mut constraints = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     let list = task
         .labels
@@ -239,6 +253,45 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy
                     _ => return Err(bad("not true or false")),
                 };
             }
+            LABEL_MINIMUM_HEALTH_CAPACITY | LABEL_MAXIMUM_OVER_CAPACITY => {
+                let share = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && (0.0..=1.0).contains(f))
+                    .ok_or_else(|| bad("not a number from 0 to 1"))?;
+                if *known == LABEL_MINIMUM_HEALTH_CAPACITY {
+                    rollout.minimum_health_capacity = share;
+                } else {
+                    rollout.maximum_over_capacity = share;
+                }
+            }
+            LABEL_DRAIN_SECONDS | LABEL_PROGRESS_DEADLINE_SECONDS => {
+                let zero_ok = *known == LABEL_DRAIN_SECONDS;
+                let secs = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| {
+                        s.is_finite()
+                            && (*s > 0.0 || (zero_ok && *s == 0.0))
+                            && *s <= MAX_BACKOFF_SECONDS
+                    })
+                    .ok_or_else(|| {
+                        bad(if zero_ok {
+                            "not a number of seconds from 0 to 86400"
+                        } else {
+                            "not a number of seconds above 0, at most 86400"
+                        })
+                    })?;
+                let d = Duration::from_secs_f64(secs);
+                if zero_ok {
+                    rollout.drain = d;
+                } else {
+                    rollout.progress_deadline = d;
+                }
+            }
+            LABEL_CONSTRAINTS => {
+                constraints = parse_constraints(text).map_err(|why| bad(&why))?;
+            }
             LABEL_BACKOFF_FACTOR => {
                 policy.backoff_factor = text
                     .parse::<f64>()
@@ -268,7 +321,22 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<(u32, RestartPolicy
             format!("{LABEL_MAX_BACKOFF_SECONDS} is below {LABEL_BACKOFF_SECONDS}"),
         ));
     }
-    Ok((instances, policy, ovn_health_check))
+    if rollout.minimum_health_capacity >= 1.0 && rollout.maximum_over_capacity <= 0.0 {
+        return Err(Problem::field(
+            file,
+            "labels",
+            format!(
+                "{LABEL_MINIMUM_HEALTH_CAPACITY} 1 with {LABEL_MAXIMUM_OVER_CAPACITY} 0 leaves a deployment no way to progress (no old task may go before a new one is healthy, and no new one may start)"
+            ),
+        ));
+    }
+    Ok(LabelValues {
+        instances,
+        restart: policy,
+        ovn_health_check,
+        rollout,
+        constraints,
+    })
 }
 
 /// What the discovery ports say: the VIP (with the service it names, for a

@@ -35,7 +35,7 @@ use mesos_proto::v1::{CommandInfo, TaskId, TaskInfo, TaskState};
 use ovn::services::Protocol;
 
 pub use load::load_paths;
-pub use parse::parse_task_file;
+pub use parse::{parse_task_file, parse_task_value};
 pub use problem::{Problem, TaskFileError, Warning};
 pub use services::{Member, Service, Services, Topology};
 pub use template::TemplateId;
@@ -56,15 +56,48 @@ pub const LABEL_MAX_BACKOFF_SECONDS: &str = "ovn-mesos/max-backoff-seconds";
 /// service's backends (`true`, the default, writes them; one member saying
 /// `false` turns them off for the service).
 pub const LABEL_OVN_HEALTH_CHECK: &str = "ovn-mesos/ovn-health-check";
+/// Task label: the share of the instances that must stay healthy backends
+/// while a deployment replaces tasks, from 0 to 1 (default 1, as Marathon's
+/// `upgradeStrategy.minimumHealthCapacity`).
+pub const LABEL_MINIMUM_HEALTH_CAPACITY: &str = "ovn-mesos/minimum-health-capacity";
+/// Task label: how many tasks beyond the instances a deployment may run at
+/// once, as a share of the instances from 0 to 1 (default 1, as Marathon's
+/// `upgradeStrategy.maximumOverCapacity`).
+pub const LABEL_MAXIMUM_OVER_CAPACITY: &str = "ovn-mesos/maximum-over-capacity";
+/// Task label: how long a task that is taken out of its VIP (replaced,
+/// scaled down, deleted) keeps running before it is killed, in seconds
+/// (default 5; 0 kills at once).
+pub const LABEL_DRAIN_SECONDS: &str = "ovn-mesos/drain-seconds";
+/// Task label: a deployment that makes no progress this long, in seconds,
+/// is shown as stuck (default 120).
+pub const LABEL_PROGRESS_DEADLINE_SECONDS: &str = "ovn-mesos/progress-deadline-seconds";
+/// Task label: placement constraints in Marathon's JSON form, e.g.
+/// `[["hostname","UNIQUE"]]` ([`crate::launch::constraints`]).
+pub const LABEL_CONSTRAINTS: &str = "ovn-mesos/constraints";
 /// Every `ovn-mesos/` task label; any other key with that prefix is an error
 /// (a typo must not silently fall back to a default).
-pub const KNOWN_LABELS: [&str; 6] = [
+pub const KNOWN_LABELS: [&str; 11] = [
     LABEL_INSTANCES,
     LABEL_RESTART,
     LABEL_BACKOFF_SECONDS,
     LABEL_BACKOFF_FACTOR,
     LABEL_MAX_BACKOFF_SECONDS,
     LABEL_OVN_HEALTH_CHECK,
+    LABEL_MINIMUM_HEALTH_CAPACITY,
+    LABEL_MAXIMUM_OVER_CAPACITY,
+    LABEL_DRAIN_SECONDS,
+    LABEL_PROGRESS_DEADLINE_SECONDS,
+    LABEL_CONSTRAINTS,
+];
+/// Labels that change how a definition is deployed or scaled, not what its
+/// tasks run: a change of only these (or of the instance count) starts no
+/// deployment.
+pub const ROLLOUT_LABELS: [&str; 5] = [
+    LABEL_INSTANCES,
+    LABEL_MINIMUM_HEALTH_CAPACITY,
+    LABEL_MAXIMUM_OVER_CAPACITY,
+    LABEL_DRAIN_SECONDS,
+    LABEL_PROGRESS_DEADLINE_SECONDS,
 ];
 /// Label of `container.network_infos[]` naming the task's logical switch
 /// (the attachment contract's key).
@@ -107,6 +140,84 @@ pub struct TaskDefinition {
     /// The command to run (`value` through `sh -c`, or `arguments` when
     /// `shell` is false).
     pub command: CommandInfo,
+    /// How tasks of an earlier version are replaced, and how a task leaves.
+    pub rollout: Rollout,
+    /// Placement constraints ([`LABEL_CONSTRAINTS`]).
+    pub constraints: Vec<crate::launch::constraints::Constraint>,
+    /// The task file's JSON as given.
+    pub body: serde_json::Value,
+    /// What the tasks run, as a digest of the file without its
+    /// [`ROLLOUT_LABELS`] ([`version_of`]): tasks of another version are
+    /// replaced by a deployment.
+    pub version: String,
+}
+
+/// How a definition's tasks are replaced and taken out (Marathon's
+/// `upgradeStrategy`, plus the drain and the progress deadline).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rollout {
+    /// The share of the instances that stays healthy during a deployment.
+    pub minimum_health_capacity: f64,
+    /// The share of the instances a deployment may run beyond them.
+    pub maximum_over_capacity: f64,
+    /// How long a task leaving its VIP keeps running before its KILL.
+    pub drain: Duration,
+    /// A deployment without progress this long is stuck.
+    pub progress_deadline: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            minimum_health_capacity: 1.0,
+            maximum_over_capacity: 1.0,
+            drain: Duration::from_secs(5),
+            progress_deadline: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Rollout {
+    /// How many healthy backends a deployment of `instances` keeps:
+    /// `ceil(instances × minimum_health_capacity)`, as Marathon.
+    pub fn min_healthy(&self, instances: u32) -> u32 {
+        (f64::from(instances) * self.minimum_health_capacity - 1e-9)
+            .ceil()
+            .max(0.0) as u32
+    }
+
+    /// How many tasks a deployment of `instances` may run at once:
+    /// `floor(instances × (1 + maximum_over_capacity))`, as Marathon.
+    pub fn max_tasks(&self, instances: u32) -> u32 {
+        (f64::from(instances) * (1.0 + self.maximum_over_capacity) + 1e-9).floor() as u32
+    }
+}
+
+/// The version of a task file's JSON: an FNV-1a digest (16 hex digits) of
+/// its canonical form (keys sorted, no spaces) without the
+/// [`ROLLOUT_LABELS`], so a scale or a strategy change keeps the version and
+/// any other change makes a new one. Stable across builds (it is stored).
+pub fn version_of(value: &serde_json::Value) -> String {
+    let mut value = value.clone();
+    if let Some(labels) = value
+        .get_mut("labels")
+        .and_then(|l| l.get_mut("labels"))
+        .and_then(|l| l.as_array_mut())
+    {
+        labels.retain(|l| {
+            !l.get("key")
+                .and_then(|k| k.as_str())
+                .is_some_and(|k| ROLLOUT_LABELS.contains(&k))
+        });
+    }
+    // serde_json's map is ordered by key, so this is canonical.
+    let text = value.to_string();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 impl TaskDefinition {

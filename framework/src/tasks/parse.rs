@@ -19,6 +19,16 @@ pub fn parse_task_file(
 ) -> Result<(TaskDefinition, Vec<Warning>), Problem> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| Problem::file(file, format!("invalid JSON: {e}")))?;
+    parse_task_value(file, value)
+}
+
+/// Parses one task file's JSON (see [`parse_task_file`]).
+pub fn parse_task_value(
+    file: &Path,
+    value: Value,
+) -> Result<(TaskDefinition, Vec<Warning>), Problem> {
+    let version = super::version_of(&value);
+    let body = value.clone();
     if !value.is_object() {
         return Err(Problem::file(
             file,
@@ -46,7 +56,7 @@ pub fn parse_task_file(
     let resources = fields::resources(file, &task.resources, &mut warnings)?;
     let command = fields::command(file, &task)?;
     let switch = fields::switch(file, &task)?;
-    let (instances, restart, ovn_health_check) = fields::labels(file, &task)?;
+    let labels = fields::labels(file, &task)?;
     let discovered = fields::discovery(file, task.discovery.as_ref())?;
     if let Some(check) = &task.health_check {
         HealthSpec::from_proto(check)
@@ -86,11 +96,15 @@ pub fn parse_task_file(
         service,
         vip: discovered.vip,
         backend_port: discovered.backend_port,
-        instances,
-        restart,
-        ovn_health_check,
+        instances: labels.instances,
+        restart: labels.restart,
+        ovn_health_check: labels.ovn_health_check,
         resources,
         command,
+        rollout: labels.rollout,
+        constraints: labels.constraints,
+        body,
+        version,
     };
     Ok((definition, warnings))
 }

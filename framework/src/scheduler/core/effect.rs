@@ -3,6 +3,7 @@
 //! ([`Effect`]: the I/O the workers do). Plain data: the core never sees a
 //! connection, and its tests compare these values.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,9 +12,9 @@ use ovn::ports::TaskPort;
 use ovn::services::ServiceSpec;
 use tokio::sync::oneshot;
 
-use crate::api::KillRefused;
+use crate::api::{ApiEvent, KillRefused};
 use crate::launch::LaunchResources;
-use crate::state::TaskRecord;
+use crate::state::{DeploymentRecord, TaskRecord};
 use crate::tasks::{Member, TemplateId};
 
 /// Where the answer to an operator's kill goes.
@@ -46,6 +47,12 @@ pub enum Input {
     CallFailed(OfferCall),
     /// The operator asks for a task to be killed (`DELETE /v1/tasks/{id}`).
     Kill { task_id: String, reply: KillReply },
+    /// The definitions in force changed (written to the state dir
+    /// already): the services they make and the deployments under way.
+    Definitions {
+        services: crate::tasks::Services,
+        deployments: BTreeMap<TemplateId, DeploymentRecord>,
+    },
     /// A timer may be due.
     Tick,
 }
@@ -147,4 +154,11 @@ pub enum Effect {
     ResyncVips(Vec<ServiceSpec>),
     /// Publish the API's view, with these desired load balancers.
     Publish(Vec<ServiceSpec>),
+    /// Publish an event on `GET /v1/events`.
+    Event(ApiEvent),
+    /// A deployment is done: forget it in the state dir.
+    DeploymentDone {
+        template: TemplateId,
+        id: String,
+    },
 }

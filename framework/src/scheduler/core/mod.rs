@@ -11,6 +11,7 @@
 //! and the API view when due (a burst of updates makes one write).
 
 mod effect;
+mod events;
 mod offers;
 #[cfg(test)]
 mod tests;
@@ -27,11 +28,12 @@ pub use effect::{
     Provisioned,
 };
 
-use super::book::{Book, LiveTask};
+use super::book::{Action, Book, LiveTask, Step};
 use super::vips::desired;
 use super::SchedulerConfig;
 use crate::api::KillRefused;
-use crate::tasks::Services;
+use crate::state::DeploymentRecord;
+use crate::tasks::{Services, TemplateId};
 
 /// How long changes are gathered before the VIPs and the API view are
 /// written (a burst of updates makes one write).
@@ -56,11 +58,18 @@ struct Timers {
 pub struct Core {
     config: SchedulerConfig,
     services: Services,
+    /// The deployments under way, as stored.
+    deployments: BTreeMap<TemplateId, DeploymentRecord>,
     book: Book,
+    /// Each service's backends as last handed to the VIP writer (for the
+    /// events).
+    published: BTreeMap<ovn::services::ServiceKey, Vec<std::net::SocketAddrV4>>,
+    /// Why a template's instances wait, from the last offers.
+    waiting: BTreeMap<TemplateId, String>,
     /// The framework id of the current subscription.
     framework_id: Option<FrameworkId>,
     /// Agents' hostnames, from their offers.
-    agents: BTreeMap<AgentId, String>,
+    agents: BTreeMap<AgentId, crate::launch::constraints::AgentFacts>,
     /// Tasks to kill once subscribed (their port could not be restored).
     to_kill: Vec<(TaskId, Option<AgentId>)>,
     connected: bool,
@@ -81,12 +90,21 @@ pub struct Core {
 
 impl Core {
     /// A core for the desired services, with an empty book.
-    pub fn new(config: SchedulerConfig, services: Services, now: Instant) -> Core {
-        let book = Book::new(&services);
+    pub fn new(
+        config: SchedulerConfig,
+        services: Services,
+        deployments: BTreeMap<TemplateId, DeploymentRecord>,
+        now: Instant,
+    ) -> Core {
+        let mut book = Book::default();
+        book.set_services(&services, &deployments, now);
         Core {
             config,
             services,
+            deployments,
             book,
+            published: BTreeMap::new(),
+            waiting: BTreeMap::new(),
             framework_id: None,
             agents: BTreeMap::new(),
             to_kill: Vec::new(),
@@ -112,6 +130,11 @@ impl Core {
 
     pub fn book(&self) -> &Book {
         &self.book
+    }
+
+    /// Why each template's missing instances wait (no offer fits).
+    pub fn waiting(&self) -> &BTreeMap<TemplateId, String> {
+        &self.waiting
     }
 
     pub fn config(&self) -> &SchedulerConfig {
@@ -158,6 +181,10 @@ impl Core {
             Input::CallFailed(OfferCall::Revive) => self.suppressed = true,
             Input::CallFailed(OfferCall::Suppress) => self.suppressed = false,
             Input::Kill { task_id, reply } => self.on_kill_request(task_id, reply, now),
+            Input::Definitions {
+                services,
+                deployments,
+            } => self.on_definitions(services, deployments, now),
             Input::Tick => self.on_tick(now),
         }
         self.after(now);
@@ -168,7 +195,7 @@ impl Core {
     pub fn next_wake(&self, now: Instant) -> Instant {
         let mut due = vec![
             self.flush_at,
-            self.book.next_relaunch(now),
+            self.book.next_wake(now),
             Some(self.timers.resync + self.config.resync_interval),
         ];
         if self.connected {
@@ -218,6 +245,7 @@ impl Core {
         }
         self.timers.implicit = now;
         self.timers.confirm = now;
+        self.book.touch_all();
         self.touch(true, now);
     }
 
@@ -238,7 +266,9 @@ impl Core {
                 .push(Effect::DeletePort(task.record.port.name.clone()));
             self.out.push(Effect::RemoveRecord(task.id().clone()));
         }
-        self.book = Book::new(&self.services);
+        self.book = Book::default();
+        self.book
+            .set_services(&self.services, &self.deployments, now);
         self.framework_id = None;
         self.out.push(Effect::ForgetFramework);
         self.touch(true, now);
@@ -266,7 +296,24 @@ impl Core {
         }));
     }
 
+    /// New definitions in force: the book's templates follow them; what
+    /// changed is evaluated after this input.
+    fn on_definitions(
+        &mut self,
+        services: Services,
+        deployments: BTreeMap<TemplateId, DeploymentRecord>,
+        now: Instant,
+    ) {
+        self.book.set_services(&services, &deployments, now);
+        self.waiting
+            .retain(|id, _| self.book.current_version(id).is_some());
+        self.services = services;
+        self.deployments = deployments;
+        self.touch(true, now);
+    }
+
     fn on_tick(&mut self, now: Instant) {
+        self.book.tick();
         if self.connected {
             if now >= self.timers.implicit + self.config.reconcile_interval {
                 self.timers.implicit = now;
@@ -293,16 +340,8 @@ impl Core {
     /// After every input: kill surplus tasks, SUPPRESS or REVIVE offers,
     /// and write the VIPs and the API view when due.
     fn after(&mut self, now: Instant) {
+        self.evaluate(now);
         if self.connected {
-            for (task, agent) in self.book.surplus(now) {
-                info!(task = %task, "killing a task beyond its service's instances or of a removed task file");
-                self.book.kill_sent(&task, Some(now));
-                self.out.push(Effect::Call(MasterCall::Kill {
-                    task,
-                    agent,
-                    reply: None,
-                }));
-            }
             let wanted = self.book.wants_now(now);
             if std::mem::take(&mut self.offers_unknown) {
                 self.suppressed = !wanted;
@@ -326,6 +365,47 @@ impl Core {
         }
         if self.flush_at.is_some_and(|at| at <= now) {
             self.flush(now);
+        }
+    }
+
+    /// Runs the book's evaluation and turns its actions into effects:
+    /// drains (the VIPs change), KILLs, deployment events.
+    fn evaluate(&mut self, now: Instant) {
+        for action in self.book.evaluate(now, self.connected) {
+            match action {
+                Action::Drain(task) => {
+                    info!(task = %task, "draining: the task leaves its VIP before its KILL");
+                    self.event_task("task_draining", &task);
+                    self.touch(true, now);
+                }
+                Action::Kill { task, agent, why } => {
+                    info!(task = %task, why, "killing a task taken out of its service");
+                    self.touch(false, now);
+                    self.out.push(Effect::Call(MasterCall::Kill {
+                        task,
+                        agent,
+                        reply: None,
+                    }));
+                }
+                Action::Deployment(event) => {
+                    let kind = match event.step {
+                        Step::Progress => "deployment_step",
+                        Step::Done => "deployment_done",
+                        Step::Stuck => "deployment_stuck",
+                    };
+                    info!(deployment = %event.status.id, step = kind, stuck = event.status.stuck.as_deref().unwrap_or(""), "deployment");
+                    self.out
+                        .push(Effect::Event(events::deployment(kind, &event.status)));
+                    if event.step == Step::Done {
+                        self.deployments.remove(&event.template);
+                        self.out.push(Effect::DeploymentDone {
+                            template: event.template,
+                            id: event.status.id,
+                        });
+                    }
+                    self.touch(false, now);
+                }
+            }
         }
     }
 
@@ -356,6 +436,7 @@ impl Core {
         }
         if self.vips_dirty {
             self.vips_dirty = false;
+            self.vip_events(&specs);
             self.out.push(Effect::SyncVips(specs));
         }
     }

@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use mesos_proto::v1::{Offer, TaskId};
-use tracing::{debug, warn};
+use mesos_proto::v1::{AgentId, Offer, TaskId};
+use tracing::{debug, info, warn};
 
 use super::{Core, Effect, LaunchOrder, OfferBatch, PlannedTask, Provisioned};
-use crate::launch::{new_task_id, place, OfferSlot, Want};
-use crate::scheduler::book::LiveTask;
+use crate::launch::constraints::{check, AgentFacts};
+use crate::launch::{new_task_id, place, Filter, OfferSlot, Want};
+use crate::scheduler::book::{Book, LiveTask, Wanted};
 use crate::state::TaskRecord;
 use crate::tasks::TemplateId;
 
@@ -48,8 +49,47 @@ impl Core {
                 });
             }
         }
+        let mut filter = Constraints::new(&self.agents, &self.book, &wants);
+        let placements = place(
+            &mut slots,
+            &list,
+            &self.config.executor,
+            self.book.load(),
+            &mut filter,
+        );
+        let refused = filter.refused;
+        let mut placed_of: BTreeMap<usize, u32> = BTreeMap::new();
+        for p in &placements {
+            *placed_of.entry(p.want.slot_key).or_default() += 1;
+        }
+        for (i, wanted) in wants.iter().enumerate() {
+            let placed = placed_of.get(&i).copied().unwrap_or(0);
+            if placed >= wanted.count {
+                self.waiting.remove(&wanted.template);
+                continue;
+            }
+            let why = refused.get(&i).cloned().unwrap_or_else(|| {
+                let r = &wanted.member.definition.resources;
+                format!(
+                    "no offer has room for cpus {} and mem {} MB (with the executor's) among {} offers",
+                    r.cpus,
+                    r.mem,
+                    offers.len()
+                )
+            });
+            let why = format!(
+                "{} of {} instances wait: {why}",
+                wanted.count - placed,
+                wanted.count
+            );
+            if self.waiting.get(&wanted.template) != Some(&why) {
+                info!(definition = %wanted.template, why = %why, "instances wait for an offer");
+                self.waiting.insert(wanted.template.clone(), why);
+                self.view_dirty = true;
+            }
+        }
         let mut by_slot: BTreeMap<usize, Vec<PlannedTask>> = BTreeMap::new();
-        for p in place(&mut slots, &list, &self.config.executor, self.book.load()) {
+        for p in placements {
             let wanted = &wants[p.want.slot_key];
             by_slot.entry(p.slot).or_default().push(PlannedTask {
                 task_id: new_task_id(p.want.definition),
@@ -93,12 +133,11 @@ impl Core {
     /// Remembers the agent's hostname and fills it into the records of
     /// tasks that lack it (adopted at start).
     fn learn_agent(&mut self, offer: &Offer) {
-        let known = self.agents.get(&offer.agent_id);
-        if known.is_some_and(|h| *h == offer.hostname) {
+        let facts = AgentFacts::from_offer(offer);
+        if self.agents.get(&offer.agent_id) == Some(&facts) {
             return;
         }
-        self.agents
-            .insert(offer.agent_id.clone(), offer.hostname.clone());
+        self.agents.insert(offer.agent_id.clone(), facts);
         for record in self.book.learn_hostname(&offer.agent_id, &offer.hostname) {
             self.out.push(Effect::WriteRecord(record));
         }
@@ -109,18 +148,19 @@ impl Core {
     pub(super) fn on_provisioned(&mut self, report: Provisioned, now: Instant) {
         for (template, port) in report.made {
             let id = TaskId::new(&port.task_id);
-            if !self.book.end_launch(&id) {
+            let Some(version) = self.book.end_launch(&id) else {
                 // The framework was removed meanwhile: nobody wants it.
                 warn!(task = %id, port = %port.name, "a launch of a removed framework; deleting its port");
                 self.out.push(Effect::DeletePort(port.name.clone()));
                 continue;
-            }
-            let record = TaskRecord::staging(
+            };
+            let mut record = TaskRecord::staging(
                 &port,
                 template,
                 Some(report.agent_id.clone()),
                 Some(report.hostname.clone()),
             );
+            record.version = Some(version);
             self.out.push(Effect::WriteRecord(record.clone()));
             self.book.insert(LiveTask::new(record, report.received));
         }
@@ -146,5 +186,97 @@ impl Core {
             self.out.push(Effect::RemoveRecord(id));
         }
         self.touch(false, now);
+    }
+}
+
+/// The placement constraints of the wanted templates, with where each
+/// template's tasks already are (tasks not leaving and launches under way,
+/// and what this batch places).
+struct Constraints<'b> {
+    agents: &'b BTreeMap<AgentId, AgentFacts>,
+    /// Per want index (only wants with constraints): the facts of the
+    /// agents its template's tasks are on.
+    placed: BTreeMap<usize, Vec<AgentFacts>>,
+    /// Per want index: why the last refused slot was refused.
+    refused: BTreeMap<usize, String>,
+}
+
+impl<'b> Constraints<'b> {
+    fn new(
+        agents: &'b BTreeMap<AgentId, AgentFacts>,
+        book: &Book,
+        wants: &[Wanted],
+    ) -> Constraints<'b> {
+        let mut placed = BTreeMap::new();
+        for (i, wanted) in wants.iter().enumerate() {
+            if wanted.member.definition.constraints.is_empty() {
+                continue;
+            }
+            let facts: Vec<AgentFacts> = book
+                .tasks_of(&wanted.template)
+                .filter(|t| !t.is_leaving())
+                .filter_map(|t| facts_of(agents, t))
+                .chain(
+                    book.launching_agents(&wanted.template)
+                        .filter_map(|a| agents.get(a).cloned()),
+                )
+                .collect();
+            placed.insert(i, facts);
+        }
+        Constraints {
+            agents,
+            placed,
+            refused: BTreeMap::new(),
+        }
+    }
+}
+
+/// The facts of a task's agent: from its offers, else its hostname alone.
+fn facts_of(agents: &BTreeMap<AgentId, AgentFacts>, task: &LiveTask) -> Option<AgentFacts> {
+    let agent = task.record.agent_id.as_ref()?;
+    agents.get(agent).cloned().or_else(|| {
+        Some(AgentFacts {
+            hostname: task.record.hostname.clone()?,
+            attributes: Vec::new(),
+        })
+    })
+}
+
+impl<'a> Filter<'a> for Constraints<'_> {
+    fn allows(&mut self, want: &Want<'a>, slot: &OfferSlot) -> bool {
+        let Some(placed) = self.placed.get(&want.slot_key) else {
+            return true;
+        };
+        let candidate = self
+            .agents
+            .get(&slot.agent_id)
+            .cloned()
+            .unwrap_or(AgentFacts {
+                hostname: slot.hostname.clone(),
+                attributes: Vec::new(),
+            });
+        let placed: Vec<&AgentFacts> = placed.iter().collect();
+        let known: Vec<&AgentFacts> = self.agents.values().collect();
+        match check(&want.definition.constraints, &candidate, &placed, &known) {
+            Ok(()) => true,
+            Err(why) => {
+                self.refused.insert(want.slot_key, why);
+                false
+            }
+        }
+    }
+
+    fn placed(&mut self, want: &Want<'a>, slot: &OfferSlot) {
+        if let Some(placed) = self.placed.get_mut(&want.slot_key) {
+            let facts = self
+                .agents
+                .get(&slot.agent_id)
+                .cloned()
+                .unwrap_or(AgentFacts {
+                    hostname: slot.hostname.clone(),
+                    attributes: Vec::new(),
+                });
+            placed.push(facts);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! OVN and no Mesos. Each test plays a short story (subscribe, offers, the
 //! launcher's report, updates) and checks what the core asks for.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ fn config() -> SchedulerConfig {
 /// port 8080), subscribed as `fw-1`, its first effects drained.
 fn subscribed(now: Instant) -> Core {
     let services = Services::resolve(vec![definition("web", 0.1, 32.0)], &Coke1).unwrap();
-    let mut core = Core::new(config(), services, now);
+    let mut core = Core::new(config(), services, BTreeMap::new(), now);
     core.start();
     core.handle(
         Input::Subscribed {
@@ -245,7 +246,7 @@ fn ports_that_could_not_be_made_back_their_template_off() {
     );
     assert!(core.book().is_empty());
     assert!(core.book().wants(now).is_empty(), "backing off");
-    let relaunch = core.book().next_relaunch(now).expect("a relaunch is due");
+    let relaunch = core.book().next_wake(now).expect("a relaunch is due");
     assert!(
         relaunch >= now + Duration::from_secs(1),
         "each failed port counts"
@@ -392,20 +393,22 @@ fn suppress_and_revive_follow_the_wants() {
     let ids: Vec<TaskId> = order.tasks.iter().map(|t| t.task_id.clone()).collect();
     let effects = report_made(&mut core, &order, now);
     assert!(calls(&effects).is_empty(), "suppressed once: {effects:?}");
-    // An operator's kill makes an instance missing at once.
+    // An operator's kill makes an instance missing at once: its
+    // replacement does not wait for the end of the killed task.
     let (reply, _answer) = oneshot::channel();
-    core.handle(
+    let effects = core.handle(
         Input::Kill {
             task_id: ids[1].as_str().into(),
             reply,
         },
         now,
     );
+    assert!(revives(&effects), "{effects:?}");
     let effects = core.handle(
         Input::Update(status(&ids[1], TaskState::TaskKilled, false)),
         now,
     );
-    assert!(revives(&effects), "{effects:?}");
+    assert!(calls(&effects).is_empty(), "revived once: {effects:?}");
     // A REVIVE that failed is sent again after the next input.
     let effects = core.handle(Input::CallFailed(OfferCall::Revive), now);
     assert!(revives(&effects), "{effects:?}");
@@ -415,7 +418,7 @@ fn suppress_and_revive_follow_the_wants() {
 fn every_subscription_says_revive_or_suppress_whatever_came_before() {
     let now = Instant::now();
     let services = Services::resolve(vec![definition("web", 0.1, 32.0)], &Coke1).unwrap();
-    let mut core = Core::new(config(), services, now);
+    let mut core = Core::new(config(), services, BTreeMap::new(), now);
     core.start();
     let subscribe = |core: &mut Core| {
         core.handle(

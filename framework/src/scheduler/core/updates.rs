@@ -35,6 +35,8 @@ impl Core {
                 );
                 if let Some(task) = self.book.get(&status.task_id) {
                     self.out.push(Effect::WriteRecord(task.record.clone()));
+                    let event = super::events::status("health_changed", task, &status);
+                    self.out.push(Effect::Event(event));
                 }
                 self.touch(true, now);
             }
@@ -48,6 +50,8 @@ impl Core {
                     != matches!(from, TaskState::TaskRunning | TaskState::TaskUnknown)
                     || task.is_checked();
                 self.out.push(Effect::WriteRecord(task.record.clone()));
+                let event = super::events::status("status_update", task, &status);
+                self.out.push(Effect::Event(event));
                 self.touch(backend_changed || state == TaskState::TaskRunning, now);
             }
             StatusOutcome::Ended(task) => {
@@ -61,6 +65,8 @@ impl Core {
                 self.out
                     .push(Effect::DeletePort(task.record.port.name.clone()));
                 self.out.push(Effect::RemoveRecord(task.id().clone()));
+                let event = super::events::status("status_update", &task, &status);
+                self.out.push(Effect::Event(event));
                 self.touch(true, now);
             }
         }
