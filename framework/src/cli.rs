@@ -85,6 +85,10 @@ pub enum Command {
     /// Tear the framework down: Mesos kills its tasks; their ports, the
     /// services' load balancers and the saved framework id are deleted.
     Teardown(TeardownArgs),
+    /// The commands that talk to a running framework over its HTTP API
+    /// (`apply`, `scale`, `delete`, `cancel`, `get`, `events`).
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 /// Where the Mesos master is and how to talk to it.
@@ -279,6 +283,140 @@ pub struct VipArgs {
     /// not served shows.
     #[arg(long, env = "OVN_SB_DB")]
     pub sb: Option<String>,
+}
+
+/// The API address the client commands use when neither `--api` nor
+/// `OVN_MESOS_API` is given: where `ovn-mesos run` listens by default.
+pub const DEFAULT_API: &str = "http://127.0.0.1:8089";
+
+/// The subcommands that talk to a running framework over its HTTP API.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create or update task definitions from files or directories of them
+    /// (`POST /v1/definitions`, one request per file).
+    Apply(ApplyArgs),
+    /// Set how many instances a definition runs
+    /// (`PUT /v1/definitions/NAME/instances`).
+    Scale(ScaleArgs),
+    /// Delete a definition: its tasks are killed and its service goes
+    /// (`DELETE /v1/definitions/NAME`).
+    Delete(DeleteArgs),
+    /// Cancel the deployment of a definition, rolling it back to the
+    /// version it replaced (`DELETE /v1/deployments/NAME`).
+    Cancel(CancelArgs),
+    /// List definitions, services, tasks or deployments as a table or JSON.
+    Get(GetArgs),
+    /// Follow the framework's events, one JSON object a line (`GET /v1/events`).
+    Events(EventsArgs),
+}
+
+/// Where the framework's HTTP API is, for the client commands.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The framework's HTTP API: `http://HOST:PORT` or `HOST:PORT` (the
+    /// address `ovn-mesos run --api` listens on).
+    #[arg(long, env = "OVN_MESOS_API", default_value = DEFAULT_API)]
+    pub api: String,
+}
+
+/// The arguments of `ovn-mesos apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Where the API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// A task definition file (any name) or a directory of `*.json` ones,
+    /// read in name order (repeat for several).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// The arguments of `ovn-mesos scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Where the API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The definition's name (its task id).
+    pub name: String,
+    /// How many instances it should run.
+    pub instances: u32,
+}
+
+/// The arguments of `ovn-mesos delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Where the API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The definition's name (its task id).
+    pub name: String,
+}
+
+/// The arguments of `ovn-mesos cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Where the API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The definition whose deployment to cancel.
+    pub name: String,
+}
+
+/// What `ovn-mesos get` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Resource {
+    /// The task definitions (`GET /v1/definitions`).
+    #[value(alias = "definition", alias = "defs", alias = "def")]
+    Definitions,
+    /// The load-balanced services (`GET /v1/services`).
+    #[value(alias = "service", alias = "svc")]
+    Services,
+    /// The tasks (`GET /v1/tasks`).
+    #[value(alias = "task")]
+    Tasks,
+    /// The deployments in progress (`GET /v1/deployments`).
+    #[value(alias = "deployment", alias = "deploy")]
+    Deployments,
+}
+
+/// How `ovn-mesos get` prints a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns under upper-case headers.
+    #[default]
+    Table,
+    /// The API's list as pretty-printed JSON.
+    Json,
+}
+
+/// The arguments of `ovn-mesos get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Where the API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// What to list.
+    pub resource: Resource,
+    /// The output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// After the list, follow the framework's events and print the list
+    /// again after each change (at most every 200 ms) until interrupted.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+/// The arguments of `ovn-mesos events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Where the API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Only events of this type (repeat, or separate with commas, for
+    /// several; default: every event).
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
+    pub types: Vec<String>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! binary over it; `docs/architecture.md` is the map.
 //!
 //! * [`cli`]: the command line (clap, every option also from an env var);
+//! * [`client`]: the commands that talk to a running framework over its
+//!   HTTP API (`apply`, `scale`, `delete`, `cancel`, `get`, `events`);
 //! * [`network`]: the network commands (`tenant-init` ... `vip`);
 //! * [`tasks`]: task files turned into validated desired services;
 //! * [`launch`]: placement on offers and the `TaskInfo` of a launch (no I/O);
@@ -16,6 +18,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub(crate) mod cpu;
 pub mod exit;
 pub(crate) mod launch;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 use ovn_mesos::cli::{Cli, Command};
-use ovn_mesos::{exit, network, run};
+use ovn_mesos::{client, exit, network, run};
 use tracing_subscriber::EnvFilter;
 
 /// Worker threads of `ovn-mesos run`'s runtime.
@@ -53,6 +53,9 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Run(args) => run::run(&cli.global, args).await,
             Command::Teardown(args) => run::teardown(&cli.global, args, &mut stdout).await,
+            Command::Client(command) => {
+                client::run(command, &mut stdout, &mut std::io::stderr()).await
+            }
             other => network::run(&cli.global, other, &mut stdout).await,
         }
     });

@@ -100,7 +100,9 @@ async fn dispatch(
         Command::GatewayDelete(a) => gateway_delete(global, nb, a, out).await,
         Command::TenantDelete(a) => tenant_delete(nb, a, out).await,
         Command::Vip(a) => vip(global, nb, a, out).await,
-        Command::Run(_) | Command::Teardown(_) => bail!("not a network command"),
+        Command::Run(_) | Command::Teardown(_) | Command::Client(_) => {
+            bail!("not a network command")
+        }
     }
 }
 
