@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::tasks::{Problem, TaskFileError};
+use crate::tasks::{json_files, Problem, TaskFileError};
 
 /// A definition file, read and checked to be a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,23 +73,10 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     out
 }
 
-/// The regular `*.json` files directly in `dir`, sorted by name.
-fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let is_json = path.extension().is_some_and(|e| e == "json");
-        if is_json && fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);

@@ -97,7 +97,7 @@ fn expand(
 }
 
 /// The regular `*.json` files directly in `dir`, sorted by name.
-fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
