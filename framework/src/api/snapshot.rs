@@ -136,7 +136,7 @@ pub struct DefinitionView {
     /// Why some of its instances wait for an offer.
     pub waiting: Option<String>,
     /// The task file's JSON as applied.
-    pub definition: serde_json::Value,
+    pub definition: std::sync::Arc<serde_json::Value>,
 }
 
 /// One deployment under way (`GET /v1/deployments`).

@@ -92,14 +92,28 @@ pub fn parse_stored(d: &StoredDefinition, file: &Path) -> Result<TaskDefinition,
 }
 
 /// The definitions in force (not deleted), parsed. The file each names is
-/// its task file when it came from one, else `api:<id>`.
-pub fn in_force(
-    stored: &BTreeMap<TemplateId, StoredDefinition>,
+/// its task file when it came from one, else `api:<id>`. `known` gives a
+/// definition parsed before (the ones in force now): one with the same
+/// body and file is taken from it instead of parsed again, so a change
+/// parses only what it changed.
+pub fn in_force<'a, 'k>(
+    definitions: impl IntoIterator<Item = &'a StoredDefinition>,
+    known: impl Fn(&TemplateId) -> Option<&'k TaskDefinition>,
 ) -> Result<Vec<TaskDefinition>, String> {
-    stored
-        .values()
+    definitions
+        .into_iter()
         .filter(|d| !d.deleted)
-        .map(|d| parse_stored(d, &origin(d)))
+        .map(|d| {
+            let file = origin(d);
+            match known(&d.id).filter(|k| k.file == file && *k.body == d.body) {
+                Some(known) => {
+                    let mut definition = known.clone();
+                    definition.instances = d.instances;
+                    Ok(definition)
+                }
+                None => parse_stored(d, &file),
+            }
+        })
         .collect()
 }
 
@@ -112,11 +126,11 @@ pub fn origin(d: &StoredDefinition) -> PathBuf {
 }
 
 /// The deployments under way, by definition.
-pub fn deployments(
-    stored: &BTreeMap<TemplateId, StoredDefinition>,
+pub fn deployments<'a>(
+    definitions: impl IntoIterator<Item = &'a StoredDefinition>,
 ) -> BTreeMap<TemplateId, DeploymentRecord> {
-    stored
-        .values()
+    definitions
+        .into_iter()
         .filter(|d| !d.deleted)
         .filter_map(|d| Some((d.id.clone(), d.deployment.clone()?)))
         .collect()
@@ -148,7 +162,7 @@ fn replace(
     now: SystemTime,
 ) -> Change {
     let id = parsed.template();
-    let body = parsed.body.clone();
+    let body = (*parsed.body).clone();
     let Some(old) = existing.filter(|d| !d.deleted) else {
         let stored = StoredDefinition {
             id: id.clone(),
@@ -344,9 +358,9 @@ pub fn apply_files(
         let applied = existing.and_then(|d| d.file.as_ref());
         let file = FileApplied {
             path: parsed.file.clone(),
-            content: parsed.body.clone(),
+            content: (*parsed.body).clone(),
         };
-        if applied.is_some_and(|a| a.content == parsed.body) {
+        if applied.is_some_and(|a| a.content == *parsed.body) {
             // Unchanged since it was last applied: what the API did stands.
             if let Some(d) = existing.filter(|d| d.file.as_ref() != Some(&file)) {
                 // Only the path moved.
@@ -417,11 +431,23 @@ pub fn after(
     stored: &BTreeMap<TemplateId, StoredDefinition>,
     changes: &[Change],
 ) -> BTreeMap<TemplateId, StoredDefinition> {
-    let mut next = stored.clone();
+    overlay(stored, changes)
+        .into_iter()
+        .map(|(id, d)| (id.clone(), d.clone()))
+        .collect()
+}
+
+/// What [`after`] gives, borrowed: the stored definitions with `changes`
+/// laid over them, nothing cloned.
+pub fn overlay<'a>(
+    stored: &'a BTreeMap<TemplateId, StoredDefinition>,
+    changes: &'a [Change],
+) -> BTreeMap<&'a TemplateId, &'a StoredDefinition> {
+    let mut next: BTreeMap<&TemplateId, &StoredDefinition> = stored.iter().collect();
     for c in changes {
         match (&c.stored, c.outcome) {
             (Some(d), _) => {
-                next.insert(c.id.clone(), d.clone());
+                next.insert(&c.id, d);
             }
             (None, Outcome::Deleted) => {
                 next.remove(&c.id);

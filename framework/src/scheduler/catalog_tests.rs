@@ -199,19 +199,59 @@ fn an_api_delete_of_a_file_definition_holds_until_the_file_changes() {
     let s = commit(&s0, &apply_files(&s0, &files, now()));
     let s = commit(&s, &[delete(&s, "web").unwrap()]);
     assert!(get(&s, "web").deleted);
-    assert!(in_force(&s).unwrap().is_empty());
+    assert!(in_force(s.values(), |_| None).unwrap().is_empty());
     let s1 = commit(&s, &apply_files(&s, &files, now()));
     assert!(
-        in_force(&s1).unwrap().is_empty(),
+        in_force(s1.values(), |_| None).unwrap().is_empty(),
         "the unchanged file stays deleted"
     );
     let s2 = commit(&s1, &apply_files(&s1, &[file("web", "c", 2)], now()));
     assert_eq!(
-        in_force(&s2).unwrap().len(),
+        in_force(s2.values(), |_| None).unwrap().len(),
         1,
         "the edited file comes back"
     );
     // the file gone too: the tombstone goes
     let s3 = commit(&s1, &apply_files(&s1, &[], now()));
     assert!(s3.is_empty());
+}
+
+#[test]
+fn in_force_takes_a_known_definition_with_the_same_body_and_file_and_parses_the_others() {
+    let s0 = Stored::new();
+    let (s, _) = api_apply(&s0, &body("web", "a", 2));
+    let (s, _) = api_apply(&s, &body("db", "b", 1));
+    let parsed = in_force(s.values(), |_| None).unwrap();
+    // A known definition marked so that taking it shows.
+    let mut known: BTreeMap<TemplateId, TaskDefinition> = parsed
+        .into_iter()
+        .map(|mut d| {
+            d.name = format!("known {}", d.name);
+            (d.template(), d)
+        })
+        .collect();
+    let s = commit(&s, &[scale(&s, "web", 5).unwrap()]);
+    let (s, _) = api_apply(&s, &body("db", "changed", 1));
+    let again = in_force(s.values(), |id| known.get(id)).unwrap();
+    let web = again
+        .iter()
+        .find(|d| d.template() == TemplateId::new("web"))
+        .unwrap();
+    assert_eq!(
+        web.name, "known web",
+        "web's body is unchanged: taken as known"
+    );
+    assert_eq!(web.instances, 5, "with the stored instance count");
+    let db = again
+        .iter()
+        .find(|d| d.template() == TemplateId::new("db"))
+        .unwrap();
+    assert_eq!(db.name, "db", "db's body changed: parsed again");
+    assert_eq!(db.command.value.as_deref(), Some("changed"));
+    // A known definition from another file is parsed again.
+    for d in known.values_mut() {
+        d.file = std::path::PathBuf::from("elsewhere.json");
+    }
+    let fresh = in_force(s.values(), |id| known.get(id)).unwrap();
+    assert!(fresh.iter().all(|d| !d.name.starts_with("known")));
 }

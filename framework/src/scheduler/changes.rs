@@ -7,6 +7,7 @@
 //! network I/O: the NB is read from its cache and the state dir's files
 //! are small.
 
+use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use serde_json::json;
@@ -17,7 +18,7 @@ use super::core::Input;
 use super::driver::Driver;
 use crate::api::{ApiEvent, DefinitionAnswer, DefinitionRefused, DefinitionRequest};
 use crate::state::StoredDefinition;
-use crate::tasks::{load_paths, Services, TemplateId};
+use crate::tasks::{load_paths, Services, TaskDefinition, TemplateId};
 use ovn::report::Chain;
 
 impl Driver {
@@ -30,16 +31,16 @@ impl Driver {
         Vec<super::core::Effect>,
     ) {
         let now = SystemTime::now();
-        let stored = self.store.definitions().clone();
+        let stored = self.store.definitions();
         let (change, cancelled) = match request {
             DefinitionRequest::Apply { id, body } => {
-                (catalog::apply(&stored, &body, id.as_deref(), now), None)
+                (catalog::apply(stored, &body, id.as_deref(), now), None)
             }
             DefinitionRequest::Scale { id, instances } => {
-                (catalog::scale(&stored, &id, instances), None)
+                (catalog::scale(stored, &id, instances), None)
             }
-            DefinitionRequest::Delete { id } => (catalog::delete(&stored, &id), None),
-            DefinitionRequest::Cancel { id } => match catalog::cancel(&stored, &id, now) {
+            DefinitionRequest::Delete { id } => (catalog::delete(stored, &id), None),
+            DefinitionRequest::Cancel { id } => match catalog::cancel(stored, &id, now) {
                 Ok((change, deployment)) => (Ok(change), Some(deployment)),
                 Err(e) => (Err(e), None),
             },
@@ -101,14 +102,31 @@ impl Driver {
     }
 
     /// Resolves, writes and hands over `changes`; refused as a whole.
+    /// Only what the changes touch is parsed and cloned: a change costs
+    /// little more with a thousand definitions in force than with one.
     fn commit(
         &mut self,
         changes: Vec<Change>,
     ) -> Result<Vec<super::core::Effect>, DefinitionRefused> {
-        let before = self.store.definitions().clone();
-        let next = catalog::after(&before, &changes);
-        let definitions = catalog::in_force(&next).map_err(DefinitionRefused::Invalid)?;
-        let services = self
+        // What the changed definitions were, to announce and to put back.
+        let before: BTreeMap<TemplateId, StoredDefinition> = changes
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), self.store.definitions().get(&c.id)?.clone())))
+            .collect();
+        let (definitions, deployments) = {
+            let next = catalog::overlay(self.store.definitions(), &changes);
+            let known: BTreeMap<TemplateId, &TaskDefinition> = self
+                .core
+                .services()
+                .members()
+                .map(|(_, m)| (m.definition.template(), &m.definition))
+                .collect();
+            let definitions =
+                catalog::in_force(next.values().copied(), |id| known.get(id).copied())
+                    .map_err(DefinitionRefused::Invalid)?;
+            (definitions, catalog::deployments(next.values().copied()))
+        };
+        let mut services = self
             .nb
             .read(|cache| Services::resolve(definitions, cache))
             .map_err(|e| {
@@ -123,11 +141,13 @@ impl Driver {
                     DefinitionRefused::Invalid(line)
                 }
             })?;
+        services.keep_unchanged(self.core.services());
         for change in &changes {
             let written = match (&change.stored, change.outcome) {
                 (Some(d), _) => self.store.put_definition(d.clone()),
                 (None, Outcome::Deleted) => self.store.remove_definition(&change.id),
-                (None, Outcome::Unchanged) if !next.contains_key(&change.id) => {
+                // A tombstone whose file is gone too.
+                (None, Outcome::Unchanged) if before.get(&change.id).is_some_and(|d| d.deleted) => {
                     self.store.remove_definition(&change.id)
                 }
                 (None, _) => Ok(()),
@@ -161,11 +181,10 @@ impl Driver {
             self.announce(
                 change,
                 before.get(&change.id),
-                next.get(&change.id),
+                self.store.definitions().get(&change.id),
                 &mut effects,
             );
         }
-        let deployments = catalog::deployments(&next);
         effects.extend(self.core.handle(
             Input::Definitions {
                 services,

@@ -97,7 +97,7 @@ async fn run(cx: Context, mut rx: mpsc::UnboundedReceiver<OfferBatch>) {
             // chosen once the cache shows them.
             visible(committed).await;
         }
-        decline_after(&cx, unused, batch.refuse, accepts);
+        decline_after(&cx, unused, batch.refuse, batch.issued, accepts);
     }
 }
 
@@ -223,24 +223,31 @@ async fn visible(committed: Option<PortsCommitted>) {
 }
 
 /// Declines offers in the background once `first` (the batch's ACCEPTs)
-/// are answered.
-fn decline_after(cx: &Context, ids: Vec<OfferId>, refuse: f64, first: Vec<JoinHandle<()>>) {
-    if ids.is_empty() {
-        return;
-    }
+/// are answered, then reports the batch answered (its filters are set).
+fn decline_after(
+    cx: &Context,
+    ids: Vec<OfferId>,
+    refuse: f64,
+    issued: Instant,
+    first: Vec<JoinHandle<()>>,
+) {
     let n = ids.len() as u64;
     let caller = cx.caller.clone();
     let metrics = cx.metrics.clone();
+    let inputs = cx.inputs.clone();
     tokio::spawn(async move {
         for accept in first {
             let _ = accept.await;
         }
-        match caller.decline(ids, refuse).await {
-            Ok(()) => metrics.offer_declined(n),
-            Err(e) => {
-                warn!(error = %Chain(&e), "DECLINE failed (the offers time out on their own)")
+        if !ids.is_empty() {
+            match caller.decline(ids, refuse).await {
+                Ok(()) => metrics.offer_declined(n),
+                Err(e) => {
+                    warn!(error = %Chain(&e), "DECLINE failed (the offers time out on their own)")
+                }
             }
         }
+        let _ = inputs.send(Input::OffersAnswered { issued, refuse });
     });
 }
 

@@ -143,7 +143,8 @@ impl Scheduler {
         let stored = store.definitions().clone();
         let changes = catalog::apply_files(&stored, &files, std::time::SystemTime::now());
         let next = catalog::after(&stored, &changes);
-        let definitions = catalog::in_force(&next).map_err(SchedulerError::Definitions)?;
+        let definitions =
+            catalog::in_force(next.values(), |_| None).map_err(SchedulerError::Definitions)?;
         let services = nb.read(|cache| Services::resolve(definitions, cache))?;
         for change in &changes {
             match &change.stored {
@@ -169,7 +170,7 @@ impl Scheduler {
             config.vip_interval,
         );
         repair::reserve_monitor_addresses(&nb, &services).await;
-        let deployments = catalog::deployments(store.definitions());
+        let deployments = catalog::deployments(store.definitions().values());
         let mut core = core::Core::new(config, services, deployments, Instant::now());
         let report = repair::recover(&nb, &mut store, &mut core).await?;
         info!(

@@ -8,7 +8,7 @@ use super::book::DeploymentStatus;
 use super::core::Core;
 use crate::api::{DefinitionView, DeploymentView};
 use crate::state::StoredDefinition;
-use crate::tasks::{version_of, TemplateId};
+use crate::tasks::TemplateId;
 
 /// A deployment's view.
 pub(super) fn deployment_view(s: &DeploymentStatus) -> DeploymentView {
@@ -78,7 +78,7 @@ pub(super) fn definitions(
             service: service.key.name.clone(),
             network: d.switch.clone(),
             instances: d.instances,
-            version: version_of(&s.body),
+            version: d.version.clone(),
             source: s.source.as_str().into(),
             file: s.file.as_ref().map(|f| f.path.display().to_string()),
             running,
@@ -86,7 +86,7 @@ pub(super) fn definitions(
             draining,
             deployment: deployments.get(&id).cloned(),
             waiting: core.waiting().get(&id).cloned(),
-            definition: s.body.clone(),
+            definition: d.body.clone(),
         });
     }
     views.sort_by(|a, b| a.id.cmp(&b.id));

@@ -146,7 +146,7 @@ pub struct TaskDefinition {
     /// Placement constraints ([`LABEL_CONSTRAINTS`]).
     pub constraints: Vec<crate::launch::constraints::Constraint>,
     /// The task file's JSON as given.
-    pub body: serde_json::Value,
+    pub body: std::sync::Arc<serde_json::Value>,
     /// What the tasks run, as a digest of the file without its
     /// [`ROLLOUT_LABELS`] ([`version_of`]): tasks of another version are
     /// replaced by a deployment.

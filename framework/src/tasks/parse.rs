@@ -28,7 +28,7 @@ pub fn parse_task_value(
     value: Value,
 ) -> Result<(TaskDefinition, Vec<Warning>), Problem> {
     let version = super::version_of(&value);
-    let body = value.clone();
+    let body = std::sync::Arc::new(value.clone());
     if !value.is_object() {
         return Err(Problem::file(
             file,

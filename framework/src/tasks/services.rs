@@ -206,6 +206,27 @@ impl Services {
         }
     }
 
+    /// Takes `earlier`'s member wherever it equals the new one, so the
+    /// task book, which skips a member it already holds (`Arc::ptr_eq`),
+    /// goes over only the definitions that changed.
+    pub fn keep_unchanged(&mut self, earlier: &Services) {
+        for (key, service) in &mut self.services {
+            let Some(old) = earlier.services.get(key) else {
+                continue;
+            };
+            for member in &mut service.members {
+                let template = member.definition.template();
+                if let Some(same) = old
+                    .members
+                    .iter()
+                    .find(|m| m.definition.template() == template && ***m == **member)
+                {
+                    *member = same.clone();
+                }
+            }
+        }
+    }
+
     pub fn get(&self, key: &ServiceKey) -> Option<&Service> {
         self.services.get(key)
     }

@@ -45,6 +45,10 @@ pub enum Input {
     KillFailed(TaskId),
     /// A REVIVE or SUPPRESS could not be sent.
     CallFailed(OfferCall),
+    /// The launcher sent (or gave up) an offer batch's ACCEPTs and its
+    /// DECLINE, which set their filter of `refuse` seconds at the master.
+    /// The batch was made at `issued` (the core's clock).
+    OffersAnswered { issued: Instant, refuse: f64 },
     /// The operator asks for a task to be killed (`DELETE /v1/tasks/{id}`).
     Kill { task_id: String, reply: KillReply },
     /// The definitions in force changed (written to the state dir
@@ -108,6 +112,8 @@ pub struct OfferBatch {
     pub launches: Vec<LaunchOrder>,
     pub decline: Vec<OfferId>,
     pub refuse: f64,
+    /// When the core made it.
+    pub issued: Instant,
 }
 
 /// KILL, REVIVE, SUPPRESS or RECONCILE: sent in order, failures

@@ -77,6 +77,11 @@ pub struct Core {
     /// Subscribed since the last REVIVE or SUPPRESS: say which, whatever
     /// `suppressed` says.
     offers_unknown: bool,
+    /// When the last REVIVE was asked for. A REVIVE clears the master's
+    /// filters, but an offer batch made before it is answered by another
+    /// worker and may set its long filter after the REVIVE arrives; the
+    /// batch's report then brings a second REVIVE.
+    revived_at: Option<Instant>,
     /// Something changed that the VIPs or the API view must show.
     vips_dirty: bool,
     view_dirty: bool,
@@ -110,6 +115,7 @@ impl Core {
             to_kill: Vec::new(),
             connected: false,
             suppressed: false,
+            revived_at: None,
             offers_unknown: false,
             vips_dirty: true,
             view_dirty: true,
@@ -180,6 +186,9 @@ impl Core {
             }
             Input::CallFailed(OfferCall::Revive) => self.suppressed = true,
             Input::CallFailed(OfferCall::Suppress) => self.suppressed = false,
+            Input::OffersAnswered { issued, refuse } => {
+                self.on_offers_answered(issued, refuse, now)
+            }
             Input::Kill { task_id, reply } => self.on_kill_request(task_id, reply, now),
             Input::Definitions {
                 services,
@@ -310,6 +319,9 @@ impl Core {
         self.services = services;
         self.deployments = deployments;
         self.touch(true, now);
+        // The API answers the change once this input is handled: its view
+        // shows the change by then (a GET right after sees it).
+        self.publish();
     }
 
     fn on_tick(&mut self, now: Instant) {
@@ -343,10 +355,17 @@ impl Core {
         self.evaluate(now);
         if self.connected {
             let wanted = self.book.wants_now(now);
+            if !wanted && !self.waiting.is_empty() {
+                // Nothing wants an offer (a scale-down, say): no reason
+                // to wait stands, and no offer will come to say so.
+                self.waiting.clear();
+                self.touch(false, now);
+            }
             if std::mem::take(&mut self.offers_unknown) {
                 self.suppressed = !wanted;
                 let call = if wanted {
                     info!("offers revived: tasks wait for resources");
+                    self.revived_at = Some(now);
                     MasterCall::Revive
                 } else {
                     debug!("offers suppressed: nothing waits");
@@ -356,6 +375,7 @@ impl Core {
             } else if wanted && self.suppressed {
                 info!("offers revived: tasks wait for resources");
                 self.suppressed = false;
+                self.revived_at = Some(now);
                 self.out.push(Effect::Call(MasterCall::Revive));
             } else if !wanted && !self.suppressed {
                 debug!("offers suppressed: nothing waits");
@@ -438,6 +458,23 @@ impl Core {
             self.vips_dirty = false;
             self.vip_events(&specs);
             self.out.push(Effect::SyncVips(specs));
+        }
+    }
+
+    /// An offer batch made before the last REVIVE set a long filter after
+    /// it may have arrived: REVIVE again while instances wait, so they do
+    /// not wait out the filter.
+    fn on_offers_answered(&mut self, issued: Instant, refuse: f64, now: Instant) {
+        let overtaken = self.revived_at.is_some_and(|revived| revived >= issued);
+        if overtaken
+            && refuse > self.config.refuse_seconds
+            && self.connected
+            && !self.suppressed
+            && self.book.wants_now(now)
+        {
+            info!(refuse, "offers revived again: a DECLINE filter set before the last REVIVE may have reached the master after it");
+            self.revived_at = Some(now);
+            self.out.push(Effect::Call(MasterCall::Revive));
         }
     }
 

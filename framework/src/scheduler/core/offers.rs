@@ -25,6 +25,13 @@ impl Core {
             self.learn_agent(offer);
         }
         let wants = self.book.wants(now);
+        // A definition that wants nothing now waits for nothing.
+        let before = self.waiting.len();
+        self.waiting
+            .retain(|template, _| wants.iter().any(|w| &w.template == template));
+        if self.waiting.len() != before {
+            self.touch(false, now);
+        }
         if wants.is_empty() {
             let decline = offers.iter().map(|o| o.id.clone()).collect();
             let refuse = self.refuse_seconds(now);
@@ -32,6 +39,7 @@ impl Core {
                 launches: Vec::new(),
                 decline,
                 refuse,
+                issued: now,
             }));
             return;
         }
@@ -80,7 +88,7 @@ impl Core {
             let why = format!(
                 "{} of {} instances wait: {why}",
                 wanted.count - placed,
-                wanted.count
+                wanted.member.definition.instances
             );
             if self.waiting.get(&wanted.template) != Some(&why) {
                 info!(definition = %wanted.template, why = %why, "instances wait for an offer");
@@ -126,6 +134,7 @@ impl Core {
             launches,
             decline,
             refuse,
+            issued: now,
         }));
         self.touch(false, now);
     }

@@ -415,6 +415,59 @@ fn suppress_and_revive_follow_the_wants() {
 }
 
 #[test]
+fn a_long_filter_set_by_a_batch_made_before_a_revive_brings_a_second_revive() {
+    let now = Instant::now();
+    let mut core = subscribed(now);
+    let effects = core.handle(Input::Offers(vec![offer("o1", "agent1", 8.0, 4096.0)]), now);
+    let first = batch(&effects);
+    let (issued, refuse) = (first.issued, first.refuse);
+    let order = first.launches[0].clone();
+    assert!(suppresses(&effects), "nothing waits: {effects:?}");
+    assert!(
+        refuse > 5.0,
+        "nothing waits: the batch's filter is the long one ({refuse})"
+    );
+    let ids: Vec<TaskId> = order.tasks.iter().map(|t| t.task_id.clone()).collect();
+    report_made(&mut core, &order, now);
+    // An instance goes missing: REVIVE, while the batch's ACCEPT and
+    // DECLINE, with their long filter, may still be on their way.
+    let later = now + Duration::from_millis(5);
+    let (reply, _answer) = oneshot::channel();
+    let effects = core.handle(
+        Input::Kill {
+            task_id: ids[1].as_str().into(),
+            reply,
+        },
+        later,
+    );
+    assert!(revives(&effects), "{effects:?}");
+    let effects = core.handle(Input::OffersAnswered { issued, refuse }, later);
+    assert!(
+        revives(&effects),
+        "the filter may have been set after the REVIVE: {effects:?}"
+    );
+    // A batch made after the last REVIVE, or one with the short filter,
+    // changes nothing.
+    let after = later + Duration::from_millis(5);
+    let effects = core.handle(
+        Input::OffersAnswered {
+            issued: after,
+            refuse,
+        },
+        after,
+    );
+    assert!(calls(&effects).is_empty(), "{effects:?}");
+    let effects = core.handle(
+        Input::OffersAnswered {
+            issued,
+            refuse: 5.0,
+        },
+        after,
+    );
+    assert!(calls(&effects).is_empty(), "{effects:?}");
+}
+
+#[test]
 fn every_subscription_says_revive_or_suppress_whatever_came_before() {
     let now = Instant::now();
     let services = Services::resolve(vec![definition("web", 0.1, 32.0)], &Coke1).unwrap();
