@@ -102,13 +102,13 @@ impl Framework {
             .expect("ovn-mesos run starts");
     }
 
-    /// SIGKILL, then polls until the process is gone (a zombie counts as gone).
+    /// SIGKILL, then polls until the process is gone (see [`gone`]).
     pub fn kill(&self) {
         kill(Pid::from_raw(self.pid), Signal::SIGKILL).expect("SIGKILL the framework");
         wait_for(
             &format!("ovn-mesos run (pid {}) to die of SIGKILL", self.pid),
             Duration::from_secs(10),
-            || Ok((!pid_is_alive(self.pid)).then_some(())),
+            || Ok(gone(self.pid).then_some(())),
         )
         .unwrap();
     }
@@ -120,7 +120,7 @@ impl Framework {
         wait_for(
             &format!("ovn-mesos run (pid {}) to exit after SIGTERM", self.pid),
             Duration::from_secs(20),
-            || Ok((!pid_is_alive(self.pid)).then_some(())),
+            || Ok(gone(self.pid).then_some(())),
         )
         .unwrap();
     }
@@ -200,6 +200,25 @@ impl Drop for Framework {
             eprintln!("tearing the framework down: {e:#}");
         }
     }
+}
+
+/// Whether process `pid` has ended with all of its threads: no process, or
+/// a zombie with one thread left. A SIGKILLed process's main thread turns
+/// zombie while its other threads still exit, and its files (the API's
+/// listening socket) close only with the last of them, so a restart
+/// before that finds the port in use.
+fn gone(pid: i32) -> bool {
+    if pid_is_alive(pid) {
+        return false;
+    }
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .is_none_or(|n| n <= 1)
 }
 
 /// `curl` of the API from inside `mesos-master`: the body of a 2xx answer.
