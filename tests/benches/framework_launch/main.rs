@@ -327,7 +327,7 @@ async fn run(bench: bool) -> anyhow::Result<bool> {
     let mesos_local = mesos_local::testing::binary()?;
     let ovn_mesos = ovn_mesos_binary()?;
     let central = OvnCentral::start()?;
-    setup::topology(&central.nb_remote()).await?;
+    setup::topology(&central.nb_remote(), setup::SUBNET).await?;
     let northd_paused = if pause_northd {
         Some(setup::Paused::stop(central.northd_pid())?)
     } else {

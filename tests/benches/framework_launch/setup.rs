@@ -1,5 +1,6 @@
-//! The bench's world: OVN central (`OvnCentral`: NB, SB, ovn-northd), a
-//! tenant with one `/20` network and an NB-only gateway (what
+//! The bench's world (the launch bench's, and the rolling deployment
+//! bench's, which includes this file): OVN central (`OvnCentral`: NB, SB,
+//! ovn-northd), a tenant with one network and an NB-only gateway (what
 //! `ovn-mesos tenant-init`, `network-init` and `gateway-init --system-id`
 //! write), the task files, `ovn-mesos run` as a child process, its
 //! `/metrics` scraped, and a process's memory from `/proc/<pid>/status`.
@@ -33,8 +34,9 @@ pub const LAUNCH_MEM: f64 = TASK_MEM + 32.0;
 /// A task file may ask for at most this many instances.
 const MAX_INSTANCES: usize = 1000;
 
-/// Tenant, network and an NB-only gateway (`GR_bench_bench-gw`).
-pub async fn topology(nb_remote: &str) -> anyhow::Result<()> {
+/// Tenant, network (`subnet`, inside `10.128.0.0/16`) and an NB-only
+/// gateway (`GR_bench_bench-gw`).
+pub async fn topology(nb_remote: &str, subnet: &str) -> anyhow::Result<()> {
     let nb = Client::connect(monitor_nb(ClientConfig::new(nb_remote, NB_DB)?)).await?;
     tenant_init(
         &nb,
@@ -49,7 +51,7 @@ pub async fn topology(nb_remote: &str) -> anyhow::Result<()> {
         &NetworkSpec {
             tenant: TENANT.into(),
             name: NETWORK.into(),
-            subnet: SUBNET.parse()?,
+            subnet: subnet.parse()?,
         },
     )
     .await?;
