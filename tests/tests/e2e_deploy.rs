@@ -303,6 +303,28 @@ fn a_rolling_update_a_scale_and_a_delete_fail_no_curl_through_the_vip() {
         svc.tasks.iter().all(|t| t.definition == "apachecoke"),
         "{svc:?}"
     );
+    let vip = "10.10.1.12:32350";
+    assert!(lab.nbctl(&["lb-list"]).unwrap().contains(vip));
+    // Draining relies on OVN keeping a removed backend's conntrack
+    // entries: no load balancer asks for them to be flushed.
+    let options = lab
+        .nbctl(&["--bare", "--columns=options", "list", "Load_Balancer"])
+        .unwrap();
+    assert!(!options.contains("ct_flush=true"), "{options}");
+
+    // 4. the delete of the last one: the VIP goes with it, well before
+    // the resync (60 s)
+    let (code, body) = call(&lab, "DELETE", "/v1/definitions/apachecoke", None);
+    assert_eq!(code, 200, "{body}");
+    wait_for(
+        "coke-web's VIP gone from the NB",
+        Duration::from_secs(20),
+        || {
+            let lbs = lab.nbctl(&["lb-list"])?;
+            Ok((!lbs.contains(vip)).then_some(()))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", fw.log_tail(&lab)));
     lab.check_logs_allowing(DATAPATH_RACE).unwrap();
 }
 

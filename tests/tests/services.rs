@@ -398,3 +398,52 @@ async fn the_vip_writer_writes_a_quiet_change_at_once_and_gathers_churn() {
     );
     blocking(|| central.check_logs()).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_deletes_the_load_balancer_of_a_service_no_longer_desired() {
+    use ovn_mesos::scheduler::vips::VipController;
+    use ovn_mesos_tests::poll::wait_for_async;
+    use std::time::Duration;
+
+    let (central, nb) = coke_with_gateway().await;
+    let metrics = ovn_mesos::api::Metrics::default();
+    let mut controller = VipController::new(["coke".to_owned()]);
+    let mut db = web(&["192.168.1.3:5432"]);
+    db.name = "db".into();
+    db.port = 32351;
+    let present = |name: &str| {
+        nb.read(|c| find_service(c, Some("coke"), name))
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    controller
+        .sync(&nb, &[web(&["192.168.1.2:80"]), db.clone()], &metrics)
+        .await;
+    wait_for_async(
+        "web's and db's load balancers in the NB",
+        Duration::from_secs(10),
+        || {
+            let both = present("web") && present("db");
+            async move { Ok(both.then_some(())) }
+        },
+    )
+    .await
+    .unwrap();
+    // web's last definition goes: the next sync deletes its load
+    // balancer, not waiting for a resync; db's stays.
+    controller.sync(&nb, &[db], &metrics).await;
+    wait_for_async(
+        "web's load balancer deleted by the sync",
+        Duration::from_secs(10),
+        || {
+            let gone = !present("web");
+            async move { Ok(gone.then_some(())) }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(present("db"), "db's load balancer stays");
+    nb.close().await;
+    drop(central);
+}

@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use ovn::ovsdb::Client;
 use ovn::services::{
-    ensure_service, reconcile_services, BackendPort, ReconcileScope, ServiceKey, ServiceSpec,
+    delete_service, ensure_service, reconcile_services, BackendPort, ReconcileScope, ServiceKey,
+    ServiceSpec,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -86,8 +87,33 @@ impl VipController {
     }
 
     /// Writes the services whose backends differ from what was last
-    /// written; a failed one is tried again at the next call.
+    /// written, and deletes the load balancers it wrote of services no
+    /// longer desired (a definition deleted, a VIP dropped); a failed one
+    /// is tried again at the next call.
     pub async fn sync(&mut self, nb: &Client, specs: &[ServiceSpec], metrics: &Metrics) {
+        let wanted: BTreeSet<ServiceKey> = specs.iter().map(ServiceSpec::key).collect();
+        let gone: Vec<ServiceKey> = self
+            .written
+            .keys()
+            .filter(|k| !wanted.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            match delete_service(nb, &key.tenant, &key.name).await {
+                Ok(deleted) => {
+                    if deleted {
+                        metrics.ovsdb_transaction();
+                        metrics.vip_update();
+                        info!(service = %key, "load balancer of a removed service deleted");
+                    }
+                    self.written.remove(&key);
+                }
+                Err(e) => {
+                    metrics.ovsdb_error();
+                    warn!(service = %key, error = %Chain(&e), "cannot delete the load balancer of a removed service; will retry");
+                }
+            }
+        }
         for spec in specs {
             let key = spec.key();
             if self.written.get(&key) == Some(&spec.backends) {
