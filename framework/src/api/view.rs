@@ -51,6 +51,14 @@ impl Views {
         tasks: impl Iterator<Item = TaskSource<'a>>,
         gateways: impl Fn(&str) -> Vec<Ipv4Addr>,
     ) -> Snapshot {
+        // Once per tenant, not once per service.
+        let mut known: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+        let mut gateways = |tenant: &str| -> Vec<Ipv4Addr> {
+            known
+                .entry(tenant.to_owned())
+                .or_insert_with(|| gateways(tenant))
+                .clone()
+        };
         let specs: BTreeMap<_, _> = specs.iter().map(|s| (s.key(), s)).collect();
         let mut by_service: BTreeMap<(&str, &str), Vec<Arc<TaskView>>> = BTreeMap::new();
         let mut kept = HashMap::with_capacity(self.tasks.len());

@@ -101,9 +101,23 @@ impl Services {
         let mut problems = Vec::new();
         let mut services: BTreeMap<ServiceKey, Service> = BTreeMap::new();
         let mut vip_from: BTreeMap<ServiceKey, std::path::PathBuf> = BTreeMap::new();
+        // Looked up once per switch and per tenant: a thousand definitions
+        // on one switch read its row once, not a thousand times.
+        let mut networks: BTreeMap<String, Option<NetworkInfo>> = BTreeMap::new();
+        let mut gateways: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
+        let mut gateway_ips = |tenant: &str| -> Vec<Ipv4Addr> {
+            gateways
+                .entry(tenant.to_owned())
+                .or_insert_with(|| topology.gateway_ips(tenant))
+                .clone()
+        };
         for definition in definitions {
             let file = definition.file.clone();
-            let Some(network) = topology.network(&definition.switch) else {
+            let network = networks
+                .entry(definition.switch.clone())
+                .or_insert_with(|| topology.network(&definition.switch))
+                .clone();
+            let Some(network) = network else {
                 problems.push(Problem::field(
                     &file,
                     "container.network_infos",
@@ -119,7 +133,7 @@ impl Services {
                 address: Some(ip), ..
             }) = definition.vip
             {
-                let gateways = topology.gateway_ips(&network.tenant);
+                let gateways = gateway_ips(&network.tenant);
                 if !gateways.contains(&ip) {
                     problems.push(Problem::field(
                         &file,
@@ -170,7 +184,7 @@ impl Services {
                 continue;
             };
             let tenant = &service.key.tenant;
-            if topology.gateway_ips(tenant).is_empty() {
+            if gateway_ips(tenant).is_empty() {
                 let file = vip_from
                     .get(&service.key)
                     .unwrap_or(&service.members[0].definition.file);
