@@ -84,7 +84,7 @@ impl Task {
     }
 
     /// Waits until Apache runs (its pid file exists) from a directory
-    /// outside the sandbox; that directory.
+    /// outside the sandbox and the shell waits for it; that directory.
     fn wait_serving_outside(&mut self) -> PathBuf {
         let sandbox = self.sandbox.clone();
         let child = &mut self.child;
@@ -95,9 +95,14 @@ impl Task {
                 if let Some(status) = child.try_wait()? {
                     anyhow::bail!("the task exited early: {status}");
                 }
+                // The shell has reached its last line, `wait "$p"` (dash
+                // waits there in sigsuspend), so its TERM trap that stops
+                // Apache and removes the directory is the one in place.
+                let at_wait = std::fs::read_to_string(format!("/proc/{}/wchan", child.id()))
+                    .is_ok_and(|w| w.contains("sigsuspend"));
                 Ok(document_root(&sandbox)
                     .filter(|w| !w.starts_with(&sandbox) && w.join("index.html").exists())
-                    .filter(|_| sandbox.join("apache.pid").exists()))
+                    .filter(|_| sandbox.join("apache.pid").exists() && at_wait))
             },
         )
         .unwrap();
