@@ -196,6 +196,10 @@ pub struct TenantInitArgs {
     /// The tenant's cluster subnet (every network of the tenant lies inside it).
     #[arg(long)]
     pub cluster_ip_subnet: Option<Ipv4Network>,
+    /// The tenant's service subnet, where its services' east-west VIPs come
+    /// from (default 10.96.0.0/16; once set it cannot change).
+    #[arg(long)]
+    pub service_subnet: Option<Ipv4Network>,
 }
 
 #[derive(Debug, Args)]

@@ -110,6 +110,7 @@ async fn tenant_init(nb: &Client, a: &TenantInitArgs, out: &mut impl Write) -> R
     let spec = TenantSpec {
         name: a.tenant_name.clone(),
         cluster_subnet: a.cluster_ip_subnet,
+        service_subnet: a.service_subnet,
     };
     let report = topology::tenant_init(nb, &spec)
         .await

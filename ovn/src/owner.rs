@@ -28,6 +28,9 @@ pub const TASK: &str = "ovn-mesos/task";
 pub const FRAMEWORK: &str = "ovn-mesos/framework";
 /// The cluster subnet of a tenant (on its tenant router).
 pub const CLUSTER_SUBNET: &str = "ovn-mesos/cluster-subnet";
+/// The service subnet of a tenant, where its services' east-west VIPs
+/// come from (on its tenant router).
+pub const SERVICE_SUBNET: &str = "ovn-mesos/service-subnet";
 
 /// The kinds of rows ovn-mesos creates (value of [`KIND`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,6 +38,7 @@ async fn add_network(nb: &Client, central: &OvnCentral, subnet: &str, exclude: O
     let tenant = TenantSpec {
         name: "coke".into(),
         cluster_subnet: Some("192.168.0.0/16".parse().unwrap()),
+        service_subnet: None,
     };
     tenant_init(nb, &tenant).await.unwrap();
     let net = NetworkSpec {

@@ -33,6 +33,7 @@ async fn add_tenant(nb: &Client, tenant: &str, octet: u8) {
     let spec = TenantSpec {
         name: tenant.into(),
         cluster_subnet: Some("192.168.0.0/16".parse().unwrap()),
+        service_subnet: None,
     };
     tenant_init(nb, &spec).await.unwrap();
     let net = NetworkSpec {

@@ -80,6 +80,7 @@ fn tenant(name: &str) -> TenantSpec {
     TenantSpec {
         name: name.into(),
         cluster_subnet: Some(cidr("192.168.0.0/16")),
+        service_subnet: None,
     }
 }
 
@@ -747,6 +748,11 @@ async fn refused_commands_leave_the_database_unchanged() {
     .await
     .unwrap();
     let before = dump(&central);
+    // tenant-init stored the default service subnet on the tenant router
+    assert_eq!(
+        nb.read(|c| ovn::topology::tenant_service_subnet(c, "coke")),
+        Some(cidr("10.96.0.0/16"))
+    );
 
     let gw = |t: &str, phys: &str| gateway(t, phys, Some("mesos-master"), localnet(None));
     let mut bad_gw = gw("coke", "10.10.1.12/24");
@@ -791,10 +797,17 @@ async fn refused_commands_leave_the_database_unchanged() {
         ),
         (
             "another cluster subnet",
-            tenant_init(&nb, &TenantSpec { name: "coke".into(), cluster_subnet: Some(cidr("172.16.0.0/16")) })
+            tenant_init(&nb, &TenantSpec { name: "coke".into(), cluster_subnet: Some(cidr("172.16.0.0/16")), service_subnet: None })
                 .await
                 .map(drop),
             "cluster subnet 172.16.0.0/16 differs from 192.168.0.0/16, the cluster subnet of tenant coke",
+        ),
+        (
+            "another service subnet",
+            tenant_init(&nb, &TenantSpec { service_subnet: Some(cidr("10.97.0.0/16")), ..tenant("coke") })
+                .await
+                .map(drop),
+            "service subnet 10.97.0.0/16 differs from 10.96.0.0/16, the service subnet of tenant coke (a service subnet cannot change: its services keep their addresses)",
         ),
         (
             "a gateway with another cluster subnet",

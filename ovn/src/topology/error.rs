@@ -72,6 +72,23 @@ pub enum TopologyError {
         given: Ipv4Network,
     },
 
+    /// A given service subnet differs from the one stored on the tenant router.
+    #[error("service subnet {given} differs from {stored}, the service subnet of tenant {tenant} (a service subnet cannot change: its services keep their addresses)")]
+    ServiceSubnetMismatch {
+        tenant: String,
+        stored: Ipv4Network,
+        given: Ipv4Network,
+    },
+
+    /// The service subnet overlaps another subnet of the tenant.
+    #[error("service subnet {service} of tenant {tenant} overlaps {what} {other}")]
+    ServiceSubnetOverlap {
+        tenant: String,
+        service: Ipv4Network,
+        what: String,
+        other: Ipv4Network,
+    },
+
     /// gateway-init without a cluster subnet for a tenant that has none stored.
     #[error("tenant {tenant} has no cluster subnet: pass one to tenant-init or gateway-init")]
     NoClusterSubnet { tenant: String },

@@ -23,6 +23,7 @@ pub(super) fn tenant(name: &str) -> TenantSpec {
     TenantSpec {
         name: name.into(),
         cluster_subnet: Some(net("192.168.0.0/16")),
+        service_subnet: None,
     }
 }
 

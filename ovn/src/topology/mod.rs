@@ -41,11 +41,12 @@ pub use gateway::{gateway_delete, gateway_init, GatewayMode, GatewayReport, Gate
 pub use network::{network_delete, network_init, NetworkSpec};
 pub use query::{
     find_gateway_routers, gateway_ips, list_networks, network_info, owned_switch,
-    tenant_cluster_subnet, tenant_of_switch, GatewayInfo, NetworkInfo, OwnedSwitch,
+    tenant_cluster_subnet, tenant_of_switch, tenant_service_subnet, GatewayInfo, NetworkInfo,
+    OwnedSwitch,
 };
 pub use report::{Action, Change, Report};
 pub use snapshot::Snapshot;
-pub use tenant::{tenant_delete, tenant_init, TenantSpec};
+pub use tenant::{tenant_delete, tenant_init, TenantSpec, DEFAULT_SERVICE_SUBNET};
 
 /// The NB tables a topology client must monitor (all columns): the commands
 /// read existing rows from the cache, and an unmonitored table would look empty.

@@ -64,6 +64,29 @@ fn tenant_init_creates_the_router_and_join_switch_once() {
 }
 
 #[test]
+fn the_service_subnet_is_the_given_one_or_the_default_and_is_kept() {
+    let s = apply(&Snapshot::default(), |x| {
+        plan_tenant_init(x, &tenant("coke"))
+    });
+    assert_eq!(s.service_subnet("coke"), Some(net("10.96.0.0/16")));
+    // a re-run without one keeps it, and so does one with the same
+    assert_eq!(apply(&s, |x| plan_tenant_init(x, &tenant("coke"))), s);
+    let same = TenantSpec {
+        service_subnet: Some(net("10.96.0.0/16")),
+        ..tenant("coke")
+    };
+    assert_eq!(apply(&s, |x| plan_tenant_init(x, &same)), s);
+    // a tenant created with its own
+    let own = TenantSpec {
+        service_subnet: Some(net("10.200.0.0/16")),
+        ..tenant("fanta")
+    };
+    let s = apply(&s, |x| plan_tenant_init(x, &own));
+    assert_eq!(s.service_subnet("fanta"), Some(net("10.200.0.0/16")));
+    assert_eq!(s.service_subnet("coke"), Some(net("10.96.0.0/16")));
+}
+
+#[test]
 fn the_seed_topology_has_the_names_routes_and_one_snat_per_gateway() {
     let s = seed();
     for (t, sid, phys, join) in [
@@ -208,6 +231,7 @@ fn every_delete_removes_exactly_what_its_init_created() {
                 let t = TenantSpec {
                     name: "fanta".into(),
                     cluster_subnet: None,
+                    service_subnet: None,
                 };
                 let s = apply(s, |x| plan_tenant_init(x, &t));
                 let mut g = gateway("fanta", "10.10.1.30/24");

@@ -174,6 +174,17 @@ pub fn list_networks(cache: &Cache, tenant: Option<&str>) -> Vec<NetworkInfo> {
     out
 }
 
+/// The service subnet stored on the tenant router, if the tenant exists and has one.
+pub fn tenant_service_subnet(cache: &Cache, tenant: &str) -> Option<Ipv4Network> {
+    find_all_by_name::<LogicalRouter>(cache, tenant)
+        .into_iter()
+        .find(|r| owner::is_tenant_row(&r.external_ids, Kind::TenantRouter, tenant))?
+        .external_ids
+        .get(owner::SERVICE_SUBNET)?
+        .parse()
+        .ok()
+}
+
 /// The cluster subnet stored on the tenant router, if the tenant exists and has one.
 pub fn tenant_cluster_subnet(cache: &Cache, tenant: &str) -> Option<Ipv4Network> {
     find_all_by_name::<LogicalRouter>(cache, tenant)

@@ -70,10 +70,51 @@ fn refused_commands_say_why_and_plan_nothing() {
                     &TenantSpec {
                         name: "coke".into(),
                         cluster_subnet: Some(net("172.16.0.0/16")),
+                        service_subnet: None,
                     },
                 )
             }),
             "cluster subnet 172.16.0.0/16 differs from 192.168.0.0/16, the cluster subnet of tenant coke",
+        ),
+        (
+            "another service subnet for the tenant",
+            Box::new(|s| {
+                plan_tenant_init(
+                    s,
+                    &TenantSpec {
+                        service_subnet: Some(net("10.97.0.0/16")),
+                        ..tenant("coke")
+                    },
+                )
+            }),
+            "service subnet 10.97.0.0/16 differs from 10.96.0.0/16, the service subnet of tenant coke (a service subnet cannot change: its services keep their addresses)",
+        ),
+        (
+            "a service subnet inside the cluster subnet",
+            Box::new(|s| {
+                plan_tenant_init(
+                    s,
+                    &TenantSpec {
+                        service_subnet: Some(net("192.168.128.0/20")),
+                        ..tenant("fanta")
+                    },
+                )
+            }),
+            "service subnet 192.168.128.0/20 of tenant fanta overlaps the cluster subnet 192.168.0.0/16",
+        ),
+        (
+            "a service subnet over the join subnet",
+            Box::new(|s| {
+                plan_tenant_init(
+                    s,
+                    &TenantSpec {
+                        name: "fanta".into(),
+                        cluster_subnet: None,
+                        service_subnet: Some(net("100.64.0.0/10")),
+                    },
+                )
+            }),
+            "invalid service subnet 100.64.0.0/10: overlaps the join subnet 100.64.0.0/16",
         ),
         (
             "a gateway with another cluster subnet",
@@ -118,7 +159,7 @@ fn refused_commands_say_why_and_plan_nothing() {
             Box::new(|s| {
                 let s = sim::apply(
                     s,
-                    &plan_tenant_init(s, &TenantSpec { name: "fanta".into(), cluster_subnet: None })?.txn,
+                    &plan_tenant_init(s, &TenantSpec { name: "fanta".into(), cluster_subnet: None, service_subnet: None })?.txn,
                 )
                 .unwrap();
                 let mut g = gateway("fanta", "10.10.1.50/24");

@@ -155,6 +155,15 @@ impl Snapshot {
             .ok()
     }
 
+    /// The service subnet stored on the tenant router.
+    pub fn service_subnet(&self, tenant: &str) -> Option<Ipv4Network> {
+        self.tenant_router(tenant)?
+            .external_ids
+            .get(owner::SERVICE_SUBNET)?
+            .parse()
+            .ok()
+    }
+
     /// The tenant's network switches, in uuid order.
     pub fn networks_of(&self, tenant: &str) -> Vec<&LogicalSwitch> {
         self.switches

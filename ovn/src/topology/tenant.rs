@@ -27,7 +27,20 @@ pub struct TenantSpec {
     /// The subnet every network of the tenant lies in, e.g. 192.168.0.0/16;
     /// None keeps what is stored (or leaves it unknown).
     pub cluster_subnet: Option<Ipv4Network>,
+    /// The subnet its services' east-west VIPs come from; None keeps what
+    /// is stored, or takes [`DEFAULT_SERVICE_SUBNET`]. Once stored it
+    /// cannot change.
+    pub service_subnet: Option<Ipv4Network>,
 }
+
+/// The service subnet of a tenant that names none: outside the lab's
+/// underlay (10.10.1.0/24), cluster subnet (192.168.0.0/16) and join
+/// subnet (100.64.0.0/16), as Kubernetes' default service range is.
+pub const DEFAULT_SERVICE_SUBNET: Ipv4Network =
+    match Ipv4Network::new_checked(std::net::Ipv4Addr::new(10, 96, 0, 0), 16) {
+        Some(net) => net,
+        None => panic!("10.96.0.0/16 is a valid network"),
+    };
 
 /// The tenant's scope: its rows that belong to no gateway and no network.
 fn own_scope(tenant: &str) -> Scope {
@@ -36,6 +49,52 @@ fn own_scope(tenant: &str) -> Scope {
         chassis: Part::Absent,
         network: Part::Absent,
     }
+}
+
+/// The tenant's service subnet: the one given, else the one stored, else
+/// the default; a change of a stored one is refused, and so is one that
+/// overlaps the cluster subnet or a network of the tenant (`check_subnet`
+/// refuses the join subnet).
+fn service_subnet(
+    snap: &Snapshot,
+    spec: &TenantSpec,
+    cluster: Option<Ipv4Network>,
+) -> Result<Ipv4Network, TopologyError> {
+    let t = spec.name.as_str();
+    if let Some(s) = spec.service_subnet {
+        check_subnet("service subnet", s)?;
+    }
+    let service = match (snap.service_subnet(t), spec.service_subnet) {
+        (Some(stored), Some(given)) if stored != given => {
+            return Err(TopologyError::ServiceSubnetMismatch {
+                tenant: t.to_owned(),
+                stored,
+                given,
+            })
+        }
+        (stored, given) => given.or(stored).unwrap_or(DEFAULT_SERVICE_SUBNET),
+    };
+    let overlap = |what: String, other: Ipv4Network| {
+        if service.overlaps(other) {
+            Err(TopologyError::ServiceSubnetOverlap {
+                tenant: t.to_owned(),
+                service,
+                what,
+                other,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(c) = cluster {
+        overlap("the cluster subnet".into(), c)?;
+    }
+    for sw in snap.networks_of(t) {
+        if let Some(subnet) = sw.subnet().and_then(|s| s.parse::<Ipv4Network>().ok()) {
+            overlap(format!("network {}", sw.name), subnet)?;
+        }
+    }
+    Ok(service)
 }
 
 /// The rows `tenant-init` wants, given what exists.
@@ -71,10 +130,13 @@ pub fn tenant_desired(snap: &Snapshot, spec: &TenantSpec) -> Result<Desired, Top
         }
     }
 
+    let service = service_subnet(snap, spec, cluster)?;
+
     let mut router_ids = Owner::new(Kind::TenantRouter).tenant(t);
     if let Some(c) = cluster {
         router_ids = router_ids.with(owner::CLUSTER_SUBNET, c.to_string());
     }
+    router_ids = router_ids.with(owner::SERVICE_SUBNET, service.to_string());
     let router = LogicalRouter {
         uuid: uuid::Uuid::new_v4(),
         name: tenant_router(t),

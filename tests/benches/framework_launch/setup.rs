@@ -43,6 +43,7 @@ pub async fn topology(nb_remote: &str, subnet: &str) -> anyhow::Result<()> {
         &TenantSpec {
             name: TENANT.into(),
             cluster_subnet: Some("10.128.0.0/16".parse()?),
+            service_subnet: None,
         },
     )
     .await?;

@@ -394,6 +394,7 @@ async fn seed_topology(nb_remote: &str, chassis: &str) -> anyhow::Result<()> {
             &TenantSpec {
                 name: tenant.into(),
                 cluster_subnet: Some(cluster),
+                service_subnet: None,
             },
         )
         .await?;
