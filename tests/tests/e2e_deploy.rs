@@ -172,46 +172,10 @@ fn wait_settled(lab: &Lab, fw: &Framework, n: usize, what: &str) {
     .unwrap_or_else(|e| panic!("{e:#}\n{}", fw.log_tail(lab)));
 }
 
-/// Curls coke-web's VIP from `outside` every 50 ms while `work` runs;
-/// returns every failure.
+/// Curls coke-web's VIP from `outside` every 50 ms while `work` runs (and
+/// for 10 more answers); returns how many and every failure.
 fn curling(outside: &str, work: impl FnOnce()) -> (usize, Vec<String>) {
-    let stop = AtomicBool::new(false);
-    let answers: Mutex<Vec<Result<String, String>>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                let out = std::process::Command::new("ip")
-                    .args(["netns", "exec", outside, "curl", "-sS", "-m", "2"])
-                    .arg(format!("http://{COKE_VIP}/"))
-                    .output();
-                let result = match out {
-                    Ok(o) if o.status.success() => {
-                        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                    }
-                    Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
-                    Err(e) => Err(e.to_string()),
-                };
-                answers.lock().unwrap().push(result);
-                // the loop's own pace, not a wait for anything
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        // the curl loop ends also when this thread panics
-        struct StopOnDrop<'a>(&'a AtomicBool);
-        impl Drop for StopOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
-        let _stop = StopOnDrop(&stop);
-        work();
-        let seen = answers.lock().unwrap().len();
-        wait_for("10 more curls after the change settled", READY, || {
-            Ok((answers.lock().unwrap().len() >= seen + 10).then_some(()))
-        })
-        .unwrap();
-    });
-    let answers = answers.into_inner().unwrap();
+    let answers = probe::curling(outside, COKE_VIP, 10, work);
     let failed = answers
         .iter()
         .filter_map(|a| match a {

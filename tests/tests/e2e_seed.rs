@@ -447,35 +447,7 @@ fn a_checked_service_scaled_from_one_to_four_fails_no_curl() {
     let mut fw = Framework::start_with(&mut lab, &dir);
     wait_only(&lab, COKE_VIP, "nginx", 3, READY);
     let outside = lab.netns(Host::Outside);
-    let stop = AtomicBool::new(false);
-    let answers: Mutex<Vec<Result<String, String>>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                let out = std::process::Command::new("ip")
-                    .args(["netns", "exec", &outside, "curl", "-sS", "-m", "2"])
-                    .arg(format!("http://{COKE_VIP}/"))
-                    .output();
-                let result = match out {
-                    Ok(o) if o.status.success() => {
-                        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                    }
-                    Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
-                    Err(e) => Err(e.to_string()),
-                };
-                answers.lock().unwrap().push(result);
-                // the loop's own pace, not a wait for anything
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        // the curl loop ends also when this thread panics
-        struct StopOnDrop<'a>(&'a AtomicBool);
-        impl Drop for StopOnDrop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
-        let _stop = StopOnDrop(&stop);
+    let answers = curling(&outside, COKE_VIP, 20, || {
         // scale: the file says 4, the framework restarts (keeping its task)
         fw.stop();
         set_instances(&mut file, 4);
@@ -486,13 +458,7 @@ fn a_checked_service_scaled_from_one_to_four_fails_no_curl() {
             Ok((svc.backends.len() == 4 && svc.healthy == 4).then_some(()))
         })
         .unwrap_or_else(|e| panic!("{e:#}\n{}", fw.log_tail(&lab)));
-        let seen = answers.lock().unwrap().len();
-        wait_for("20 curls through the scaled service", READY, || {
-            Ok((answers.lock().unwrap().len() >= seen + 20).then_some(()))
-        })
-        .unwrap();
     });
-    let answers = answers.into_inner().unwrap();
     let failed: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
     eprintln!(
         "{} curls while coke-web scaled from 1 to 4, {} failed",

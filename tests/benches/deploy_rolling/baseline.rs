@@ -11,17 +11,14 @@
 //! KILLED. Updates are acknowledged before the next event is read. It
 //! tears itself down at the end, so its tasks free their resources.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use futures::future::join_all;
-use mesos_local::client::{EventStream, SchedulerClient};
-use mesos_local::testing::{command_task, framework_info, scheduler};
-use mesos_proto::v1::scheduler::{call, event, Call, Event};
-use mesos_proto::v1::{AgentId, Filters, Offer, OfferId, TaskId, TaskState};
-use mesos_proto::Encoding;
+use mesos_local::testing::{command_task, scheduler};
+use mesos_proto::v1::scheduler::{call, event, Event};
+use mesos_proto::v1::AgentId;
 
+use super::bare::{decline, fit, kill, Bare};
 use super::setup::{LAUNCH_CPUS, LAUNCH_MEM};
 
 /// What the baseline measured.
@@ -34,153 +31,48 @@ pub struct Baseline {
     pub min_serving: usize,
 }
 
-fn scalar(offer: &Offer, name: &str) -> f64 {
-    offer
-        .resources
-        .iter()
-        .filter(|r| r.name == name)
-        .filter_map(|r| r.scalar.as_ref())
-        .map(|s| s.value)
-        .sum()
-}
-
-fn fit(offer: &Offer) -> usize {
-    (scalar(offer, "cpus") / LAUNCH_CPUS + 1e-9)
-        .floor()
-        .min((scalar(offer, "mem") / LAUNCH_MEM + 1e-9).floor()) as usize
-}
-
-fn decline(ids: Vec<OfferId>) -> Call {
-    Call {
-        r#type: Some(call::Type::Decline as i32),
-        decline: Some(call::Decline {
-            offer_ids: ids,
-            filters: Some(Filters {
-                refuse_seconds: Some(120.0),
-            }),
-        }),
-        ..Default::default()
-    }
-}
-
-fn kill(task: &str, agent: &AgentId) -> Call {
-    Call {
-        r#type: Some(call::Type::Kill as i32),
-        kill: Some(call::Kill {
-            task_id: TaskId::from(task),
-            agent_id: Some(agent.clone()),
-            kill_policy: None,
-        }),
-        ..Default::default()
-    }
-}
-
-/// The bare scheduler's connection and what it knows of its tasks.
-struct Bare {
-    client: SchedulerClient,
-    events: EventStream,
-    /// Task id -> agent id, for the tasks RUNNING.
-    running: BTreeMap<String, AgentId>,
-}
-
-impl Bare {
-    /// The next event; an UPDATE is acknowledged and followed in
-    /// `running` (anything but RUNNING or KILLED is a failure).
-    async fn next(&mut self) -> anyhow::Result<Event> {
-        let event = self
-            .events
-            .next_matching("baseline events", Duration::from_secs(60), |_| true)
-            .await?;
-        if event.r#type() == event::Type::Update {
-            let status = event.update.clone().map(|u| u.status).unwrap_or_default();
-            match status.state() {
-                TaskState::TaskRunning => {
-                    if let Some(agent) = &status.agent_id {
-                        self.running
-                            .insert(status.task_id.value.clone(), agent.clone());
-                    }
-                }
-                TaskState::TaskKilled => {
-                    self.running.remove(&status.task_id.value);
-                }
-                other => bail!("baseline task {} is {other:?}", status.task_id),
-            }
-            if let (Some(agent_id), Some(uuid)) = (status.agent_id, status.uuid) {
-                self.client
-                    .call(Call {
-                        r#type: Some(call::Type::Acknowledge as i32),
-                        acknowledge: Some(call::Acknowledge {
-                            agent_id,
-                            task_id: status.task_id,
-                            uuid,
-                        }),
-                        ..Default::default()
-                    })
-                    .await
-                    .context("ACKNOWLEDGE")?;
-            }
+/// Packs one OFFERS event with tasks named `{prefix}{i}`, `i` from
+/// `*next` while below `until`; ACCEPTs concurrently, declines the rest.
+async fn launch(
+    bare: &Bare,
+    event: Event,
+    prefix: &str,
+    next: &mut usize,
+    until: usize,
+) -> anyhow::Result<()> {
+    let resources = format!("cpus:{LAUNCH_CPUS};mem:{LAUNCH_MEM}");
+    let mut accepts = Vec::new();
+    let mut unused = Vec::new();
+    for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
+        let count = fit(&offer).min(until - *next);
+        if count == 0 {
+            unused.push(offer.id.clone());
+            continue;
         }
-        Ok(event)
+        let tasks = (*next..*next + count)
+            .map(|i| {
+                command_task(
+                    &format!("{prefix}{i}"),
+                    &offer.agent_id.value,
+                    "true",
+                    &resources,
+                )
+            })
+            .collect();
+        accepts.push(scheduler::accept(&[&offer], tasks, Some(5.0)));
+        *next += count;
     }
-
-    /// Calls concurrently, each checked.
-    async fn all(&self, calls: Vec<Call>, what: &str) -> anyhow::Result<()> {
-        for result in join_all(calls.into_iter().map(|c| self.client.call(c))).await {
-            result.with_context(|| what.to_owned())?;
-        }
-        Ok(())
+    bare.all(accepts, "baseline ACCEPT").await?;
+    if !unused.is_empty() {
+        bare.client.call(decline(unused)).await.context("DECLINE")?;
     }
-
-    /// Packs one OFFERS event with tasks named `{prefix}{i}`, `i` from
-    /// `*next` while below `until`; ACCEPTs concurrently, declines the rest.
-    async fn launch(
-        &mut self,
-        event: Event,
-        prefix: &str,
-        next: &mut usize,
-        until: usize,
-    ) -> anyhow::Result<()> {
-        let resources = format!("cpus:{LAUNCH_CPUS};mem:{LAUNCH_MEM}");
-        let mut accepts = Vec::new();
-        let mut unused = Vec::new();
-        for offer in event.offers.map(|o| o.offers).unwrap_or_default() {
-            let count = fit(&offer).min(until - *next);
-            if count == 0 {
-                unused.push(offer.id.clone());
-                continue;
-            }
-            let tasks = (*next..*next + count)
-                .map(|i| {
-                    command_task(
-                        &format!("{prefix}{i}"),
-                        &offer.agent_id.value,
-                        "true",
-                        &resources,
-                    )
-                })
-                .collect();
-            accepts.push(scheduler::accept(&[&offer], tasks, Some(5.0)));
-            *next += count;
-        }
-        self.all(accepts, "baseline ACCEPT").await?;
-        if !unused.is_empty() {
-            self.client.call(decline(unused)).await.context("DECLINE")?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Launches `instances` old tasks, then rolls them to new ones keeping at
 /// least `min_health` x `instances` running.
 pub async fn run(master: &str, instances: usize, min_health: f64) -> anyhow::Result<Baseline> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let mut client = SchedulerClient::with_http(http, master, Encoding::Protobuf);
-    let events = client.subscribe(framework_info("baseline")).await?;
-    let mut bare = Bare {
-        client,
-        events,
-        running: BTreeMap::new(),
-    };
+    let mut bare = Bare::subscribe(master, "baseline").await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut launched = 0usize;
     while bare.running.len() < instances {
@@ -192,7 +84,7 @@ pub async fn run(master: &str, instances: usize, min_health: f64) -> anyhow::Res
         }
         let event = bare.next().await?;
         if event.r#type() == event::Type::Offers {
-            bare.launch(event, "old-", &mut launched, instances).await?;
+            launch(&bare, event, "old-", &mut launched, instances).await?;
         }
     }
 
@@ -242,8 +134,7 @@ pub async fn run(master: &str, instances: usize, min_health: f64) -> anyhow::Res
         }
         let event = bare.next().await?;
         if event.r#type() == event::Type::Offers {
-            bare.launch(event, "new-", &mut new_launched, instances)
-                .await?;
+            launch(&bare, event, "new-", &mut new_launched, instances).await?;
         }
     }
     let rolled = started.elapsed();

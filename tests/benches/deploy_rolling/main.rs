@@ -35,6 +35,8 @@
 //! definitions of 4. `DEPLOY_BENCH_KEEP=1` keeps the work dir;
 //! `FRAMEWORK_BENCH_LOG` is the framework's log filter (`info`).
 
+#[path = "../framework_launch/bare.rs"]
+mod bare;
 mod baseline;
 #[path = "../framework_launch/setup.rs"]
 #[allow(dead_code)] // the launch bench's world: not every helper is used here

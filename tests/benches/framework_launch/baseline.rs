@@ -11,17 +11,15 @@
 //! OFFERS event (one offer used, the rest declined), measured the same way.
 //! It tears itself down at the end, so its tasks free their resources.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::future::join_all;
-use mesos_local::client::{EventStream, SchedulerClient};
-use mesos_local::testing::{command_task, framework_info, scheduler};
-use mesos_proto::v1::scheduler::{call, event, Call, Event};
-use mesos_proto::v1::{AgentId, Filters, Offer, OfferId, TaskId, TaskState};
-use mesos_proto::Encoding;
+use mesos_local::testing::{command_task, scheduler};
+use mesos_proto::v1::scheduler::{call, event, Call};
+use mesos_proto::v1::{Offer, OfferId};
 
+use super::bare::{decline, fit, kill, Bare};
 use super::setup::{LAUNCH_CPUS, LAUNCH_MEM};
 
 /// Per used offer: OFFERS received -> ACCEPT answered, and the ACCEPT call alone.
@@ -41,22 +39,6 @@ pub struct Baseline {
     pub replaced: Vec<Duration>,
 }
 
-fn scalar(offer: &Offer, name: &str) -> f64 {
-    offer
-        .resources
-        .iter()
-        .filter(|r| r.name == name)
-        .filter_map(|r| r.scalar.as_ref())
-        .map(|s| s.value)
-        .sum()
-}
-
-fn fit(offer: &Offer) -> usize {
-    (scalar(offer, "cpus") / LAUNCH_CPUS + 1e-9)
-        .floor()
-        .min((scalar(offer, "mem") / LAUNCH_MEM + 1e-9).floor()) as usize
-}
-
 fn accept(offer: &Offer, ids: impl Iterator<Item = String>) -> Call {
     let resources = format!("cpus:{LAUNCH_CPUS};mem:{LAUNCH_MEM}");
     let tasks = ids
@@ -65,99 +47,30 @@ fn accept(offer: &Offer, ids: impl Iterator<Item = String>) -> Call {
     scheduler::accept(&[offer], tasks, Some(5.0))
 }
 
-fn decline(ids: Vec<OfferId>) -> Call {
-    Call {
-        r#type: Some(call::Type::Decline as i32),
-        decline: Some(call::Decline {
-            offer_ids: ids,
-            filters: Some(Filters {
-                refuse_seconds: Some(120.0),
-            }),
-        }),
-        ..Default::default()
+/// ACCEPTs concurrently; per call: received -> answered and the call alone.
+async fn accept_all(
+    bare: &Bare,
+    received: Instant,
+    calls: Vec<Call>,
+    into: &mut Latencies,
+) -> anyhow::Result<()> {
+    let timed = calls.into_iter().map(|c| async move {
+        let sent = Instant::now();
+        let result = bare.client.call(c).await;
+        (result, received.elapsed(), sent.elapsed())
+    });
+    for (result, waited, call) in join_all(timed).await {
+        result.context("baseline ACCEPT")?;
+        into.waited.push(waited);
+        into.call.push(call);
     }
-}
-
-/// The bare scheduler's connection and what it knows of its tasks.
-struct Bare {
-    client: SchedulerClient,
-    events: EventStream,
-    /// Task id -> agent id, for the tasks RUNNING.
-    running: BTreeMap<String, AgentId>,
-}
-
-impl Bare {
-    /// The next event; an UPDATE is acknowledged and followed in `running`
-    /// (anything but RUNNING or KILLED is a failure).
-    async fn next(&mut self) -> anyhow::Result<Event> {
-        let event = self
-            .events
-            .next_matching("baseline events", Duration::from_secs(60), |_| true)
-            .await?;
-        if event.r#type() == event::Type::Update {
-            let status = event.update.clone().map(|u| u.status).unwrap_or_default();
-            match status.state() {
-                TaskState::TaskRunning => {
-                    if let Some(agent) = &status.agent_id {
-                        self.running
-                            .insert(status.task_id.value.clone(), agent.clone());
-                    }
-                }
-                TaskState::TaskKilled => {
-                    self.running.remove(&status.task_id.value);
-                }
-                other => bail!("baseline task {} is {other:?}", status.task_id),
-            }
-            if let (Some(agent_id), Some(uuid)) = (status.agent_id, status.uuid) {
-                self.client
-                    .call(Call {
-                        r#type: Some(call::Type::Acknowledge as i32),
-                        acknowledge: Some(call::Acknowledge {
-                            agent_id,
-                            task_id: status.task_id,
-                            uuid,
-                        }),
-                        ..Default::default()
-                    })
-                    .await
-                    .context("ACKNOWLEDGE")?;
-            }
-        }
-        Ok(event)
-    }
-
-    /// ACCEPTs concurrently; per call: received -> answered and the call alone.
-    async fn accept_all(
-        &self,
-        received: Instant,
-        calls: Vec<Call>,
-        into: &mut Latencies,
-    ) -> anyhow::Result<()> {
-        let timed = calls.into_iter().map(|c| async move {
-            let sent = Instant::now();
-            let result = self.client.call(c).await;
-            (result, received.elapsed(), sent.elapsed())
-        });
-        for (result, waited, call) in join_all(timed).await {
-            result.context("baseline ACCEPT")?;
-            into.waited.push(waited);
-            into.call.push(call);
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Launches `tasks` tasks and waits for all of them to be RUNNING, then
 /// kills and replaces `relaunches` of them one at a time.
 pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Result<Baseline> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let mut client = SchedulerClient::with_http(http, master, Encoding::Protobuf);
-    let events = client.subscribe(framework_info("baseline")).await?;
-    let mut bare = Bare {
-        client,
-        events,
-        running: BTreeMap::new(),
-    };
+    let mut bare = Bare::subscribe(master, "baseline").await?;
     let mut launched = 0usize;
     let mut first_offers: Option<Instant> = None;
     let mut burst = Latencies::default();
@@ -189,7 +102,7 @@ pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Resul
             ));
             launched += count;
         }
-        bare.accept_all(received, accepts, &mut burst).await?;
+        accept_all(&bare, received, accepts, &mut burst).await?;
         if !unused.is_empty() {
             bare.client.call(decline(unused)).await.context("DECLINE")?;
         }
@@ -207,15 +120,7 @@ pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Resul
             .context("a running task to kill")?;
         let killed = Instant::now();
         bare.client
-            .call(Call {
-                r#type: Some(call::Type::Kill as i32),
-                kill: Some(call::Kill {
-                    task_id: TaskId::from(task.as_str()),
-                    agent_id: Some(agent),
-                    kill_policy: None,
-                }),
-                ..Default::default()
-            })
+            .call(kill(&task, &agent))
             .await
             .context("KILL")?;
         while bare.running.contains_key(&task) {
@@ -244,7 +149,7 @@ pub async fn run(master: &str, tasks: usize, relaunches: usize) -> anyhow::Resul
                     unused.push(offer.id.clone());
                 }
             }
-            bare.accept_all(received, calls, &mut steady).await?;
+            accept_all(&bare, received, calls, &mut steady).await?;
             if !unused.is_empty() {
                 bare.client.call(decline(unused)).await.context("DECLINE")?;
             }

@@ -49,6 +49,8 @@
 //! if it ran on other machines (the framework writes only the NB and waits
 //! for nothing from ovn-northd); the targets are set for it running.
 
+#[allow(dead_code)] // shared with the rolling bench, which uses all of it
+mod bare;
 mod baseline;
 mod raw;
 mod setup;

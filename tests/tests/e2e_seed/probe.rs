@@ -188,3 +188,55 @@ pub fn container(lab: &Lab, task: &TaskView) -> anyhow::Result<Container> {
         veth,
     })
 }
+
+/// Curls `http://<vip>/` from `outside` every 50 ms while `work` runs, and
+/// until `after` more answers came once it returned (the loop also stops
+/// when `work` panics); every answer in order: the body, or curl's error.
+pub fn curling(
+    outside: &str,
+    vip: &str,
+    after: usize,
+    work: impl FnOnce(),
+) -> Vec<Result<String, String>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    let stop = AtomicBool::new(false);
+    let answers: Mutex<Vec<Result<String, String>>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let out = std::process::Command::new("ip")
+                    .args(["netns", "exec", outside, "curl", "-sS", "-m", "2"])
+                    .arg(format!("http://{vip}/"))
+                    .output();
+                let result = match out {
+                    Ok(o) if o.status.success() => {
+                        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                    }
+                    Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+                    Err(e) => Err(e.to_string()),
+                };
+                answers.lock().unwrap().push(result);
+                // the loop's own pace, not a wait for anything
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        work();
+        let seen = answers.lock().unwrap().len();
+        wait_for(
+            &format!("{after} more curls of {vip} after the change"),
+            Duration::from_secs(60),
+            || Ok((answers.lock().unwrap().len() >= seen + after).then_some(())),
+        )
+        .unwrap();
+    });
+    answers.into_inner().unwrap()
+}
