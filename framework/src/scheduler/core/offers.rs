@@ -251,19 +251,21 @@ fn facts_of(agents: &BTreeMap<AgentId, AgentFacts>, task: &LiveTask) -> Option<A
     })
 }
 
+/// What is known of the offer's agent: its facts from earlier offers, else
+/// the offer's hostname alone.
+fn facts(agents: &BTreeMap<AgentId, AgentFacts>, slot: &OfferSlot) -> AgentFacts {
+    agents.get(&slot.agent_id).cloned().unwrap_or(AgentFacts {
+        hostname: slot.hostname.clone(),
+        attributes: Vec::new(),
+    })
+}
+
 impl<'a> Filter<'a> for Constraints<'_> {
     fn allows(&mut self, want: &Want<'a>, slot: &OfferSlot) -> bool {
         let Some(placed) = self.placed.get(&want.slot_key) else {
             return true;
         };
-        let candidate = self
-            .agents
-            .get(&slot.agent_id)
-            .cloned()
-            .unwrap_or(AgentFacts {
-                hostname: slot.hostname.clone(),
-                attributes: Vec::new(),
-            });
+        let candidate = facts(self.agents, slot);
         let placed: Vec<&AgentFacts> = placed.iter().collect();
         let known: Vec<&AgentFacts> = self.agents.values().collect();
         match check(&want.definition.constraints, &candidate, &placed, &known) {
@@ -277,15 +279,7 @@ impl<'a> Filter<'a> for Constraints<'_> {
 
     fn placed(&mut self, want: &Want<'a>, slot: &OfferSlot) {
         if let Some(placed) = self.placed.get_mut(&want.slot_key) {
-            let facts = self
-                .agents
-                .get(&slot.agent_id)
-                .cloned()
-                .unwrap_or(AgentFacts {
-                    hostname: slot.hostname.clone(),
-                    attributes: Vec::new(),
-                });
-            placed.push(facts);
+            placed.push(facts(self.agents, slot));
         }
     }
 }
