@@ -3,11 +3,10 @@
 //! directory, in name order, each once; all read and checked to be JSON
 //! objects before anything is sent, so one bad file sends nothing.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 
-use crate::tasks::{json_files, Problem, TaskFileError};
+use crate::tasks::{Problem, TaskFileError};
 
 /// A definition file, read and checked to be a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,33 +43,16 @@ pub fn read_definitions(paths: &[PathBuf]) -> Result<Vec<DefinitionFile>, TaskFi
     }
 }
 
-/// The files to read, each once (by canonical path), in argument order and
-/// name order within a directory; a path that is missing, or a directory
-/// without `*.json` files, is a problem.
+/// The files to read ([`crate::tasks::expand`]); a directory without
+/// `*.json` files is a problem too: nothing to apply is a mistake.
 fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    let mut add = |file: PathBuf| {
-        let key = fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
-        if seen.insert(key) {
-            out.push(file);
-        }
-    };
-    for path in paths {
-        match fs::metadata(path) {
-            Err(e) => problems.push(Problem::file(path, format!("cannot read: {e}"))),
-            Ok(meta) if meta.is_dir() => match json_files(path) {
-                Ok(files) if files.is_empty() => {
-                    problems.push(Problem::file(path, "no *.json files in this directory"))
-                }
-                Ok(files) => files.into_iter().for_each(&mut add),
-                Err(e) => problems.push(Problem::file(path, format!("cannot list: {e}"))),
-            },
-            Ok(meta) if meta.is_file() => add(path.clone()),
-            Ok(_) => problems.push(Problem::file(path, "not a regular file or directory")),
-        }
-    }
-    out
+    let (files, empty) = crate::tasks::expand(paths, problems);
+    problems.extend(
+        empty
+            .iter()
+            .map(|dir| Problem::file(dir, "no *.json files in this directory")),
+    );
+    files
 }
 
 #[cfg(test)]

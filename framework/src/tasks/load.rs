@@ -19,7 +19,12 @@ use super::{parse_task_file, Problem, TaskDefinition, TaskFileError, Warning};
 pub fn load_paths(paths: &[PathBuf]) -> Result<(Vec<TaskDefinition>, Vec<Warning>), TaskFileError> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let files = expand(paths, &mut problems, &mut warnings);
+    let (files, empty) = expand(paths, &mut problems);
+    warnings.extend(
+        empty
+            .iter()
+            .map(|dir| Warning::file(dir, "no *.json task files in this directory")),
+    );
 
     let mut definitions: Vec<TaskDefinition> = Vec::new();
     let mut ids: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -64,13 +69,16 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<(Vec<TaskDefinition>, Vec<Warning
 }
 
 /// The files to read, each once (by canonical path), in argument order and
-/// name order within a directory.
-fn expand(
+/// name order within a directory; and the directories without `*.json`
+/// files. A path that is missing, unlistable or neither a file nor a
+/// directory is a problem. `ovn-mesos run --tasks` and `ovn-mesos apply -f`
+/// both read their paths so.
+pub(crate) fn expand(
     paths: &[PathBuf],
     problems: &mut Vec<Problem>,
-    warnings: &mut Vec<Warning>,
-) -> Vec<PathBuf> {
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut seen = BTreeSet::new();
+    let mut empty = Vec::new();
     let mut out = Vec::new();
     let mut add = |file: PathBuf| {
         let key = fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
@@ -82,10 +90,7 @@ fn expand(
         match fs::metadata(path) {
             Err(e) => problems.push(Problem::file(path, format!("cannot read: {e}"))),
             Ok(meta) if meta.is_dir() => match json_files(path) {
-                Ok(files) if files.is_empty() => warnings.push(Warning::file(
-                    path,
-                    "no *.json task files in this directory",
-                )),
+                Ok(files) if files.is_empty() => empty.push(path.clone()),
                 Ok(files) => files.into_iter().for_each(&mut add),
                 Err(e) => problems.push(Problem::file(path, format!("cannot list: {e}"))),
             },
@@ -93,11 +98,11 @@ fn expand(
             Ok(_) => problems.push(Problem::file(path, "not a regular file or directory")),
         }
     }
-    out
+    (out, empty)
 }
 
 /// The regular `*.json` files directly in `dir`, sorted by name.
-pub(crate) fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+fn json_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();

@@ -34,7 +34,7 @@ use std::time::Duration;
 use mesos_proto::v1::{CommandInfo, TaskId, TaskInfo, TaskState};
 use ovn::services::Protocol;
 
-pub(crate) use load::json_files;
+pub(crate) use load::expand;
 pub use load::load_paths;
 pub use parse::{parse_task_file, parse_task_value};
 pub use problem::{Problem, TaskFileError, Warning};
