@@ -74,6 +74,19 @@ pub struct Change {
     pub outcome: Outcome,
 }
 
+impl Change {
+    /// Whether it removes the entry `stored` under its id: a delete, or a
+    /// tombstone whose file is gone too.
+    pub fn removes(&self, stored: Option<&StoredDefinition>) -> bool {
+        match (&self.stored, self.outcome) {
+            (Some(_), _) => false,
+            (None, Outcome::Deleted) => true,
+            (None, Outcome::Unchanged) => stored.is_some_and(|d| d.deleted),
+            (None, _) => false,
+        }
+    }
+}
+
 /// The instance count a task file's JSON asks for (1 when it says none).
 fn instances_label(body: &Value) -> Option<u32> {
     body.get("labels")?
@@ -445,18 +458,10 @@ pub fn overlay<'a>(
 ) -> BTreeMap<&'a TemplateId, &'a StoredDefinition> {
     let mut next: BTreeMap<&TemplateId, &StoredDefinition> = stored.iter().collect();
     for c in changes {
-        match (&c.stored, c.outcome) {
-            (Some(d), _) => {
-                next.insert(&c.id, d);
-            }
-            (None, Outcome::Deleted) => {
-                next.remove(&c.id);
-            }
-            // A tombstone whose file is gone too.
-            (None, Outcome::Unchanged) if next.get(&c.id).is_some_and(|d| d.deleted) => {
-                next.remove(&c.id);
-            }
-            (None, _) => {}
+        if let Some(d) = &c.stored {
+            next.insert(&c.id, d);
+        } else if c.removes(next.get(&c.id).copied()) {
+            next.remove(&c.id);
         }
     }
     next

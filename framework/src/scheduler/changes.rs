@@ -143,14 +143,12 @@ impl Driver {
             })?;
         services.keep_unchanged(self.core.services());
         for change in &changes {
-            let written = match (&change.stored, change.outcome) {
-                (Some(d), _) => self.store.put_definition(d.clone()),
-                (None, Outcome::Deleted) => self.store.remove_definition(&change.id),
-                // A tombstone whose file is gone too.
-                (None, Outcome::Unchanged) if before.get(&change.id).is_some_and(|d| d.deleted) => {
+            let written = match &change.stored {
+                Some(d) => self.store.put_definition(d.clone()),
+                None if change.removes(before.get(&change.id)) => {
                     self.store.remove_definition(&change.id)
                 }
-                (None, _) => Ok(()),
+                None => Ok(()),
             };
             if let Err(e) = written {
                 // Put back what was written of this change set.

@@ -149,7 +149,9 @@ impl Scheduler {
         for change in &changes {
             match &change.stored {
                 Some(d) => store.put_definition(d.clone())?,
-                None if !next.contains_key(&change.id) => store.remove_definition(&change.id)?,
+                None if change.removes(stored.get(&change.id)) => {
+                    store.remove_definition(&change.id)?
+                }
                 None => {}
             }
             if change.outcome != catalog::Outcome::Unchanged {
