@@ -6,14 +6,18 @@
 //!
 //! Reads go through the monitored cache: [`list`], [`get`], [`find_by_name`].
 
+pub mod acl;
 pub(crate) mod column;
+pub mod dns;
 pub mod load_balancer;
+pub mod load_balancer_group;
 pub mod logical_router;
 pub mod logical_router_port;
 pub mod logical_switch;
 pub mod logical_switch_port;
 pub mod nat;
 pub mod nb_global;
+pub mod port_group;
 pub mod static_route;
 
 use std::collections::BTreeSet;
@@ -26,13 +30,17 @@ use crate::ovsdb::{
 };
 use crate::report::Chain;
 
+pub use acl::Acl;
+pub use dns::Dns;
 pub use load_balancer::{LoadBalancer, LoadBalancerHealthCheck};
+pub use load_balancer_group::LoadBalancerGroup;
 pub use logical_router::LogicalRouter;
 pub use logical_router_port::LogicalRouterPort;
 pub use logical_switch::LogicalSwitch;
 pub use logical_switch_port::LogicalSwitchPort;
 pub use nat::Nat;
 pub use nb_global::NbGlobal;
+pub use port_group::PortGroup;
 pub use static_route::LogicalRouterStaticRoute;
 
 /// The Northbound database name.
