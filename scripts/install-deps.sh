@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ovn-mesos' tests and demo need on a Debian 12 machine: the OVN and
 # Open vSwitch packages (userspace datapath, started by the tests themselves; no
-# service is enabled), iproute2, ethtool, curl, pip for the system Python (the
+# service is enabled), iproute2, ethtool, curl, dig (bind9-dnsutils: the service
+# fabric's tests query OVN's DNS with it), nsenter (util-linux), pip for the system Python (the
 # pymesos check installs pymesos into the target directory with it), apache2 and
 # nginx (the shipped tasks run them with private configs inside containers; their
 # packaged services are not started), shellcheck + ruby (the vagrant/ lab's
@@ -19,6 +20,8 @@ command -v ovn-controller >/dev/null || need+=(ovn-host)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v curl >/dev/null || need+=(curl)
+command -v dig >/dev/null || need+=(bind9-dnsutils)
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v ping >/dev/null || need+=(iputils-ping)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 [ -x /usr/sbin/apache2 ] || need+=(apache2)

@@ -10,9 +10,12 @@ use mesos_proto::v1::{Labels, NetworkInfo, TaskInfo};
 use ovn::ipam::MacAddr;
 
 pub use ovn::attachment::{
-    BRIDGE, DEFAULT_BRIDGE, DEFAULT_MTU, GATEWAY, LOGICAL_PORT, LOGICAL_SWITCH, MAC, MTU,
-    MTU_RANGE, NETNS, PREFIX_LEN,
+    BRIDGE, DEFAULT_BRIDGE, DEFAULT_MTU, DNS_SEARCH, DNS_SERVERS, GATEWAY, LOGICAL_PORT,
+    LOGICAL_SWITCH, MAC, MAX_DNS_SERVERS, MTU, MTU_RANGE, NETNS, PREFIX_LEN,
 };
+
+/// The longest DNS name (RFC 1035), the limit of each search domain.
+const MAX_DOMAIN_LEN: usize = 253;
 
 /// Why a task's attachment cannot be used. The message is one line, fit for
 /// `TaskStatus.message`.
@@ -48,6 +51,21 @@ pub enum AttachmentError {
     BadMtu { value: String },
     #[error("label {key}={value:?} is not a valid name")]
     BadName { key: &'static str, value: String },
+    #[error("label {DNS_SEARCH}={value:?} is not a list of DNS domains separated by spaces")]
+    BadDnsSearch { value: String },
+    #[error("label {DNS_SERVERS}={value:?} is not a list of IPv4 addresses separated by commas")]
+    BadDnsServers { value: String },
+}
+
+/// The task's DNS settings: it gets its own `/etc/resolv.conf`
+/// ([`crate::resolv`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dns {
+    /// The `search` line's domains (label [`DNS_SEARCH`]), at least one.
+    pub search: Vec<String>,
+    /// The nameservers (label [`DNS_SERVERS`]), in order; empty for the
+    /// agent's own.
+    pub servers: Vec<Ipv4Addr>,
 }
 
 /// A task's network attachment, validated.
@@ -64,6 +82,9 @@ pub struct Attachment {
     pub logical_switch: Option<String>,
     /// `NetworkInfo.name`.
     pub network: Option<String>,
+    /// The task's own resolv.conf, with label [`DNS_SEARCH`]; None leaves
+    /// the host's `/etc/resolv.conf` to the task.
+    pub dns: Option<Dns>,
 }
 
 impl Attachment {
@@ -135,6 +156,16 @@ impl Attachment {
             None => DEFAULT_BRIDGE.to_owned(),
             Some(value) => name(BRIDGE, value)?,
         };
+        let dns = match label(DNS_SEARCH) {
+            None => None,
+            Some(search) => Some(Dns {
+                search: dns_search(search)?,
+                servers: label(DNS_SERVERS)
+                    .map(dns_servers)
+                    .transpose()?
+                    .unwrap_or_default(),
+            }),
+        };
         Ok(Attachment {
             logical_port,
             mac,
@@ -145,8 +176,31 @@ impl Attachment {
             bridge,
             logical_switch: label(LOGICAL_SWITCH),
             network: info.name.clone(),
+            dns,
         })
     }
+}
+
+/// The domains of a `search` line, split at whitespace (they are written
+/// back on one line, separated by single spaces): printable ASCII, each at
+/// most 253 bytes. Their finer shape is the framework's business (tenant
+/// names may hold `_`).
+fn dns_search(value: String) -> Result<Vec<String>, AttachmentError> {
+    let domains: Vec<String> = value.split_ascii_whitespace().map(str::to_owned).collect();
+    let fine = |d: &String| d.len() <= MAX_DOMAIN_LEN && d.bytes().all(|b| b.is_ascii_graphic());
+    if domains.is_empty() || !domains.iter().all(fine) {
+        return Err(AttachmentError::BadDnsSearch { value });
+    }
+    Ok(domains)
+}
+
+/// Comma-separated IPv4 addresses, at least one.
+fn dns_servers(value: String) -> Result<Vec<Ipv4Addr>, AttachmentError> {
+    value
+        .split(',')
+        .map(|s| s.trim().parse::<Ipv4Addr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AttachmentError::BadDnsServers { value })
 }
 
 /// The value of label `key`, if present and not empty.
@@ -326,6 +380,63 @@ mod tests {
             let got = parse(ip, labels).unwrap_err();
             assert_eq!(got, want);
             assert!(!got.to_string().contains('\n'), "{got}");
+        }
+    }
+
+    #[test]
+    fn dns_labels_give_the_task_its_own_resolv_conf() {
+        let a = parse(Some("192.168.1.2"), with("", "")).unwrap();
+        assert_eq!(a.dns, None, "no search label: the host's resolv.conf stays");
+        let mut labels = with(DNS_SEARCH, " coke.ovn-mesos  ovn-mesos ");
+        labels.push((DNS_SERVERS.into(), "10.0.0.2, 10.0.0.3".into()));
+        let a = parse(Some("192.168.1.2"), labels).unwrap();
+        assert_eq!(
+            a.dns,
+            Some(Dns {
+                search: vec!["coke.ovn-mesos".into(), "ovn-mesos".into()],
+                servers: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)],
+            })
+        );
+        let a = parse(Some("192.168.1.2"), with(DNS_SEARCH, "coke_1.ovn-mesos")).unwrap();
+        assert_eq!(
+            a.dns.map(|d| d.servers),
+            Some(vec![]),
+            "servers: the agent's"
+        );
+        let a = parse(Some("192.168.1.2"), with(DNS_SERVERS, "10.0.0.2")).unwrap();
+        assert_eq!(a.dns, None, "servers without a search line are ignored");
+    }
+
+    #[test]
+    fn bad_dns_labels_are_refused_naming_the_label() {
+        let mut servers = with(DNS_SEARCH, "coke.ovn-mesos");
+        servers.push((DNS_SERVERS.into(), "10.0.0.2,dns.example".into()));
+        let long = format!("{}.ovn-mesos", "a".repeat(250));
+        for (labels, want) in [
+            (
+                servers,
+                AttachmentError::BadDnsServers {
+                    value: "10.0.0.2,dns.example".into(),
+                },
+            ),
+            (
+                with(DNS_SEARCH, "cöke.ovn-mesos"),
+                AttachmentError::BadDnsSearch {
+                    value: "cöke.ovn-mesos".into(),
+                },
+            ),
+            (
+                with(DNS_SEARCH, &long),
+                AttachmentError::BadDnsSearch {
+                    value: long.clone(),
+                },
+            ),
+        ] {
+            let got = parse(Some("192.168.1.2"), labels).unwrap_err();
+            assert_eq!(got, want);
+            let text = got.to_string();
+            assert!(text.starts_with("label ovn-mesos/dns-"), "{text}");
+            assert!(!text.contains('\n'), "{text}");
         }
     }
 

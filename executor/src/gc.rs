@@ -4,7 +4,8 @@
 //! the namespace, the namespace. An executor killed after creating a veth
 //! but before adding its port leaves a veth with no port: its alias
 //! (`ovn-mesos pid=<pid> start=<ticks> netns=<name>`) names the owner, and it
-//! is removed the same way once that owner is gone.
+//! is removed the same way once that owner is gone. A task's files
+//! ([`crate::resolv`]) whose namespace is gone go too.
 
 use tracing::{info, warn};
 
@@ -13,6 +14,7 @@ use crate::netns;
 use crate::ovs::OwnedPort;
 use crate::plumbing::{Plumber, SetupError};
 use crate::proc_info::{self, Me};
+use crate::resolv;
 use ovn::report::Chain;
 
 /// Why a port is stale, or None when its executor still runs and its namespace exists.
@@ -57,7 +59,8 @@ pub fn parse_owner_alias(alias: &str) -> Option<(i32, u64, String)> {
 const ALIAS_PREFIX: &str = "ovn-mesos";
 
 /// Removes every stale task port, and task veths without a port whose
-/// executor is gone; returns the names of what was removed.
+/// executor is gone, then task files whose namespace is gone; returns the
+/// names of the ports and veths removed.
 pub async fn collect_garbage(plumber: &Plumber) -> Result<Vec<TaskNames>, SetupError> {
     let ovs = plumber.ovs().get().await?;
     let mut removed = Vec::new();
@@ -99,7 +102,27 @@ pub async fn collect_garbage(plumber: &Plumber) -> Result<Vec<TaskNames>, SetupE
             }
         }
     }
+    remove_orphan_files(plumber.run_dir());
     Ok(removed)
+}
+
+/// Removes the files of tasks whose namespace is gone. (A task's files are
+/// written after its namespace is made and removed after it is deleted.)
+fn remove_orphan_files(run_dir: &std::path::Path) {
+    for netns in resolv::task_dirs(run_dir, PREFIX) {
+        if netns::exists(&netns) {
+            continue;
+        }
+        let dir = resolv::task_dir(run_dir, &netns);
+        match resolv::remove(run_dir, &netns) {
+            Ok(()) => {
+                info!(netns = %netns, dir = %dir.display(), "removed the files of a task whose namespace is gone")
+            }
+            Err(e) => {
+                warn!(netns = %netns, dir = %dir.display(), error = %Chain(&e), "could not remove a stale task's files")
+            }
+        }
+    }
 }
 
 #[cfg(test)]

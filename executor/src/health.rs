@@ -124,6 +124,8 @@ pub struct Target {
     pub helper: PathBuf,
     /// The task's sandbox (working directory of a COMMAND check).
     pub sandbox: PathBuf,
+    /// The task's own resolv.conf, which a COMMAND check sees too.
+    pub resolv_conf: Option<PathBuf>,
     /// The task command's environment (a COMMAND check's too).
     pub env: Vec<(String, String)>,
 }
@@ -306,7 +308,7 @@ async fn run_command(
 ) -> Result<Verdict, String> {
     let spec = CommandSpec::from_command(Some(command)).map_err(|e| Chain(&e).to_string())?;
     let mut cmd = tokio::process::Command::new(&target.helper);
-    cmd.args(spec.helper_args(&target.netns, false))
+    cmd.args(spec.helper_args(&target.netns, target.resolv_conf.as_deref(), false))
         .current_dir(&target.sandbox)
         .env("MESOS_SANDBOX", &target.sandbox)
         .envs(target.env.iter().map(|(k, v)| (k, v)))

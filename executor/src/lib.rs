@@ -6,16 +6,19 @@
 //! route, tx checksum offload off), adds the host end to `br-int` in one
 //! OVSDB transaction with `external_ids:iface-id=<logical port>`, waits for
 //! ovn-controller's `ovn-installed`, runs the task's command inside the
-//! namespace and reports TASK_RUNNING with the task's IP. Whatever the path
-//! (exit, kill, failed setup, SIGTERM), port, veth and namespace are removed;
-//! at start, ports left by a killed executor are collected.
+//! namespace (with its own `/etc/resolv.conf` when the attachment has DNS
+//! labels) and reports TASK_RUNNING with the task's IP. Whatever the path
+//! (exit, kill, failed setup, SIGTERM), port, veth, namespace and
+//! resolv.conf are removed; at start, ports left by a killed executor are
+//! collected.
 //!
 //! The task attachment contract is documented in [`attachment`].
 //!
 //! Layers: [`mesos_env`], [`config`], [`attachment`], [`names`] (plain data);
 //! [`netns`], [`netlink`], [`ethtool`], [`ovs`] (one kernel or database
 //! mechanism each); [`plumbing`] and [`gc`] (a task's network as a whole);
-//! [`process`] and [`exec_in_netns`] (the task's process); [`health`] (its
+//! [`resolv`] (a task's own `/etc/resolv.conf`); [`process`] and
+//! [`exec_in_netns`] (the task's process); [`health`] (its
 //! Mesos health checks); [`status`],
 //! [`updates`], [`api`] (the executor API); [`task`] and [`executor`] (the
 //! lifecycle and the event loop).
@@ -38,6 +41,7 @@ pub mod ovs_session;
 pub mod plumbing;
 pub mod proc_info;
 pub mod process;
+pub mod resolv;
 pub mod status;
 pub mod task;
 #[cfg(feature = "test-agent")]

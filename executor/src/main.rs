@@ -5,7 +5,6 @@
 //! commands enter their namespace (handled before anything else starts).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,7 +13,9 @@ use mesos_proto::Encoding;
 use ovn::report::Chain;
 use ovn_mesos_executor::config::{default_ovs_db, ExecutorConfig};
 use ovn_mesos_executor::duration;
-use ovn_mesos_executor::exec_in_netns::{exec_in_netns, ExecError, GATE_FLAG, SUBCOMMAND};
+use ovn_mesos_executor::exec_in_netns::{
+    exec_in_netns, ExecError, HelperArgs, SUBCOMMAND, USAGE as HELPER_USAGE,
+};
 use ovn_mesos_executor::MesosEnv;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -151,30 +152,19 @@ async fn stop_signal() {
     }
 }
 
-/// `exec-in-netns [--gate] <netns file> <program> -- <argv>...`: never
-/// returns on success; 125 when the gate closed (launch called off), 127
-/// when the command could not be started.
+/// `exec-in-netns [--gate] [--resolv-conf <file>] <netns file> <program> --
+/// <argv>...`: never returns on success; 125 when the gate closed (launch
+/// called off), 127 when the command could not be started.
 fn helper(args: &[OsString]) -> ExitCode {
-    let gated = args.first().is_some_and(|a| a == GATE_FLAG);
-    let args = if gated { &args[1..] } else { args };
-    let (Some(netns), Some(program), Some(sep)) = (args.first(), args.get(1), args.get(2)) else {
-        return helper_usage();
+    let Some(args) = HelperArgs::parse(args) else {
+        eprintln!("usage: ovn-mesos-executor {HELPER_USAGE}");
+        return ExitCode::from(USAGE);
     };
-    if sep != "--" {
-        return helper_usage();
-    }
-    match exec_in_netns(&PathBuf::from(netns), program, &args[3..], gated) {
+    match exec_in_netns(&args) {
         ExecError::CalledOff => ExitCode::from(125),
         err => {
             eprintln!("ovn-mesos-executor {SUBCOMMAND}: {}", Chain(&err));
             ExitCode::from(127)
         }
     }
-}
-
-fn helper_usage() -> ExitCode {
-    eprintln!(
-        "usage: ovn-mesos-executor {SUBCOMMAND} [{GATE_FLAG}] <netns file> <program> -- <argv>..."
-    );
-    ExitCode::from(USAGE)
 }

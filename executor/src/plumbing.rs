@@ -1,8 +1,10 @@
-//! A task's network, end to end: the namespace, the veth pair configured
-//! inside it, the OVS port bound to the logical switch port, and the wait for
-//! ovn-controller. [`Plumber::setup`] either returns a ready network or
-//! removes everything it created before reporting the error;
-//! [`Plumber::teardown`] removes port, veth and namespace, whatever is left.
+//! A task's network, end to end: the namespace, the task's resolv.conf
+//! when its attachment has DNS labels ([`crate::resolv`]), the veth pair
+//! configured inside the namespace, the OVS port bound to the logical switch
+//! port, and the wait for ovn-controller. [`Plumber::setup`] either returns
+//! a ready network or removes everything it created before reporting the
+//! error; [`Plumber::teardown`] removes port, veth, namespace and
+//! resolv.conf, whatever is left.
 //!
 //! The equivalent commands (the original CNI plugin's steps), in this order;
 //! the container side runs while ovn-controller binds the port:
@@ -17,13 +19,14 @@
 //! ```
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mesos_proto::v1::{FrameworkId, TaskId};
 use nix::sys::signal::{kill, Signal};
 use tracing::{debug, info, warn};
 
-use crate::attachment::Attachment;
+use crate::attachment::{Attachment, Dns};
 use crate::ethtool;
 use crate::gc::owner_alias;
 use crate::names::{TaskNames, CONTAINER_IFACE};
@@ -32,6 +35,7 @@ use crate::netns::{self, NetnsError};
 use crate::ovs::{task_owner, OvsError, OvsPorts, PortSpec};
 use crate::ovs_session::OvsSession;
 use crate::proc_info::Me;
+use crate::resolv::{self, ResolvConf, Servers, HOST_RESOLV_CONF, RUN_DIR};
 use ovn::report::Chain;
 
 /// Why a task's network could not be set up (everything created was removed).
@@ -49,6 +53,15 @@ pub enum SetupError {
     /// The setup was called off (the task was killed) while waiting for OVN.
     #[error("network setup cancelled")]
     Cancelled,
+    /// The task's resolv.conf (or its directory) could not be written or
+    /// removed.
+    #[error("cannot {action} {}", path.display())]
+    TaskFile {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Inside the namespace: tx checksum offload off on `eth0` (`ethtool -K eth0
@@ -84,6 +97,8 @@ pub struct Plumber {
     framework: FrameworkId,
     install_timeout: Duration,
     me: Me,
+    /// Where the tasks' resolv.conf files go ([`RUN_DIR`]).
+    run_dir: PathBuf,
 }
 
 impl Plumber {
@@ -99,7 +114,23 @@ impl Plumber {
             framework,
             install_timeout,
             me: Me::current(),
+            run_dir: PathBuf::from(RUN_DIR),
         }
+    }
+
+    /// Where the tasks' resolv.conf files go.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// The resolv.conf [`Plumber::setup`] writes for a task with
+    /// `attachment` whose names are `names`; None when the attachment has
+    /// no DNS labels (the task keeps the host's `/etc/resolv.conf`).
+    pub fn resolv_conf(&self, names: &TaskNames, attachment: &Attachment) -> Option<PathBuf> {
+        attachment
+            .dns
+            .as_ref()
+            .map(|_| resolv::path_of(&self.run_dir, &names.netns))
     }
 
     /// The names `task`'s namespace and veth get.
@@ -163,6 +194,14 @@ impl Plumber {
         a: &Attachment,
         cancel: impl Future<Output = ()>,
     ) -> Result<(), SetupError> {
+        if let Some(dns) = &a.dns {
+            self.write_resolv_conf(task, names, dns, a.gateway)
+                .map_err(|source| SetupError::TaskFile {
+                    action: "write the task's resolv.conf",
+                    path: resolv::path_of(&self.run_dir, &names.netns),
+                    source,
+                })?;
+        }
         let spec = VethSpec {
             host: names.host_veth.clone(),
             peer: CONTAINER_IFACE.to_owned(),
@@ -221,9 +260,52 @@ impl Plumber {
         Ok(())
     }
 
-    /// Removes the task's OVS port (one transaction), its host veth and its
-    /// namespace, killing any process still inside it. Idempotent; every step
-    /// is tried even when an earlier one fails (the first error is returned).
+    /// Writes the task's resolv.conf (after its namespace exists, so garbage
+    /// collection never takes it for a leftover): nameservers as
+    /// [`crate::resolv`] says, with a warning when only the gateway or
+    /// nothing is left, or some are left out.
+    fn write_resolv_conf(
+        &self,
+        task: &TaskId,
+        names: &TaskNames,
+        dns: &Dns,
+        gateway: Option<std::net::Ipv4Addr>,
+    ) -> std::io::Result<()> {
+        let host = match std::fs::read_to_string(HOST_RESOLV_CONF) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                debug!(path = HOST_RESOLV_CONF, error = %e, "cannot read the host's resolv.conf");
+                None
+            }
+        };
+        let conf = ResolvConf::new(dns, host.as_deref(), gateway);
+        let path = resolv::write(&self.run_dir, &names.netns, &conf)?;
+        let servers: Vec<String> = conf.nameservers.iter().map(|s| s.to_string()).collect();
+        let (path, search) = (path.display(), conf.search.join(" "));
+        match conf.from {
+            Servers::Gateway => warn!(
+                task = %task, %path, host_resolv_conf = HOST_RESOLV_CONF, gateway = %servers.join(","),
+                "the host's resolv.conf has no nameserver a task can reach (IPv4, not loopback): the task's names its gateway; service names resolve through OVN, other names do not (set ovn-mesos run --dns-server)"
+            ),
+            Servers::Nowhere => warn!(
+                task = %task, %path, host_resolv_conf = HOST_RESOLV_CONF,
+                "the task's resolv.conf has no nameserver: none in its attachment, none a task can reach in the host's resolv.conf, no gateway; its names do not resolve"
+            ),
+            Servers::Label | Servers::Host => {
+                debug!(task = %task, %path, %search, nameservers = %servers.join(","), from = conf.from.as_str(), "task resolv.conf written")
+            }
+        }
+        if !conf.dropped.is_empty() {
+            let dropped: Vec<String> = conf.dropped.iter().map(|s| s.to_string()).collect();
+            warn!(task = %task, %path, dropped = %dropped.join(","), "more nameservers than a resolv.conf takes: the first 3 are used");
+        }
+        Ok(())
+    }
+
+    /// Removes the task's OVS port (one transaction), its host veth, its
+    /// namespace (killing any process still inside it) and its resolv.conf.
+    /// Idempotent; every step is tried even when an earlier one fails (the
+    /// first error is returned).
     pub async fn teardown(&self, names: &TaskNames) -> Result<(), SetupError> {
         let mut first: Option<SetupError> = None;
         let mut note = |e: SetupError| {
@@ -247,6 +329,13 @@ impl Plumber {
         }
         if let Err(e) = netns::delete(&names.netns) {
             note(e.into());
+        }
+        if let Err(source) = resolv::remove(&self.run_dir, &names.netns) {
+            note(SetupError::TaskFile {
+                action: "remove the task's files",
+                path: resolv::task_dir(&self.run_dir, &names.netns),
+                source,
+            });
         }
         match first {
             None => {

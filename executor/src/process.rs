@@ -23,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 use tracing::debug;
 
-use crate::exec_in_netns::{GATE_FLAG, GO, SUBCOMMAND};
+use crate::exec_in_netns::{HelperArgs, GO};
 use crate::netns;
 use ovn::report::Chain;
 
@@ -103,20 +103,22 @@ impl CommandSpec {
         Ok(CommandSpec { program, argv, env })
     }
 
-    /// The helper's arguments: `exec-in-netns [--gate] <netns file> <program>
-    /// -- <argv>...`.
-    pub fn helper_args(&self, netns: &str, gated: bool) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![SUBCOMMAND.into()];
-        if gated {
-            args.push(GATE_FLAG.into());
+    /// The helper's arguments: `exec-in-netns [--gate] [--resolv-conf <file>]
+    /// <netns file> <program> -- <argv>...`.
+    pub fn helper_args(
+        &self,
+        netns: &str,
+        resolv_conf: Option<&Path>,
+        gated: bool,
+    ) -> Vec<OsString> {
+        HelperArgs {
+            gated,
+            resolv_conf: resolv_conf.map(Path::to_path_buf),
+            netns: netns::path_of(netns),
+            program: self.program.clone().into(),
+            argv: self.argv.iter().map(OsString::from).collect(),
         }
-        args.extend([
-            netns::path_of(netns).into_os_string(),
-            self.program.clone().into(),
-            "--".into(),
-        ]);
-        args.extend(self.argv.iter().map(OsString::from));
-        args
+        .to_args()
     }
 }
 
@@ -133,12 +135,15 @@ pub struct TaskProcess {
 impl TaskProcess {
     /// Starts the helper for `spec` (this executor's binary, `helper`), which
     /// waits at its gate and then enters namespace `netns` (which need not
-    /// exist yet) and runs the command in `sandbox`, output appended to
-    /// `<sandbox>/stdout` and `<sandbox>/stderr`. Blocks for the fork and
-    /// exec: call it off the async threads (`spawn_blocking`).
+    /// exist yet), bind-mounts `resolv_conf` (which need not exist until the
+    /// gate opens) onto `/etc/resolv.conf` if given, and runs the command in
+    /// `sandbox`, output appended to `<sandbox>/stdout` and
+    /// `<sandbox>/stderr`. Blocks for the fork and exec: call it off the
+    /// async threads (`spawn_blocking`).
     pub fn prepare(
         helper: &Path,
         netns: &str,
+        resolv_conf: Option<&Path>,
         spec: &CommandSpec,
         sandbox: &Path,
     ) -> Result<TaskProcess, CommandError> {
@@ -150,7 +155,7 @@ impl TaskProcess {
                 .map_err(CommandError::Spawn)
         };
         let mut cmd = Command::new(helper);
-        cmd.args(spec.helper_args(netns, true))
+        cmd.args(spec.helper_args(netns, resolv_conf, true))
             .current_dir(sandbox)
             .env("MESOS_SANDBOX", sandbox)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -257,13 +262,17 @@ mod tests {
         let s = CommandSpec::from_command(Some(&c)).unwrap();
         assert_eq!(s.argv, ["sh", "-c", "echo hi && sleep 1"]);
         assert_eq!(s.env, [("GREETING".to_owned(), "hello".to_owned())]);
-        let args = s.helper_args("ovnm-0123456789", true);
+        let args = s.helper_args("ovnm-0123456789", None, true);
         assert_eq!(args[0], "exec-in-netns");
         assert_eq!(args[1], "--gate");
         assert_eq!(args[2], "/var/run/netns/ovnm-0123456789");
         assert_eq!(args[3], "sh");
         assert_eq!(args[4], "--");
         assert_eq!(args[5], "sh");
+        let resolv = Path::new("/run/ovn-mesos/netns/ovnm-0123456789/resolv.conf");
+        let args = s.helper_args("ovnm-0123456789", Some(resolv), false);
+        assert_eq!(args[1..3], ["--resolv-conf", resolv.to_str().unwrap()]);
+        assert_eq!(args[3], "/var/run/netns/ovnm-0123456789");
     }
 
     #[test]

@@ -153,6 +153,7 @@ mod tests {
                 bridge: "br-int".into(),
                 logical_switch: None,
                 network: Some("ovn".into()),
+                dns: None,
             },
         };
         let s = reporter().running(&TaskId::from("t"), &network, 77);

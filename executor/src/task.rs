@@ -142,10 +142,14 @@ async fn lifecycle(
     }
     // The helper process starts (and waits at its gate) while the network
     // is set up: its fork and exec are off the critical path.
-    let netns_name = ctx.plumber.names(id).netns;
+    // The network setup writes the task's resolv.conf before the gate opens.
+    let task_names = ctx.plumber.names(id);
+    let resolv_conf = ctx.plumber.resolv_conf(&task_names, &attachment);
+    let netns_name = task_names.netns;
     let (helper, sandbox, spec) = (ctx.helper.clone(), ctx.sandbox.clone(), command.clone());
+    let resolv = resolv_conf.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        TaskProcess::prepare(&helper, &netns_name, &spec, &sandbox)
+        TaskProcess::prepare(&helper, &netns_name, resolv.as_deref(), &spec, &sandbox)
     });
     let mut cancel = kill.clone();
     let killed_meanwhile = async move {
@@ -216,6 +220,7 @@ async fn lifecycle(
             ip: network.attachment.ip,
             helper: ctx.helper.clone(),
             sandbox: ctx.sandbox.clone(),
+            resolv_conf: resolv_conf.clone(),
             env: command.env.clone(),
         };
         HealthChecks::new(spec, target, tokio::time::Instant::now())

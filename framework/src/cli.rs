@@ -63,6 +63,8 @@ impl GlobalArgs {
     }
 }
 
+// Parsed once per process: the size of `Run` costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a tenant: its router and join switch (`ovn-mesos-init tenant-init`).
@@ -162,6 +164,29 @@ pub struct RunArgs {
     /// The containers' MTU (underlay MTU - 58 with geneve).
     #[arg(long, env = "OVN_MESOS_MTU", default_value_t = 1400)]
     pub mtu: u32,
+
+    /// The DNS domain: a task of tenant `coke` gets its own /etc/resolv.conf
+    /// searching `coke.<domain>`, where OVN answers its tenant's service
+    /// names (`<service>.coke.<domain>`). Lower-cased.
+    #[arg(
+        long,
+        env = "OVN_MESOS_DNS_DOMAIN",
+        default_value = crate::launch::DEFAULT_DNS_DOMAIN,
+        value_parser = crate::launch::parse_dns_domain
+    )]
+    pub dns_domain: String,
+
+    /// A nameserver for the tasks' resolv.conf, IPv4, not loopback (repeat,
+    /// or separate with commas, for up to 3; default: each agent's own
+    /// non-loopback nameservers, else the task's gateway, which answers
+    /// service names only).
+    #[arg(
+        long = "dns-server",
+        env = "OVN_MESOS_DNS_SERVERS",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub dns_servers: Vec<Ipv4Addr>,
 
     /// The agent attribute naming the agent's OVN chassis (system-id); agents
     /// without it use their hostname.
@@ -467,6 +492,95 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("--subnet"), "{err}");
+    }
+
+    /// The `run` command line with its required flags and `extra`.
+    fn run_args(extra: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut line = vec!["ovn-mesos", "run", "--master=m:5050", "--tasks=tasks"];
+        line.extend(extra);
+        match Cli::try_parse_from(line)?.command {
+            Command::Run(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_dns_flags_parse_with_their_defaults() {
+        let args = run_args(&[]).unwrap();
+        assert_eq!(args.dns_domain, "ovn-mesos");
+        assert!(args.dns_servers.is_empty());
+        let args = run_args(&[
+            "--dns-domain=Mesos.Example.COM",
+            "--dns-server=10.0.0.2",
+            "--dns-server",
+            "10.0.0.3,10.0.0.4",
+        ])
+        .unwrap();
+        assert_eq!(args.dns_domain, "mesos.example.com");
+        assert_eq!(
+            args.dns_servers,
+            [
+                Ipv4Addr::new(10, 0, 0, 2),
+                Ipv4Addr::new(10, 0, 0, 3),
+                Ipv4Addr::new(10, 0, 0, 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_dns_domain_or_server_is_a_usage_error_naming_it() {
+        let err = run_args(&["--dns-domain", "ovn_mesos"]).unwrap_err();
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        assert!(first.contains("--dns-domain"), "{text}");
+        assert!(
+            first.contains(
+                r#"DNS domain "ovn_mesos" is not a domain name: label "ovn_mesos" has '_'"#
+            ),
+            "{text}"
+        );
+        let err = run_args(&["--dns-server", "10.0.0.2,dns.example"]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("--dns-server") && text.contains("dns.example"),
+            "{text}"
+        );
+    }
+
+    /// Set when this test binary runs again as a child of
+    /// [`the_dns_flags_come_from_the_environment`], with the variables set.
+    const ENV_CHILD: &str = "OVN_MESOS_TEST_CLI_ENV_CHILD";
+
+    /// clap reads the variables from the process environment, which a test
+    /// must not change under the others' feet: the test runs itself again
+    /// as a child process with them set.
+    #[test]
+    fn the_dns_flags_come_from_the_environment() {
+        if std::env::var_os(ENV_CHILD).is_some() {
+            let args = run_args(&[]).unwrap();
+            assert_eq!(args.dns_domain, "dns.example");
+            assert_eq!(
+                args.dns_servers,
+                [Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)]
+            );
+            let err = run_args(&["--dns-domain", "x..y"]).unwrap_err();
+            assert!(err.to_string().contains("x..y"), "the flag wins: {err}");
+            return;
+        }
+        let name = "cli::tests::the_dns_flags_come_from_the_environment";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(ENV_CHILD, "1")
+            .env("OVN_MESOS_DNS_DOMAIN", "DNS.Example")
+            .env("OVN_MESOS_DNS_SERVERS", "10.0.0.2,10.0.0.3")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]

@@ -115,7 +115,24 @@ async fn tenant_init(nb: &Client, a: &TenantInitArgs, out: &mut impl Write) -> R
     let report = topology::tenant_init(nb, &spec)
         .await
         .with_context(|| format!("tenant-init {}", a.tenant_name))?;
-    print_report(out, &format!("tenant {}", a.tenant_name), &report)
+    print_report(out, &format!("tenant {}", a.tenant_name), &report)?;
+    fabric(nb, &a.tenant_name, out).await
+}
+
+/// The tenant's load balancer group and DNS row on each of its switches
+/// (after `tenant-init` and `network-init`).
+async fn fabric(nb: &Client, tenant: &str, out: &mut impl Write) -> Result<()> {
+    if services::ensure_fabric(nb, tenant)
+        .await
+        .with_context(|| format!("service fabric of tenant {tenant}"))?
+    {
+        writeln!(
+            out,
+            "service fabric of tenant {tenant}: load balancer group {} and DNS records on every network",
+            services::group_name(tenant)
+        )?;
+    }
+    Ok(())
 }
 
 async fn gateway_init(
@@ -164,7 +181,8 @@ async fn network_init(nb: &Client, a: &NetworkInitArgs, out: &mut impl Write) ->
     let report = topology::network_init(nb, &spec)
         .await
         .with_context(|| format!("network-init {}", a.network_name))?;
-    print_report(out, &format!("network {}", a.network_name), &report)
+    print_report(out, &format!("network {}", a.network_name), &report)?;
+    fabric(nb, &a.tenant_name, out).await
 }
 
 /// `network-delete`: idempotent, but a network that does not exist is said
@@ -226,7 +244,18 @@ async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) 
     let report = topology::tenant_delete(nb, &a.tenant_name, a.cascade)
         .await
         .with_context(|| format!("tenant-delete {}", a.tenant_name))?;
-    if report.is_empty() {
+    // the group and DNS rows go once no switch of the tenant is left
+    let fabric = services::delete_fabric(nb, &a.tenant_name)
+        .await
+        .with_context(|| format!("deleting the service fabric of tenant {}", a.tenant_name))?;
+    if fabric {
+        writeln!(
+            out,
+            "deleted the service fabric of tenant {}",
+            a.tenant_name
+        )?;
+    }
+    if report.is_empty() && !fabric {
         return nothing_to_delete(out, &format!("tenant {}", a.tenant_name));
     }
     print_report(out, &format!("tenant {}", a.tenant_name), &report)
@@ -339,6 +368,7 @@ pub fn service_json(info: &ServiceInfo) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "east_west": info.east_west.as_ref().map(|e| json!({
             "vip": e.vip.to_string(),
+            "names": e.names,
             "switches": e.switches,
             "backends": e.backends.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })),
@@ -385,9 +415,14 @@ fn write_service(
         writeln!(out, "  {} on {router} -> {}", v.vip, list(&v.backends))?;
     }
     if let Some(e) = &info.east_west {
+        let names = if e.names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", e.names.join(", "))
+        };
         writeln!(
             out,
-            "  {} on {} -> {}",
+            "  {}{names} on {} -> {}",
             e.vip,
             e.switches.join(", "),
             list(&e.backends)

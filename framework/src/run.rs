@@ -85,7 +85,11 @@ pub fn scheduler_config(args: &RunArgs) -> Result<SchedulerConfig> {
     let mut executor = ExecutorSettings::new(executor_command(args.executor.as_deref()));
     executor.args = args.executor_args.clone();
     executor.mtu = args.mtu;
-    executor.check().context("bad --executor or --mtu")?;
+    executor.dns_domain = args.dns_domain.clone();
+    executor.dns_servers = args.dns_servers.clone();
+    executor
+        .check()
+        .context("bad --executor, --mtu, --dns-domain or --dns-server")?;
     let mut config = SchedulerConfig::new(
         mesos_config(&args.master),
         args.tasks.clone(),
@@ -256,4 +260,46 @@ pub async fn teardown(
         ids.len()
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn config(extra: &[&str]) -> Result<SchedulerConfig> {
+        let mut line = vec![
+            "ovn-mesos",
+            "run",
+            "--master=m:5050",
+            "--tasks=tasks",
+            "--executor=/bin/e",
+        ];
+        line.extend(extra);
+        match Cli::try_parse_from(line)?.command {
+            Command::Run(args) => scheduler_config(&args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_dns_flags_reach_the_executor_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.executor.dns_domain, "ovn-mesos");
+        assert!(c.executor.dns_servers.is_empty());
+        let c = config(&["--dns-domain=Lab.Example", "--dns-server=10.0.0.2"]).unwrap();
+        assert_eq!(c.executor.dns_domain, "lab.example");
+        assert_eq!(c.executor.tenant_domain("coke"), "coke.lab.example");
+        assert_eq!(c.executor.dns_servers, [Ipv4Addr::new(10, 0, 0, 2)]);
+        let err = config(&["--dns-server=127.0.0.53"]).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "bad --executor, --mtu, --dns-domain or --dns-server: DNS server 127.0.0.53 is a \
+             loopback or unspecified address: a task's queries to it never leave the task"
+        );
+    }
 }

@@ -133,7 +133,8 @@ async fn vip_prints_the_service_with_its_backends() -> Result<()> {
             protocol: Protocol::Tcp,
             port: 32350,
             backends,
-            east_west_vip: None,
+            cluster_ip: None,
+            dns_name: None,
             health: None,
         },
     )

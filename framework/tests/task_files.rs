@@ -170,7 +170,7 @@ fn the_seed_files_resolve_to_one_service_each_in_their_tenants() {
     );
     assert!(services
         .iter()
-        .all(|s| s.vip.is_none() && s.spec(vec![], Default::default()).is_none()));
+        .all(|s| s.vip.is_none() && s.spec(vec![], Default::default(), "ovn-mesos").is_none()));
 }
 
 #[test]
@@ -205,9 +205,18 @@ fn the_shipped_files_form_one_web_service_per_tenant_with_its_vip() {
             .all(|m| m.definition.backend_port == Some(80)));
         assert!(service.members.iter().all(|m| m.network.tenant == tenant));
         let spec = service
-            .spec(vec!["192.168.1.2:80".parse().unwrap()], Default::default())
+            .spec(
+                vec!["192.168.1.2:80".parse().unwrap()],
+                Default::default(),
+                "ovn-mesos",
+            )
             .unwrap();
         assert_eq!((spec.port, spec.backends.len()), (32350, 1));
+        assert_eq!(spec.cluster_ip, Some(ovn::services::ClusterIp::Allocate));
+        assert_eq!(
+            spec.dns_name.as_deref(),
+            Some(format!("{tenant}-web.{tenant}.ovn-mesos").as_str())
+        );
         assert_eq!(service.instances(), 2);
     }
 }
@@ -302,6 +311,50 @@ fn two_vips_in_one_service_are_an_error_naming_both_files() {
             a.display()
         )
     );
+}
+
+#[test]
+fn two_policies_in_one_service_are_an_error_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_policy = |name: &str, policy: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(&shipped(name)).unwrap();
+        v["labels"]["labels"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"key": "ovn-mesos/allow-from", "value": policy}));
+        v.to_string()
+    };
+    let a = write(
+        dir.path(),
+        "a.json",
+        &with_policy("apachecoke.json", "external"),
+    );
+    let b = write(
+        dir.path(),
+        "b.json",
+        &with_policy("nginxcoke.json", "tenant"),
+    );
+    let defs = load_paths(&[dir.path().to_owned()]).unwrap().0;
+    let err = Services::resolve(defs, &Lab::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: labels: ovn-mesos/allow-from \"tenant\" of service coke/coke-web differs from \"external\" in {}: every definition of a service must say the same",
+            b.display(),
+            a.display()
+        )
+    );
+    // the same policy in both: one service with it
+    let b = write(
+        dir.path(),
+        "b.json",
+        &with_policy("nginxcoke.json", "external"),
+    );
+    let defs = load_paths(&[dir.path().to_owned()]).unwrap().0;
+    let services = Services::resolve(defs, &Lab::new()).unwrap();
+    let web = services.iter().next().unwrap();
+    assert_eq!(web.policy.as_ref().unwrap().to_string(), "external");
+    assert_eq!(web.members.len(), 2, "{}", b.display());
 }
 
 #[test]

@@ -19,11 +19,24 @@
 //! | label [`MTU`]                  | container MTU (underlay MTU - 58 for geneve)    | no: [`DEFAULT_MTU`] |
 //! | label [`BRIDGE`]               | the integration bridge                          | no: [`DEFAULT_BRIDGE`] |
 //! | label [`LOGICAL_SWITCH`]       | the logical switch's name (informational)       | no |
+//! | label [`DNS_SEARCH`]           | the task's resolv.conf `search` line, `coke.ovn-mesos` | no: the host's `/etc/resolv.conf` stays |
+//! | label [`DNS_SERVERS`]          | its nameservers, IPv4, comma-separated (3 at most) | no: the agent's upstream (below) |
 //! | `name`                         | the network's name, [`NETWORK_NAME`]            | no |
 //!
 //! Labels live in the wrapper message: `{"labels":{"labels":[{"key":..,"value":..}]}}`.
 //! The framework creates the logical switch port (`addresses` and
 //! `port_security` = "MAC IP") before launching; the executor never writes NB.
+//!
+//! With [`DNS_SEARCH`] the task gets its own `/etc/resolv.conf` (bind-mounted
+//! in a mount namespace of its own, as `ip netns exec` does with
+//! `/etc/netns/<name>/resolv.conf`). ovn-controller answers queries for the
+//! names of the logical switch's DNS records (`<service>.<tenant>.<domain>`)
+//! itself, whatever address they are sent to, as long as they leave the
+//! task through its veth; other queries go on to that address. So the
+//! nameservers must not be loopback addresses: without [`DNS_SERVERS`] the
+//! executor takes the agent's own IPv4 nameservers that are not loopback,
+//! and when none is left, the task's gateway (service names still resolve,
+//! other names do not). [`DNS_SERVERS`] without [`DNS_SEARCH`] is ignored.
 //!
 //! # What the executor reports
 //!
@@ -36,7 +49,8 @@
 //! Per task ([`TaskNames`]): the network namespace `ovnm-<10 hex>`
 //! (`/var/run/netns`, `ip netns list`) and the host end of its veth pair
 //! `ovnm<10 hex>`, which is also the OVS port; the OVS interface carries
-//! [`NETNS`] in its `external_ids`.
+//! [`NETNS`] in its `external_ids`. With [`DNS_SEARCH`], the task's
+//! resolv.conf in `/run/ovn-mesos/netns/<namespace>/`.
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -53,6 +67,16 @@ pub const GATEWAY: &str = "ovn-mesos/gateway";
 pub const MTU: &str = "ovn-mesos/mtu";
 /// Label: the integration bridge.
 pub const BRIDGE: &str = "ovn-mesos/bridge";
+/// Label: the task's resolv.conf `search` line (its DNS domains, separated
+/// by spaces), e.g. `coke.ovn-mesos`: `<tenant>.<DNS domain>`. Absent, the
+/// task keeps the host's `/etc/resolv.conf`.
+pub const DNS_SEARCH: &str = "ovn-mesos/dns-search";
+/// Label: the task's nameservers, comma-separated IPv4 addresses (at most
+/// [`MAX_DNS_SERVERS`] are used). Absent, the agent's own non-loopback
+/// IPv4 nameservers. Read only with [`DNS_SEARCH`].
+pub const DNS_SERVERS: &str = "ovn-mesos/dns-servers";
+/// The most nameservers a resolv.conf takes (glibc's `MAXNS`).
+pub const MAX_DNS_SERVERS: usize = 3;
 /// Label of the task files naming the task's logical switch, passed on in
 /// the attachment for information.
 pub const LOGICAL_SWITCH: &str = "logical_switch";

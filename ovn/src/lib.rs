@@ -9,6 +9,7 @@ pub mod ipam;
 pub mod nb;
 pub mod ovsdb;
 pub mod owner;
+pub mod policy;
 pub mod ports;
 pub mod report;
 pub mod services;

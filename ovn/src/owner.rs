@@ -32,6 +32,10 @@ pub const CLUSTER_SUBNET: &str = "ovn-mesos/cluster-subnet";
 /// come from (on its tenant router).
 pub const SERVICE_SUBNET: &str = "ovn-mesos/service-subnet";
 
+/// The east-west VIP address (cluster IP) of a service, on its load
+/// balancer: allocated once from the tenant's service subnet and kept.
+pub const CLUSTER_IP: &str = "ovn-mesos/cluster-ip";
+
 /// The kinds of rows ovn-mesos creates (value of [`KIND`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -46,10 +50,16 @@ pub enum Kind {
     Nat,
     LoadBalancer,
     TaskPort,
+    /// A tenant's `DNS` row: its services' names.
+    Dns,
+    /// A service's `Port_Group`: its tasks' ports, for its policy.
+    PortGroup,
+    /// An `ACL` of a service's policy.
+    Acl,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 14] = [
         Kind::TenantRouter,
         Kind::JoinSwitch,
         Kind::GatewayRouter,
@@ -61,6 +71,9 @@ impl Kind {
         Kind::Nat,
         Kind::LoadBalancer,
         Kind::TaskPort,
+        Kind::Dns,
+        Kind::PortGroup,
+        Kind::Acl,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +89,9 @@ impl Kind {
             Kind::Nat => "nat",
             Kind::LoadBalancer => "load-balancer",
             Kind::TaskPort => "task-port",
+            Kind::Dns => "dns",
+            Kind::PortGroup => "port-group",
+            Kind::Acl => "acl",
         }
     }
 

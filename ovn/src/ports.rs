@@ -370,6 +370,27 @@ fn assemble(cache: &Cache, switches: &[SwitchRef], planned: &[Planned]) -> Optio
         return None;
     }
     let mut txn = Txn::new(NB_DB);
+    // each new port joins its service's port group, when there is one,
+    // in this same transaction: its policy covers it from the start
+    let mut groups: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    for p in planned {
+        if let Planned::New { port, .. } = p {
+            let Some(service) = &port.service else {
+                continue;
+            };
+            let name = crate::nb::port_group::port_group_name(&port.tenant, service);
+            if let Some((pg, _)) = cache
+                .find(
+                    crate::nb::PortGroup::TABLE,
+                    "name",
+                    &Datum::string(name.as_str()),
+                )
+                .first()
+            {
+                groups.entry(*pg).or_default().push(port.uuid);
+            }
+        }
+    }
     for (sw, rows) in per_switch {
         if let Some(row) = cache.row(LogicalSwitch::TABLE, &sw) {
             guard_switch(&mut txn, sw, row);
@@ -383,6 +404,9 @@ fn assemble(cache: &Cache, switches: &[SwitchRef], planned: &[Planned]) -> Optio
             sw,
             vec![Mutation::insert("ports", added)],
         );
+    }
+    for (pg, ports) in groups {
+        crate::nb::port_group::add_ports_ops(&mut txn, pg, &ports);
     }
     Some(txn)
 }

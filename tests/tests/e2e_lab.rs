@@ -227,7 +227,8 @@ fn a_vip_on_the_coke_gateway_router_answers_outside_with_both_backends() {
         protocol: Protocol::Tcp,
         port: 32350,
         backends: vec![SocketAddrV4::new(a.ip(), 80), SocketAddrV4::new(b.ip(), 80)],
-        east_west_vip: None,
+        cluster_ip: None,
+        dns_name: None,
         health: None,
     };
     let remote = lab.nb_unix_remote();

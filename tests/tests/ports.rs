@@ -336,10 +336,18 @@ async fn a_network_reserves_its_health_check_source_address_once_and_ipam_skips_
         .trim(),
         "\"192.168.1.5\""
     );
-    // asked again: the same address, nothing written
+    // asked again: the same address, nothing written; network-init again
+    // keeps the reservation (the keys it does not own stay)
     blocking(|| central.sync_sb()).unwrap();
     let before = blocking(|| central.nb_dump()).unwrap();
     assert_eq!(reserve_monitor_ip(&nb, "coke1").await.unwrap(), reserved);
+    let net = NetworkSpec {
+        tenant: "coke".into(),
+        name: "coke1".into(),
+        subnet: "192.168.1.0/29".parse().unwrap(),
+    };
+    let report = network_init(&nb, &net).await.unwrap();
+    assert!(report.is_empty(), "{report:?}");
     assert_eq!(blocking(|| central.nb_dump()).unwrap(), before);
     // IPAM hands out .2-.4 and then refuses, never .5
     let mut got = Vec::new();

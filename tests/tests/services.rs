@@ -9,8 +9,9 @@ use std::net::SocketAddrV4;
 use ovn::nb::NB_DB;
 use ovn::ovsdb::{Client, ClientConfig};
 use ovn::services::{
-    delete_service, ensure_service, find_service, list_services, reconcile_services, Protocol,
-    ReconcileScope, ServiceChange, ServiceError, ServiceKey, ServiceSpec,
+    delete_fabric, delete_service, ensure_fabric, ensure_service, find_service, list_services,
+    reconcile_services, ClusterIp, Protocol, ReconcileScope, ServiceChange, ServiceError,
+    ServiceKey, ServiceSpec,
 };
 use ovn::topology::{
     gateway_init, monitor_nb, network_init, tenant_init, GatewayMode, GatewaySpec, NetworkSpec,
@@ -92,7 +93,8 @@ fn web(backends: &[&str]) -> ServiceSpec {
         protocol: Protocol::Tcp,
         port: 32350,
         backends: backends.iter().map(|b| addr(b)).collect(),
-        east_west_vip: None,
+        cluster_ip: None,
+        dns_name: None,
         health: None,
     }
 }
@@ -291,13 +293,35 @@ async fn tenants_are_checked_east_west_vips_attach_to_switches_and_names_can_be_
 
     let mut ew = web(&["192.168.1.2:80"]);
     ew.protocol = Protocol::Udp;
-    ew.east_west_vip = Some(addr("10.96.0.10:53"));
+    ew.cluster_ip = Some(ClusterIp::Fixed("10.96.0.10".parse().unwrap()));
     ensure_service(&nb, &ew).await.unwrap();
-    let on_switch = nbctl(&central, &["ls-lb-list", "coke1"]);
-    assert!(
-        on_switch.contains("coke_web_udp") && on_switch.contains("10.96.0.10:53"),
-        "{on_switch}"
+    // through the tenant's group, not on the switch itself (ls-lb-list
+    // shows both)
+    assert_eq!(
+        nbctl(
+            &central,
+            &["get", "Logical_Switch", "coke1", "load_balancer"]
+        )
+        .trim(),
+        "[]"
     );
+    let listed = nbctl(&central, &["ls-lb-list", "coke1"]);
+    assert!(listed.contains("10.96.0.10:32350"), "{listed}");
+    let group = nbctl(
+        &central,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Load_Balancer_Group",
+            "name=ovn-mesos_coke",
+        ],
+    );
+    let on_switch = nbctl(
+        &central,
+        &["get", "Logical_Switch", "coke1", "load_balancer_group"],
+    );
+    assert_eq!(on_switch.trim(), format!("[{}]", group.trim()));
     let info = nb
         .read(|c| find_service(c, Some("coke"), "web"))
         .unwrap()
@@ -305,7 +329,7 @@ async fn tenants_are_checked_east_west_vips_attach_to_switches_and_names_can_be_
     let east_west = info.east_west.unwrap();
     assert_eq!(
         (east_west.vip, east_west.switches),
-        (addr("10.96.0.10:53"), vec!["coke1".to_owned()])
+        (addr("10.96.0.10:32350"), vec!["coke1".to_owned()])
     );
     assert_eq!(info.vips.len(), 1);
 
@@ -447,4 +471,147 @@ async fn a_sync_deletes_the_load_balancer_of_a_service_no_longer_desired() {
     assert!(present("db"), "db's load balancer stays");
     nb.close().await;
     drop(central);
+}
+
+/// `ovn-nbctl get` of one column, trimmed.
+fn get(central: &OvnCentral, table: &str, record: &str, column: &str) -> String {
+    nbctl(central, &["get", table, record, column])
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_ips_names_and_the_tenant_group_reach_every_switch_and_go_with_their_service() {
+    let (central, nb) = coke_with_gateway().await;
+    // the fabric is built by whoever comes first: here, ensure_fabric
+    assert!(ensure_fabric(&nb, "coke").await.unwrap());
+    assert!(
+        !ensure_fabric(&nb, "coke").await.unwrap(),
+        "the second call writes nothing"
+    );
+    let e = ensure_fabric(&nb, "fanta").await.unwrap_err();
+    assert!(matches!(e, ServiceError::UnknownTenant { .. }), "{e}");
+
+    let mut specs = Vec::new();
+    for name in ["web", "api", "db"] {
+        let mut s = web(&["192.168.1.2:80"]);
+        s.name = name.into();
+        s.cluster_ip = Some(ClusterIp::Allocate);
+        s.dns_name = Some(format!("{name}.coke.ovn-mesos"));
+        ensure_service(&nb, &s).await.unwrap();
+        specs.push(s);
+    }
+    let cip = |name: &str| {
+        get(
+            &central,
+            "Load_Balancer",
+            &format!("coke_{name}_tcp"),
+            "external_ids:\"ovn-mesos/cluster-ip\"",
+        )
+    };
+    assert_eq!(
+        [cip("web"), cip("api"), cip("db")],
+        ["\"10.96.0.2\"", "\"10.96.0.3\"", "\"10.96.0.4\""]
+    );
+    let lb = nbctl(&central, &["lb-list", "coke_web_tcp"]);
+    assert!(
+        lb.contains("10.96.0.2:32350") && lb.contains("10.10.1.12:32350"),
+        "{lb}"
+    );
+    assert_eq!(
+        get(
+            &central,
+            "Load_Balancer",
+            "coke_web_tcp",
+            "options:hairpin_snat_ip"
+        ),
+        "\"10.96.0.1\""
+    );
+    let records = nbctl(&central, &["--bare", "--columns=records", "list", "DNS"]);
+    for want in [
+        "web.coke.ovn-mesos=10.96.0.2",
+        "api.coke.ovn-mesos=10.96.0.3",
+        "db.coke.ovn-mesos=10.96.0.4",
+    ] {
+        assert!(records.contains(want), "{want} in {records}");
+    }
+    let members = get(
+        &central,
+        "Load_Balancer_Group",
+        "ovn-mesos_coke",
+        "load_balancer",
+    );
+    assert_eq!(members.matches(',').count(), 2, "three members: {members}");
+
+    // a network made later gets the group and the names from ensure_fabric
+    let net = NetworkSpec {
+        tenant: "coke".into(),
+        name: "coke2".into(),
+        subnet: "192.168.2.0/24".parse().unwrap(),
+    };
+    network_init(&nb, &net).await.unwrap();
+    assert!(ensure_fabric(&nb, "coke").await.unwrap());
+    assert_eq!(
+        get(&central, "Logical_Switch", "coke2", "load_balancer_group"),
+        get(&central, "Logical_Switch", "coke1", "load_balancer_group")
+    );
+    assert_eq!(
+        get(&central, "Logical_Switch", "coke2", "dns_records"),
+        get(&central, "Logical_Switch", "coke1", "dns_records")
+    );
+    // network-init again (level-triggered) leaves the references alone
+    network_init(&nb, &net).await.unwrap();
+    assert!(
+        !ensure_fabric(&nb, "coke").await.unwrap(),
+        "nothing to repair"
+    );
+    let info = nb
+        .read(|c| find_service(c, Some("coke"), "api"))
+        .unwrap()
+        .unwrap();
+    let ew = info.east_west.unwrap();
+    assert_eq!(ew.vip, addr("10.96.0.3:32350"));
+    assert_eq!(ew.switches, vec!["coke1".to_owned(), "coke2".to_owned()]);
+    assert_eq!(ew.names, vec!["api.coke.ovn-mesos".to_owned()]);
+
+    // new backends keep the address; so does a new ensure after the
+    // address below was freed
+    let mut more = specs[2].clone();
+    more.backends.push(addr("192.168.1.3:80"));
+    ensure_service(&nb, &more).await.unwrap();
+    assert!(delete_service(&nb, "coke", "web").await.unwrap());
+    ensure_service(&nb, &more).await.unwrap();
+    assert_eq!(cip("db"), "\"10.96.0.4\"");
+    let records = nbctl(&central, &["--bare", "--columns=records", "list", "DNS"]);
+    assert!(
+        !records.contains("web.coke"),
+        "the deleted service's name is gone: {records}"
+    );
+    let members = get(
+        &central,
+        "Load_Balancer_Group",
+        "ovn-mesos_coke",
+        "load_balancer",
+    );
+    assert_eq!(members.matches(',').count(), 1, "two members: {members}");
+    // the freed address goes to the next new service
+    let mut next = specs[0].clone();
+    next.name = "cache".into();
+    next.dns_name = Some("cache.coke.ovn-mesos".into());
+    ensure_service(&nb, &next).await.unwrap();
+    assert_eq!(cip("cache"), "\"10.96.0.2\"");
+    blocking(|| central.sync_sb()).unwrap();
+
+    // tenant teardown: services, networks, then the fabric
+    for name in ["api", "db", "cache"] {
+        delete_service(&nb, "coke", name).await.unwrap();
+    }
+    let e = ovn::topology::tenant_delete(&nb, "coke", true).await;
+    e.unwrap();
+    assert!(delete_fabric(&nb, "coke").await.unwrap());
+    assert!(!delete_fabric(&nb, "coke").await.unwrap());
+    assert_eq!(nbctl(&central, &["list", "Load_Balancer_Group"]), "");
+    assert_eq!(nbctl(&central, &["list", "DNS"]), "");
+    blocking(|| central.sync_sb()).unwrap();
+    blocking(|| central.check_logs()).unwrap();
 }

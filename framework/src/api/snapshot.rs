@@ -60,6 +60,13 @@ pub struct ServiceView {
     pub protocol: String,
     /// The virtual addresses, one "ip:port" per gateway (`ovn-nbctl lb-list`).
     pub vips: Vec<String>,
+    /// The east-west VIP "cluster-ip:port" on the tenant's switches, once
+    /// its load balancer is written.
+    #[serde(default)]
+    pub east_west: Option<String>,
+    /// Its names in the tenant's DNS (`web.coke.ovn-mesos`).
+    #[serde(default)]
+    pub names: Vec<String>,
     /// The "ip:port" of every RUNNING task behind the VIPs.
     pub backends: Vec<String>,
     /// How many instances the task definitions ask for.
@@ -195,6 +202,8 @@ pub(crate) mod tests {
             name: name.to_string(),
             protocol: "tcp".to_string(),
             vips: vec!["10.10.1.12:32350".to_string()],
+            east_west: None,
+            names: Vec::new(),
             backends: backends.iter().map(|b| b.to_string()).collect(),
             instances: 2,
             healthy: 0,

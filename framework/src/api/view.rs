@@ -8,9 +8,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use mesos_proto::v1::TaskId;
-use ovn::services::ServiceSpec;
+use ovn::services::{ServiceKey, ServiceSpec};
 
 use super::{ServiceView, Snapshot, TaskView};
+use crate::scheduler::core::ServiceAddresses;
 use crate::state::TaskRecord;
 use crate::tasks::Services;
 
@@ -41,13 +42,16 @@ pub struct Views {
 }
 
 impl Views {
-    /// The snapshot of `services` (with the desired load balancers `specs`)
-    /// and `tasks`; `gateways` gives a tenant's gateway router IPs.
+    /// The snapshot of `services` (with the desired load balancers `specs`
+    /// and the addresses written for them) and `tasks`; `gateways` gives a
+    /// tenant's gateway router IPs.
+    #[allow(clippy::too_many_arguments)]
     pub fn snapshot<'a>(
         &mut self,
         head: Head,
         services: &Services,
         specs: &[ServiceSpec],
+        addresses: &BTreeMap<ServiceKey, ServiceAddresses>,
         tasks: impl Iterator<Item = TaskSource<'a>>,
         gateways: impl Fn(&str) -> Vec<Ipv4Addr>,
     ) -> Snapshot {
@@ -89,9 +93,12 @@ impl Views {
                         .collect(),
                     None => Vec::new(),
                 };
+                let written = addresses.get(key);
                 ServiceView {
                     tenant: key.tenant.clone(),
                     name: key.name.clone(),
+                    east_west: written.and_then(|a| a.east_west).map(|v| v.to_string()),
+                    names: written.map(|a| a.names.clone()).unwrap_or_default(),
                     protocol: service
                         .vip
                         .map_or("tcp", |v| v.protocol.as_str())
@@ -185,6 +192,7 @@ mod tests {
             head(),
             &services,
             &[],
+            &BTreeMap::new(),
             [source(&r, 1)].into_iter(),
             |_| vec![],
         );
@@ -192,6 +200,7 @@ mod tests {
             head(),
             &services,
             &[],
+            &BTreeMap::new(),
             [source(&r, 1)].into_iter(),
             |_| vec![],
         );
@@ -201,12 +210,20 @@ mod tests {
             head(),
             &services,
             &[],
+            &BTreeMap::new(),
             [source(&r, 2)].into_iter(),
             |_| vec![],
         );
         assert_eq!(changed.tasks[0].state, "TASK_KILLING");
         assert_eq!(changed.tasks[0].hostname.as_deref(), Some("agent1"));
-        let gone = views.snapshot(head(), &services, &[], std::iter::empty(), |_| vec![]);
+        let gone = views.snapshot(
+            head(),
+            &services,
+            &[],
+            &BTreeMap::new(),
+            std::iter::empty(),
+            |_| vec![],
+        );
         assert!(gone.tasks.is_empty());
         assert!(views.tasks.is_empty(), "views of gone tasks are dropped");
     }

@@ -18,8 +18,15 @@ pub const DEFINITION_HEADERS: [&str; 10] = [
     "WAITING",
 ];
 /// The headers of the services table.
-pub const SERVICE_HEADERS: [&str; 6] =
-    ["TENANT", "NAME", "VIPS", "BACKENDS", "INSTANCES", "HEALTHY"];
+pub const SERVICE_HEADERS: [&str; 7] = [
+    "TENANT",
+    "NAME",
+    "CLUSTER-IP",
+    "VIPS",
+    "BACKENDS",
+    "INSTANCES",
+    "HEALTHY",
+];
 /// The headers of the tasks table.
 pub const TASK_HEADERS: [&str; 7] = [
     "ID",
@@ -113,6 +120,9 @@ pub fn services(list: &[ServiceView]) -> String {
             vec![
                 or_dash(&s.tenant),
                 or_dash(&s.name),
+                s.east_west
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), or_dash),
                 join_or_dash(&s.vips, s.vips.len()),
                 join_or_dash(&s.backends, SHOWN_BACKENDS),
                 s.instances.to_string(),
@@ -325,6 +335,7 @@ mod tests {
             tenant: "coke".into(),
             name: "web".into(),
             vips: vec!["10.10.1.12:32350".into(), "10.10.1.13:32350".into()],
+            east_west: Some("10.96.0.2:32350".into()),
             backends: (1..=5).map(|i| format!("192.168.1.{i}:80")).collect(),
             instances: 5,
             healthy: 4,
@@ -333,7 +344,7 @@ mod tests {
         let text = services(&[service]);
         assert_eq!(
             text.lines().nth(1).unwrap(),
-            "coke    web   10.10.1.12:32350,10.10.1.13:32350  \
+            "coke    web   10.96.0.2:32350  10.10.1.12:32350,10.10.1.13:32350  \
              192.168.1.1:80,192.168.1.2:80,192.168.1.3:80 + 2 more  5          4"
         );
     }

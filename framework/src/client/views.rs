@@ -80,6 +80,10 @@ pub struct ServiceView {
     pub protocol: String,
     /// Its virtual addresses, `ip:port`, one per gateway.
     pub vips: Vec<String>,
+    /// Its east-west VIP, `cluster-ip:port`, on the tenant's switches.
+    pub east_west: Option<String>,
+    /// Its names in the tenant's DNS.
+    pub names: Vec<String>,
     /// The `ip:port` of every running task behind the VIPs.
     pub backends: Vec<String>,
     /// How many instances its definitions ask for.

@@ -1,6 +1,7 @@
 //! How tasks' executors are started: [`ExecutorSettings`] (where the
-//! `ovn-mesos-executor` binary is, its flags, the attachment MTU and bridge,
-//! and its own cpus and mem) and the `CommandInfo` the agent runs it with.
+//! `ovn-mesos-executor` binary is, its flags, the attachment MTU, bridge and
+//! DNS settings, and its own cpus and mem) and the `CommandInfo` the agent
+//! runs it with.
 //!
 //! The command is either a path on the agents (`/usr/local/bin/ovn-mesos-executor`)
 //! or a URI the agent's fetcher copies into the sandbox first
@@ -8,8 +9,10 @@
 //! as `./ovn-mesos-executor`). Either way it is executed directly
 //! (`shell=false`) with its flags as arguments.
 
+use std::net::Ipv4Addr;
+
 use mesos_proto::v1::{command_info, CommandInfo};
-use ovn::attachment::MTU_RANGE;
+use ovn::attachment::{MAX_DNS_SERVERS, MTU_RANGE};
 
 use crate::tasks::Resources;
 
@@ -20,6 +23,13 @@ pub const DEFAULT_EXECUTOR_MEM: f64 = 32.0;
 /// Container MTU when not configured: the attachment contract's default,
 /// a 1500 underlay minus geneve's 58 bytes, rounded down.
 pub use ovn::attachment::DEFAULT_MTU;
+/// The DNS domain when not configured: a task of tenant `coke` searches
+/// `coke.ovn-mesos`.
+pub const DEFAULT_DNS_DOMAIN: &str = "ovn-mesos";
+/// The longest DNS name (RFC 1035).
+const MAX_DOMAIN_LEN: usize = 253;
+/// The longest label of a DNS name (RFC 1035).
+const MAX_LABEL_LEN: usize = 63;
 /// `ExecutorInfo.name` of every ovn-mesos executor.
 pub const EXECUTOR_NAME: &str = "ovn-mesos-executor";
 
@@ -43,6 +53,14 @@ pub struct ExecutorSettings {
     pub cpus: f64,
     /// The executor's own `mem` in MB (`ExecutorInfo.resources`).
     pub mem: f64,
+    /// The DNS domain, lower case ([`parse_dns_domain`]): a task of tenant
+    /// `coke` gets `/etc/resolv.conf` `search coke.<domain>` (label
+    /// `ovn-mesos/dns-search`, [`ExecutorSettings::tenant_domain`]), where
+    /// its tenant's service names are `<service>.coke.<domain>`.
+    pub dns_domain: String,
+    /// The tasks' nameservers (label `ovn-mesos/dns-servers`); empty, each
+    /// agent's own non-loopback ones.
+    pub dns_servers: Vec<Ipv4Addr>,
 }
 
 /// Why [`ExecutorSettings`] cannot start executors; checked once at start-up.
@@ -69,11 +87,74 @@ pub enum ExecutorSettingsError {
     /// The bridge name is empty or has whitespace.
     #[error("bridge name {bridge:?} is not a valid name")]
     BadBridge { bridge: String },
+    /// The DNS domain is not one.
+    #[error(transparent)]
+    BadDnsDomain(#[from] DnsDomainError),
+    /// More nameservers than a resolv.conf takes.
+    #[error("{count} DNS servers given: a resolv.conf takes at most {MAX_DNS_SERVERS}")]
+    TooManyDnsServers { count: usize },
+    /// A nameserver a task cannot reach: loopback or 0.0.0.0 mean the task
+    /// itself inside its namespace.
+    #[error("DNS server {server} is a loopback or unspecified address: a task's queries to it never leave the task")]
+    BadDnsServer { server: Ipv4Addr },
+}
+
+/// Why a DNS domain is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DNS domain {domain:?} is not a domain name: {why}")]
+pub struct DnsDomainError {
+    /// The domain as given.
+    pub domain: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// A DNS domain, lower-cased: dot-separated labels of `a-z`, `0-9` and `-`,
+/// not starting or ending with `-`, 1 to 63 characters each, at most 253
+/// in all (a trailing dot is dropped). Also the `--dns-domain` parser.
+pub fn parse_dns_domain(text: &str) -> Result<String, DnsDomainError> {
+    let refuse = |why: String| DnsDomainError {
+        domain: text.to_owned(),
+        why,
+    };
+    let domain = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
+    if domain.is_empty() {
+        return Err(refuse("it is empty".into()));
+    }
+    if domain.len() > MAX_DOMAIN_LEN {
+        return Err(refuse(format!(
+            "{} characters, more than {MAX_DOMAIN_LEN}",
+            domain.len()
+        )));
+    }
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Err(refuse("it has an empty label".into()));
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(refuse(format!(
+                "label {label:?} is longer than {MAX_LABEL_LEN} characters"
+            )));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(refuse(format!(
+                "label {label:?} has {c:?}, not one of a-z 0-9 -"
+            )));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(refuse(format!("label {label:?} starts or ends with '-'")));
+        }
+    }
+    Ok(domain)
 }
 
 impl ExecutorSettings {
     /// Settings for `command` with the defaults: no flags, MTU 1400, the
-    /// executor's bridge, 0.1 cpus and 32 MB.
+    /// executor's bridge, 0.1 cpus and 32 MB, DNS domain `ovn-mesos` and
+    /// the agents' nameservers.
     pub fn new(command: impl Into<String>) -> ExecutorSettings {
         ExecutorSettings {
             command: command.into(),
@@ -82,7 +163,15 @@ impl ExecutorSettings {
             bridge: None,
             cpus: DEFAULT_EXECUTOR_CPUS,
             mem: DEFAULT_EXECUTOR_MEM,
+            dns_domain: DEFAULT_DNS_DOMAIN.to_owned(),
+            dns_servers: Vec::new(),
         }
+    }
+
+    /// The DNS domain of `tenant`'s tasks and services: `<tenant>.<domain>`,
+    /// lower case (`coke.ovn-mesos`), their resolv.conf's `search` line.
+    pub fn tenant_domain(&self, tenant: &str) -> String {
+        format!("{}.{}", tenant.to_ascii_lowercase(), self.dns_domain)
     }
 
     /// Checks what a launch would otherwise carry to the agent and fail
@@ -112,6 +201,25 @@ impl ExecutorSettings {
                     bridge: bridge.clone(),
                 });
             }
+        }
+        if parse_dns_domain(&self.dns_domain)? != self.dns_domain {
+            return Err(DnsDomainError {
+                domain: self.dns_domain.clone(),
+                why: "it is not in lower case without a trailing dot".into(),
+            }
+            .into());
+        }
+        if self.dns_servers.len() > MAX_DNS_SERVERS {
+            return Err(ExecutorSettingsError::TooManyDnsServers {
+                count: self.dns_servers.len(),
+            });
+        }
+        if let Some(server) = self
+            .dns_servers
+            .iter()
+            .find(|s| s.is_loopback() || s.is_unspecified())
+        {
+            return Err(ExecutorSettingsError::BadDnsServer { server: *server });
         }
         Ok(())
     }
@@ -266,9 +374,87 @@ mod tests {
                 bridge: Some("br int".into()),
                 ..base.clone()
             },
+            ExecutorSettings {
+                dns_domain: "Ovn-Mesos".into(),
+                ..base.clone()
+            },
         ];
         for settings in cases {
             assert!(settings.check().is_err(), "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn a_dns_domain_is_lower_cased_and_checked_label_by_label() {
+        for (given, want) in [
+            ("ovn-mesos", "ovn-mesos"),
+            ("Mesos.Example.COM.", "mesos.example.com"),
+            ("a1.b-2", "a1.b-2"),
+        ] {
+            assert_eq!(parse_dns_domain(given).as_deref(), Ok(want), "{given}");
+        }
+        let long_label = "a".repeat(64);
+        let long_name = vec!["a".repeat(63); 4].join(".");
+        for (bad, why) in [
+            ("", "it is empty"),
+            (".", "it is empty"),
+            ("ovn..mesos", "it has an empty label"),
+            (
+                "ovn_mesos",
+                "label \"ovn_mesos\" has '_', not one of a-z 0-9 -",
+            ),
+            (
+                "ovn mesos",
+                "label \"ovn mesos\" has ' ', not one of a-z 0-9 -",
+            ),
+            ("-ovn.mesos", "label \"-ovn\" starts or ends with '-'"),
+            ("ovn.mesos-", "label \"mesos-\" starts or ends with '-'"),
+            (long_label.as_str(), "is longer than 63 characters"),
+            (long_name.as_str(), "255 characters, more than 253"),
+        ] {
+            let err = parse_dns_domain(bad).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("DNS domain {bad:?} is not a domain name: ")),
+                "{text}"
+            );
+            assert!(text.ends_with(why), "{bad:?}: {text}");
+            assert!(!text.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_tenants_domain_is_its_name_under_the_dns_domain() {
+        let mut settings = ExecutorSettings::new("/bin/e");
+        assert_eq!(settings.tenant_domain("coke"), "coke.ovn-mesos");
+        settings.dns_domain = "mesos.example.com".into();
+        assert_eq!(settings.tenant_domain("Pepsi"), "pepsi.mesos.example.com");
+    }
+
+    #[test]
+    fn dns_servers_are_at_most_three_and_reachable_from_a_task() {
+        let base = ExecutorSettings::new("/bin/e");
+        let with = |servers: &[[u8; 4]]| ExecutorSettings {
+            dns_servers: servers.iter().map(|&s| Ipv4Addr::from(s)).collect(),
+            ..base.clone()
+        };
+        assert_eq!(
+            with(&[[10, 0, 0, 2], [10, 0, 0, 3], [10, 0, 0, 4]]).check(),
+            Ok(())
+        );
+        assert_eq!(
+            with(&[[10, 0, 0, 2], [10, 0, 0, 3], [10, 0, 0, 4], [10, 0, 0, 5]]).check(),
+            Err(ExecutorSettingsError::TooManyDnsServers { count: 4 })
+        );
+        for server in [[127, 0, 0, 53], [0, 0, 0, 0]] {
+            let err = with(&[[10, 0, 0, 2], server]).check().unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "DNS server {} is a loopback",
+                    Ipv4Addr::from(server)
+                )),
+                "{err}"
+            );
         }
     }
 

@@ -31,7 +31,7 @@ mod pieces;
 mod place;
 mod taskinfo;
 
-pub use executor::ExecutorSettings;
+pub use executor::{parse_dns_domain, ExecutorSettings, DEFAULT_DNS_DOMAIN};
 pub use offer::{LaunchResources, Need, OfferSlot, DEFAULT_CHASSIS_ATTRIBUTE};
 #[cfg(test)]
 pub use place::NoFilter;

@@ -7,7 +7,8 @@
 //! `TaskInfo.data` as Mesos JSON. The network attachment is
 //! `container.network_infos[0]` as the contract [`ovn::attachment`]
 //! specifies: the port's IP, and labels naming the logical switch port,
-//! MAC, prefix length, gateway, MTU and bridge.
+//! MAC, prefix length, gateway, MTU and bridge, and the task's DNS search
+//! domain (`<tenant>.<DNS domain>`) and nameservers.
 
 use mesos_proto::v1::{
     container_info, executor_info, network_info, AgentId, ContainerInfo, ExecutorId, ExecutorInfo,
@@ -28,8 +29,9 @@ pub const LABEL_TENANT: &str = "ovn-mesos/tenant";
 /// The attachment labels and `NetworkInfo.name`, from the contract the
 /// executor reads ([`ovn::attachment`]).
 pub use ovn::attachment::{
-    BRIDGE as LABEL_BRIDGE, GATEWAY as LABEL_GATEWAY, LOGICAL_PORT as LABEL_LOGICAL_PORT,
-    MAC as LABEL_MAC, MTU as LABEL_MTU, NETWORK_NAME, PREFIX_LEN as LABEL_PREFIX_LEN,
+    BRIDGE as LABEL_BRIDGE, DNS_SEARCH as LABEL_DNS_SEARCH, DNS_SERVERS as LABEL_DNS_SERVERS,
+    GATEWAY as LABEL_GATEWAY, LOGICAL_PORT as LABEL_LOGICAL_PORT, MAC as LABEL_MAC,
+    MTU as LABEL_MTU, NETWORK_NAME, PREFIX_LEN as LABEL_PREFIX_LEN,
 };
 /// Executor ids are this prefix and the task id.
 pub const EXECUTOR_ID_PREFIX: &str = "ovn-mesos.";
@@ -110,7 +112,9 @@ pub fn task_info(
     }
 }
 
-/// `network_infos[0]`: the port's address and the attachment labels.
+/// `network_infos[0]`: the port's address and the attachment labels, the
+/// DNS ones included ([`LABEL_DNS_SEARCH`] = the port's tenant under
+/// [`ExecutorSettings::dns_domain`]; [`LABEL_DNS_SERVERS`] when configured).
 fn network(port: &TaskPort, executor: &ExecutorSettings) -> NetworkInfo {
     let mut labels = vec![
         label(LABEL_LOGICAL_PORT, &port.name),
@@ -125,6 +129,14 @@ fn network(port: &TaskPort, executor: &ExecutorSettings) -> NetworkInfo {
         labels.push(label(LABEL_BRIDGE, bridge));
     }
     labels.push(label(LABEL_LOGICAL_SWITCH, &port.switch));
+    labels.push(label(
+        LABEL_DNS_SEARCH,
+        &executor.tenant_domain(&port.tenant),
+    ));
+    if !executor.dns_servers.is_empty() {
+        let servers: Vec<String> = executor.dns_servers.iter().map(|s| s.to_string()).collect();
+        labels.push(label(LABEL_DNS_SERVERS, &servers.join(",")));
+    }
     NetworkInfo {
         ip_addresses: vec![network_info::IpAddress {
             protocol: Some(network_info::Protocol::IPv4 as i32),
@@ -145,6 +157,8 @@ fn label(key: &str, value: &str) -> Label {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use mesos_proto::v1::{CommandInfo, Offer};
     use ovn::ports::port_name;
     use ovn::services::ServiceKey;
@@ -290,6 +304,38 @@ mod tests {
         assert_eq!(parsed.mtu, 1442);
         assert_eq!(parsed.bridge, "br-int2");
         assert_eq!(parsed.logical_port, task.task_id.as_str());
+    }
+
+    #[test]
+    fn the_attachment_tells_the_executor_the_tasks_dns() {
+        let d = definition("web-a", 0.5, 64.0);
+        let mut executor = ExecutorSettings::new("/bin/e");
+        let task = build(&d, &executor);
+        let net = &task.container.as_ref().unwrap().network_infos[0];
+        assert_eq!(
+            label_of(net.labels.as_ref(), LABEL_DNS_SEARCH),
+            Some("coke.ovn-mesos")
+        );
+        assert_eq!(label_of(net.labels.as_ref(), LABEL_DNS_SERVERS), None);
+        let dns = Attachment::from_task(&task).unwrap().dns.expect("DNS");
+        assert_eq!(dns.search, ["coke.ovn-mesos"]);
+        assert!(dns.servers.is_empty(), "the agent's own");
+
+        executor.dns_domain = "mesos.example.com".into();
+        executor.dns_servers = vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)];
+        let task = build(&d, &executor);
+        let net = &task.container.as_ref().unwrap().network_infos[0];
+        assert_eq!(
+            label_of(net.labels.as_ref(), LABEL_DNS_SEARCH),
+            Some("coke.mesos.example.com")
+        );
+        assert_eq!(
+            label_of(net.labels.as_ref(), LABEL_DNS_SERVERS),
+            Some("10.0.0.2,10.0.0.3")
+        );
+        let dns = Attachment::from_task(&task).unwrap().dns.expect("DNS");
+        assert_eq!(dns.search, ["coke.mesos.example.com"]);
+        assert_eq!(dns.servers, executor.dns_servers);
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl Driver {
     ) -> Result<(), SchedulerError> {
         tokio::pin!(shutdown);
         let (inputs_tx, mut inputs) = mpsc::unbounded_channel::<Input>();
+        self.vips.report_to(inputs_tx.clone());
         let ports = PortWorker::start(self.nb.clone(), self.metrics.clone());
         let mut backoff = Backoff::new(
             self.core.config().backoff_min,
@@ -307,6 +308,7 @@ impl Driver {
                 }
                 Effect::ForgetFramework => self.store.clear_framework_id()?,
                 Effect::SyncVips(specs) => self.vips.sync(specs),
+                Effect::SyncGroups(groups) => self.vips.sync_groups(groups),
                 Effect::ResyncVips(specs) => self.vips.resync(specs),
                 Effect::Publish(specs) => self.publish(&specs),
                 Effect::Event(event) => {
@@ -332,11 +334,14 @@ impl Driver {
             version: t.version,
         });
         let nb = &self.nb;
-        let mut snapshot =
-            self.views
-                .snapshot(head, self.core.services(), specs, tasks, |tenant| {
-                    nb.read(|cache| ovn::topology::gateway_ips(cache, tenant))
-                });
+        let mut snapshot = self.views.snapshot(
+            head,
+            self.core.services(),
+            specs,
+            self.core.addresses(),
+            tasks,
+            |tenant| nb.read(|cache| ovn::topology::gateway_ips(cache, tenant)),
+        );
         let (definitions, deployments) =
             super::views::definitions(&self.core, self.store.definitions());
         snapshot.definitions = definitions;

@@ -23,22 +23,25 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use ovn::ovsdb::Client;
+use ovn::policy::{delete_port_group, ensure_port_group, list_port_groups, PortGroupSpec};
 use ovn::services::{
-    delete_service, ensure_service, reconcile_services, BackendPort, ReconcileScope, ServiceKey,
-    ServiceSpec,
+    delete_service, ensure_service, list_services, reconcile_services, BackendPort, ReconcileScope,
+    ServiceChange, ServiceKey, ServiceSpec,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Duration, Instant};
 use tracing::{info, warn};
 
 use super::book::Book;
+use super::core::{Input, ServiceAddresses};
 use crate::api::Metrics;
 use crate::tasks::Services;
 use ovn::report::Chain;
 
-/// The desired load balancers: one per service with a VIP, backends sorted.
-pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
+/// The desired load balancers: one per service with a VIP, backends
+/// sorted, names in `dns_domain`.
+pub fn desired(services: &Services, book: &Book, dns_domain: &str) -> Vec<ServiceSpec> {
     type Backends = (Vec<SocketAddrV4>, BTreeMap<Ipv4Addr, BackendPort>);
     let mut backends: BTreeMap<(&str, &str), Backends> = BTreeMap::new();
     for task in book.tasks().filter(|t| t.is_backend()) {
@@ -63,7 +66,33 @@ pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
             let (mut addrs, ports) = backends.remove(&key).unwrap_or_default();
             addrs.sort();
             addrs.dedup();
-            service.spec(addrs, ports)
+            service.spec(addrs, ports, dns_domain)
+        })
+        .collect()
+}
+
+/// Every service's port group: its tasks' ports (each task the book
+/// knows, whatever its state: a port that does not exist is skipped) and
+/// its policy.
+pub fn port_groups(services: &Services, book: &Book) -> Vec<PortGroupSpec> {
+    let mut ports: BTreeMap<(&str, &str), BTreeSet<String>> = BTreeMap::new();
+    for task in book.tasks() {
+        let r = &task.record;
+        ports
+            .entry((&r.tenant, &r.service))
+            .or_default()
+            .insert(r.port.name.clone());
+    }
+    services
+        .iter()
+        .map(|service| {
+            let key = (service.key.tenant.as_str(), service.key.name.as_str());
+            PortGroupSpec {
+                tenant: service.key.tenant.clone(),
+                service: service.key.name.clone(),
+                ports: ports.remove(&key).unwrap_or_default(),
+                policy: service.policy.clone(),
+            }
         })
         .collect()
 }
@@ -71,7 +100,9 @@ pub fn desired(services: &Services, book: &Book) -> Vec<ServiceSpec> {
 /// Remembers what was written, so an unchanged service costs nothing.
 #[derive(Debug, Default)]
 pub struct VipController {
-    written: BTreeMap<ServiceKey, Vec<SocketAddrV4>>,
+    written: BTreeMap<ServiceKey, ServiceSpec>,
+    /// The port groups written, by service.
+    groups: BTreeMap<ServiceKey, PortGroupSpec>,
     /// Tenants whose stale service load balancers a resync may delete.
     tenants: BTreeSet<String>,
 }
@@ -82,6 +113,7 @@ impl VipController {
     pub fn new(tenants: impl IntoIterator<Item = String>) -> VipController {
         VipController {
             written: BTreeMap::new(),
+            groups: BTreeMap::new(),
             tenants: tenants.into_iter().collect(),
         }
     }
@@ -90,7 +122,10 @@ impl VipController {
     /// written, and deletes the load balancers it wrote of services no
     /// longer desired (a definition deleted, a VIP dropped); a failed one
     /// is tried again at the next call.
-    pub async fn sync(&mut self, nb: &Client, specs: &[ServiceSpec], metrics: &Metrics) {
+    /// Returns true when a load balancer was created or deleted (so a
+    /// service's addresses may be new or gone).
+    pub async fn sync(&mut self, nb: &Client, specs: &[ServiceSpec], metrics: &Metrics) -> bool {
+        let mut addressed = false;
         let wanted: BTreeSet<ServiceKey> = specs.iter().map(ServiceSpec::key).collect();
         let gone: Vec<ServiceKey> = self
             .written
@@ -104,6 +139,7 @@ impl VipController {
                     if deleted {
                         metrics.ovsdb_transaction();
                         metrics.vip_update();
+                        addressed = true;
                         info!(service = %key, "load balancer of a removed service deleted");
                     }
                     self.written.remove(&key);
@@ -116,7 +152,7 @@ impl VipController {
         }
         for spec in specs {
             let key = spec.key();
-            if self.written.get(&key) == Some(&spec.backends) {
+            if self.written.get(&key) == Some(spec) {
                 continue;
             }
             match ensure_service(nb, spec).await {
@@ -125,8 +161,14 @@ impl VipController {
                         metrics.ovsdb_transaction();
                         metrics.vip_update();
                     }
+                    // a new row, or another name or VIP wanted
+                    addressed |= matches!(change, ServiceChange::Created { .. })
+                        || self.written.get(&key).is_none_or(|w| {
+                            (w.port, w.protocol, &w.dns_name, w.cluster_ip)
+                                != (spec.port, spec.protocol, &spec.dns_name, spec.cluster_ip)
+                        });
                     info!(service = %key, backends = spec.backends.len(), "service backends in place");
-                    self.written.insert(key, spec.backends.clone());
+                    self.written.insert(key, spec.clone());
                 }
                 Err(e) => {
                     metrics.ovsdb_error();
@@ -135,6 +177,77 @@ impl VipController {
                 }
             }
         }
+        addressed
+    }
+
+    /// Writes the port groups that differ from what was last written
+    /// (those without a policy first, so every peer's address set exists
+    /// before a policy names it), and deletes those of services no longer
+    /// desired; with `full`, ensures every one and deletes the owned port
+    /// groups of this controller's tenants that no service names. Returns
+    /// the services whose port group and policy are in place now.
+    pub async fn sync_groups(
+        &mut self,
+        nb: &Client,
+        groups: &[PortGroupSpec],
+        full: bool,
+        metrics: &Metrics,
+    ) -> Vec<ServiceKey> {
+        let wanted: BTreeSet<ServiceKey> = groups.iter().map(PortGroupSpec::key).collect();
+        let mut gone: BTreeSet<ServiceKey> = self
+            .groups
+            .keys()
+            .filter(|k| !wanted.contains(*k))
+            .cloned()
+            .collect();
+        if full {
+            self.groups.clear();
+            self.tenants.extend(groups.iter().map(|g| g.tenant.clone()));
+            gone.extend(
+                nb.read(list_port_groups)
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| self.tenants.contains(&k.tenant) && !wanted.contains(k)),
+            );
+        }
+        for key in gone {
+            match delete_port_group(nb, &key.tenant, &key.name).await {
+                Ok(deleted) => {
+                    if deleted {
+                        metrics.ovsdb_transaction();
+                    }
+                    self.groups.remove(&key);
+                }
+                Err(e) => {
+                    metrics.ovsdb_error();
+                    warn!(service = %key, error = %Chain(&e), "cannot delete the port group of a removed service; will retry");
+                }
+            }
+        }
+        let mut ordered: Vec<&PortGroupSpec> = groups.iter().collect();
+        ordered.sort_by_key(|g| g.policy.is_some());
+        let mut ready = Vec::new();
+        for group in ordered {
+            let key = group.key();
+            if self.groups.get(&key) == Some(group) {
+                continue;
+            }
+            match ensure_port_group(nb, group).await {
+                Ok(changed) => {
+                    if changed {
+                        metrics.ovsdb_transaction();
+                    }
+                    self.groups.insert(key.clone(), group.clone());
+                    ready.push(key);
+                }
+                Err(e) => {
+                    metrics.ovsdb_error();
+                    self.groups.remove(&key);
+                    warn!(service = %key, error = %Chain(&e), "cannot write the service port group; will retry");
+                }
+            }
+        }
+        ready
     }
 
     /// The full pass: ensures every desired service (each in its own
@@ -154,7 +267,7 @@ impl VipController {
                         metrics.vip_update();
                     }
                     if let Some(spec) = by_key.get(key) {
-                        self.written.insert(key.clone(), spec.backends.clone());
+                        self.written.insert(key.clone(), (*spec).clone());
                     }
                 }
                 for key in &report.deleted {
@@ -174,12 +287,15 @@ impl VipController {
     }
 }
 
-/// What the writer is asked to write: the desired services, and a full
-/// pass when `resync` changed.
+/// What the writer is asked to write: the desired services and port
+/// groups, and a full pass when `resync` changed; where it reports
+/// services' addresses and port groups.
 #[derive(Debug, Clone, Default)]
 struct Request {
     specs: Arc<Vec<ServiceSpec>>,
+    groups: Arc<Vec<PortGroupSpec>>,
     resync: u64,
+    reports: Option<mpsc::UnboundedSender<Input>>,
 }
 
 /// The services controller's task: writes the newest desired state handed
@@ -209,6 +325,18 @@ impl VipWriter {
         self.tx.send_modify(|r| r.specs = Arc::new(specs));
     }
 
+    /// After each pass that created or deleted a load balancer, the
+    /// writer reads the services' addresses from the NB and sends those
+    /// new or changed ([`Input::VipsWritten`]) to `inputs`.
+    pub fn report_to(&self, inputs: mpsc::UnboundedSender<Input>) {
+        self.tx.send_modify(|r| r.reports = Some(inputs));
+    }
+
+    /// Asks for the port groups that changed to be written.
+    pub fn sync_groups(&self, groups: Vec<PortGroupSpec>) {
+        self.tx.send_modify(|r| r.groups = Arc::new(groups));
+    }
+
     /// Asks for a full pass (see [`VipController::resync`]).
     pub fn resync(&self, specs: Vec<ServiceSpec>) {
         self.tx.send_modify(|r| {
@@ -236,6 +364,7 @@ async fn write_loop(
 ) {
     let mut resynced = 0;
     let mut next = Instant::now();
+    let mut reported: BTreeMap<ServiceKey, ServiceAddresses> = BTreeMap::new();
     // `changed` still reports a value sent just before the sender went.
     while rx.changed().await.is_ok() {
         // Gather what comes until the next pass may start; a finishing
@@ -254,11 +383,54 @@ async fn write_loop(
         }
         next = Instant::now() + interval;
         let request = rx.borrow_and_update().clone();
-        if request.resync != resynced {
-            resynced = request.resync;
-            controller.resync(&nb, &request.specs, &metrics).await;
-        } else {
-            controller.sync(&nb, &request.specs, &metrics).await;
+        let full = request.resync != resynced;
+        resynced = request.resync;
+        let grouped = controller
+            .sync_groups(&nb, &request.groups, full, &metrics)
+            .await;
+        if let (false, Some(inputs)) = (grouped.is_empty(), &request.reports) {
+            let _ = inputs.send(Input::GroupsWritten(grouped));
         }
+        let addressed = if full {
+            controller.resync(&nb, &request.specs, &metrics).await;
+            true
+        } else {
+            controller.sync(&nb, &request.specs, &metrics).await
+        };
+        if let (true, Some(inputs)) = (addressed, &request.reports) {
+            report(&nb, &request.specs, &mut reported, inputs);
+        }
+    }
+}
+
+/// Reads the addresses of the desired services from the NB (one scan)
+/// and sends those that differ from what was reported before.
+fn report(
+    nb: &Client,
+    specs: &[ServiceSpec],
+    reported: &mut BTreeMap<ServiceKey, ServiceAddresses>,
+    inputs: &mpsc::UnboundedSender<Input>,
+) {
+    let wanted: BTreeSet<ServiceKey> = specs.iter().map(ServiceSpec::key).collect();
+    let now: BTreeMap<ServiceKey, ServiceAddresses> = nb.read(|cache| {
+        list_services(cache)
+            .iter()
+            .filter(|info| wanted.contains(&info.key()))
+            .map(|info| (info.key(), ServiceAddresses::of(info)))
+            .collect()
+    });
+    let changed: Vec<ServiceAddresses> = now
+        .values()
+        .filter(|a| reported.get(&a.key) != Some(*a))
+        .cloned()
+        .collect();
+    let removed: Vec<ServiceKey> = reported
+        .keys()
+        .filter(|k| !now.contains_key(*k))
+        .cloned()
+        .collect();
+    *reported = now;
+    if !changed.is_empty() || !removed.is_empty() {
+        let _ = inputs.send(Input::VipsWritten { changed, removed });
     }
 }

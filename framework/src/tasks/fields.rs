@@ -12,10 +12,10 @@ use ovn::services::Protocol;
 
 use super::{
     Problem, Resources, RestartMode, RestartPolicy, Rollout, VipRequest, Warning, KNOWN_LABELS,
-    LABEL_BACKOFF_FACTOR, LABEL_BACKOFF_SECONDS, LABEL_CONSTRAINTS, LABEL_DRAIN_SECONDS,
-    LABEL_INSTANCES, LABEL_LOGICAL_SWITCH, LABEL_MAXIMUM_OVER_CAPACITY, LABEL_MAX_BACKOFF_SECONDS,
-    LABEL_MINIMUM_HEALTH_CAPACITY, LABEL_OVN_HEALTH_CHECK, LABEL_PROGRESS_DEADLINE_SECONDS,
-    LABEL_RESTART, MAX_INSTANCES, VIP_LABEL_PREFIX,
+    LABEL_ALLOW_FROM, LABEL_BACKOFF_FACTOR, LABEL_BACKOFF_SECONDS, LABEL_CONSTRAINTS,
+    LABEL_DRAIN_SECONDS, LABEL_INSTANCES, LABEL_LOGICAL_SWITCH, LABEL_MAXIMUM_OVER_CAPACITY,
+    LABEL_MAX_BACKOFF_SECONDS, LABEL_MINIMUM_HEALTH_CAPACITY, LABEL_OVN_HEALTH_CHECK,
+    LABEL_PROGRESS_DEADLINE_SECONDS, LABEL_RESTART, MAX_INSTANCES, VIP_LABEL_PREFIX,
 };
 use crate::launch::constraints::{parse_constraints, Constraint};
 
@@ -198,6 +198,7 @@ pub(super) struct LabelValues {
     pub ovn_health_check: bool,
     pub rollout: Rollout,
     pub constraints: Vec<Constraint>,
+    pub allow_from: Option<ovn::policy::Policy>,
 }
 
 pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<LabelValues, Problem> {
@@ -206,6 +207,7 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<LabelValues, Proble
     let mut ovn_health_check = true;
     let mut rollout = Rollout::default();
     let mut constraints = Vec::new();
+    let mut allow_from = None;
     let mut seen: Vec<&str> = Vec::new();
     let list = task
         .labels
@@ -292,6 +294,9 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<LabelValues, Proble
             LABEL_CONSTRAINTS => {
                 constraints = parse_constraints(text).map_err(|why| bad(&why))?;
             }
+            LABEL_ALLOW_FROM => {
+                allow_from = Some(text.parse().map_err(|why: String| bad(&why))?);
+            }
             LABEL_BACKOFF_FACTOR => {
                 policy.backoff_factor = text
                     .parse::<f64>()
@@ -336,6 +341,7 @@ pub(super) fn labels(file: &Path, task: &TaskInfo) -> Result<LabelValues, Proble
         ovn_health_check,
         rollout,
         constraints,
+        allow_from,
     })
 }
 

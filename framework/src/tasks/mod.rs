@@ -75,9 +75,15 @@ pub const LABEL_PROGRESS_DEADLINE_SECONDS: &str = "ovn-mesos/progress-deadline-s
 /// Task label: placement constraints in Marathon's JSON form, e.g.
 /// `[["hostname","UNIQUE"]]` ([`crate::launch::constraints`]).
 pub const LABEL_CONSTRAINTS: &str = "ovn-mesos/constraints";
+/// Task label: who may open connections to the service's tasks
+/// (`api,external,10.10.1.0/24`: services of the tenant, `tenant`,
+/// `external`, CIDRs; [`ovn::policy::Policy`]). Without it, anything in
+/// the tenant may; with it, nothing else may. Every definition of a
+/// service must say the same.
+pub const LABEL_ALLOW_FROM: &str = "ovn-mesos/allow-from";
 /// Every `ovn-mesos/` task label; any other key with that prefix is an error
 /// (a typo must not silently fall back to a default).
-pub const KNOWN_LABELS: [&str; 11] = [
+pub const KNOWN_LABELS: [&str; 12] = [
     LABEL_INSTANCES,
     LABEL_RESTART,
     LABEL_BACKOFF_SECONDS,
@@ -89,11 +95,14 @@ pub const KNOWN_LABELS: [&str; 11] = [
     LABEL_DRAIN_SECONDS,
     LABEL_PROGRESS_DEADLINE_SECONDS,
     LABEL_CONSTRAINTS,
+    LABEL_ALLOW_FROM,
 ];
-/// Labels that change how a definition is deployed or scaled, not what its
-/// tasks run: a change of only these (or of the instance count) starts no
-/// deployment.
-pub const ROLLOUT_LABELS: [&str; 5] = [
+/// Labels that change how a definition is deployed or scaled, or who may
+/// reach its tasks, not what its tasks run: a change of only these (or of
+/// the instance count) starts no deployment (a policy is applied to the
+/// running tasks' port group).
+pub const ROLLOUT_LABELS: [&str; 6] = [
+    LABEL_ALLOW_FROM,
     LABEL_INSTANCES,
     LABEL_MINIMUM_HEALTH_CAPACITY,
     LABEL_MAXIMUM_OVER_CAPACITY,
@@ -145,6 +154,8 @@ pub struct TaskDefinition {
     pub rollout: Rollout,
     /// Placement constraints ([`LABEL_CONSTRAINTS`]).
     pub constraints: Vec<crate::launch::constraints::Constraint>,
+    /// Who may connect to its service's tasks ([`LABEL_ALLOW_FROM`]).
+    pub allow_from: Option<ovn::policy::Policy>,
     /// The task file's JSON as given.
     pub body: std::sync::Arc<serde_json::Value>,
     /// What the tasks run, as a digest of the file without its

@@ -103,6 +103,7 @@ pub fn parse_task_value(
         command,
         rollout: labels.rollout,
         constraints: labels.constraints,
+        allow_from: labels.allow_from,
         body,
         version,
     };
@@ -179,6 +180,23 @@ mod tests {
         assert_eq!((d.resources.cpus, d.resources.mem), (0.5, 64.0));
         assert_eq!(d.command.value.as_deref(), Some("exec true"));
         assert!(d.ovn_health_check, "OVN health checks are on by default");
+    }
+
+    #[test]
+    fn the_allow_from_label_is_a_policy_and_a_bad_entry_is_named() {
+        let mut v = good();
+        let labels = v["labels"]["labels"].as_array_mut().unwrap();
+        labels.push(json!({"key": "ovn-mesos/allow-from", "value": "api, external,10.10.1.0/24"}));
+        let policy = parse(&v).unwrap().0.allow_from.unwrap();
+        assert_eq!(policy.to_string(), "api,external,10.10.1.0/24");
+        let labels = v["labels"]["labels"].as_array_mut().unwrap();
+        labels.last_mut().unwrap()["value"] = json!("api,10.10.1.0/33");
+        let e = parse(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("ovn-mesos/allow-from") && e.contains("10.10.1.0/33"),
+            "{e}"
+        );
+        assert_eq!(parse(&good()).unwrap().0.allow_from, None);
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use ovn::ovsdb::Cache;
-use ovn::services::{BackendPort, LbHealth, ServiceKey, ServiceSpec};
+use ovn::services::{dns_name, BackendPort, ClusterIp, LbHealth, ServiceKey, ServiceSpec};
 use ovn::topology::{gateway_ips, network_info, NetworkInfo};
 
-use super::{Problem, TaskDefinition, TaskFileError, VipRequest};
+use super::{Problem, TaskDefinition, TaskFileError, VipRequest, LABEL_ALLOW_FROM};
 
 /// What resolving needs to know about the OVN topology. [`Cache`] (the NB
 /// cache) implements it; tests use a table.
@@ -46,6 +46,8 @@ pub struct Service {
     pub key: ServiceKey,
     /// The VIP, when any member asks for one (all that do agree).
     pub vip: Option<VipRequest>,
+    /// Who may connect to its tasks (every member says the same).
+    pub policy: Option<ovn::policy::Policy>,
     /// In file order; shared with the task book, which launches them.
     pub members: Vec<Arc<Member>>,
 }
@@ -53,11 +55,14 @@ pub struct Service {
 impl Service {
     /// The load balancer wanted for the given running backends, or `None`
     /// for a service without a VIP (nothing to write in OVN). `ports` are
-    /// the backends' logical ports, for OVN's health checks.
+    /// the backends' logical ports, for OVN's health checks. Every service
+    /// with a VIP also gets a cluster IP, and a name in `dns_domain` when
+    /// its name and tenant are DNS labels.
     pub fn spec(
         &self,
         backends: Vec<SocketAddrV4>,
         ports: BTreeMap<Ipv4Addr, BackendPort>,
+        dns_domain: &str,
     ) -> Option<ServiceSpec> {
         let vip = self.vip?;
         Some(ServiceSpec {
@@ -66,7 +71,8 @@ impl Service {
             protocol: vip.protocol,
             port: vip.port,
             backends,
-            east_west_vip: None,
+            cluster_ip: Some(ClusterIp::Allocate),
+            dns_name: dns_name(&self.key.tenant, &self.key.name, dns_domain),
             health: self.ovn_health_check().then(|| LbHealth::new(ports)),
         })
     }
@@ -150,8 +156,30 @@ impl Services {
             let service = services.entry(key.clone()).or_insert_with(|| Service {
                 key: key.clone(),
                 vip: None,
+                policy: definition.allow_from.clone(),
                 members: Vec::new(),
             });
+            if let Some(first) = service.members.first() {
+                if first.definition.allow_from != definition.allow_from {
+                    let say = |p: &Option<ovn::policy::Policy>| {
+                        p.as_ref().map_or_else(
+                            || "none".to_owned(),
+                            |p| format!("{p:?}", p = p.to_string()),
+                        )
+                    };
+                    problems.push(Problem::field(
+                        &file,
+                        "labels",
+                        format!(
+                            "{LABEL_ALLOW_FROM} {} of service {key} differs from {} in {}: every definition of a service must say the same",
+                            say(&definition.allow_from),
+                            say(&first.definition.allow_from),
+                            first.definition.file.display()
+                        ),
+                    ));
+                    continue;
+                }
+            }
             if let Some(vip) = definition.vip {
                 match (service.vip, vip_from.get(&key)) {
                     (Some(existing), Some(first)) if !same_vip(existing, vip) => {

@@ -7,11 +7,18 @@ use std::net::SocketAddrV4;
 
 use uuid::Uuid;
 
+use std::net::Ipv4Addr;
+
+use super::fabric::{fabric_ops, Fabric};
 use super::view::{Attachable, TenantView};
-use super::{ServiceChange, ServiceError, ServiceSpec, EAST_WEST_VIP};
+use super::{hairpin_ip, ClusterIp, ServiceChange, ServiceError, ServiceSpec, CLUSTER_IP};
+use crate::nb::dns::set_records_ops;
 use crate::nb::load_balancer::{
-    add_to_router_ops, add_to_switch_ops, create_or_update_load_balancer_ops,
-    delete_load_balancer_ops, remove_from_router_ops, remove_from_switch_ops,
+    add_to_router_ops, create_or_update_load_balancer_ops, delete_load_balancer_ops,
+    remove_from_router_ops, remove_from_switch_ops,
+};
+use crate::nb::load_balancer_group::{
+    add_load_balancers_to_group_ops, remove_load_balancers_from_group_ops,
 };
 use crate::nb::{insert_ops, LoadBalancer, LoadBalancerHealthCheck, Table, NB_DB};
 use crate::ovsdb::{Condition, Datum, Expect, Operation, Txn, WaitUntil};
@@ -55,9 +62,11 @@ pub(crate) struct DesiredService {
     pub lb: LoadBalancer,
     /// Routers it must be attached to: every gateway router of the tenant.
     pub routers: BTreeSet<Uuid>,
-    /// Switches it must be attached to: the tenant's network switches when
-    /// the service has an east-west VIP, else none.
-    pub switches: BTreeSet<Uuid>,
+    /// Its cluster IP, and whether it is newly taken (then the transaction
+    /// guards against another service taking it meanwhile).
+    pub cluster_ip: Option<(Ipv4Addr, bool)>,
+    /// Its DNS name (only with a cluster IP).
+    pub dns_name: Option<String>,
     /// Its health check rows, one per VIP (uuids fresh until [`plan`] finds
     /// the existing rows equal); none without OVN health checks.
     pub health_checks: Vec<LoadBalancerHealthCheck>,
@@ -137,16 +146,66 @@ pub(crate) fn validate(spec: &ServiceSpec) -> Result<(), ServiceError> {
     if spec.port == 0 {
         return Err(bad("the VIP port must not be 0"));
     }
-    if spec.east_west_vip.is_some_and(|v| v.port() == 0) {
-        return Err(bad("the east-west VIP port must not be 0"));
+    if spec.dns_name.is_some() && spec.cluster_ip.is_none() {
+        return Err(bad("a DNS name needs a cluster IP"));
     }
     Ok(())
+}
+
+/// The cluster IP of `spec`: a fixed one if usable; else the one its load
+/// balancer holds if still usable; else the lowest free address of the
+/// service subnet. Usable: in the subnet, not its network, broadcast or
+/// hairpin address, and held by no other service of the tenant (`taken`).
+fn cluster_ip(
+    spec: &ServiceSpec,
+    view: &TenantView,
+    held: Option<&LoadBalancer>,
+    taken: &BTreeMap<Ipv4Addr, String>,
+) -> Result<Option<(Ipv4Addr, bool)>, ServiceError> {
+    let Some(want) = spec.cluster_ip else {
+        return Ok(None);
+    };
+    let subnet = view.service_subnet;
+    let reserved = [subnet.network(), subnet.broadcast(), hairpin_ip(subnet)];
+    let usable = |ip: Ipv4Addr| {
+        subnet.contains(ip)
+            && !reserved.contains(&ip)
+            && taken.get(&ip).is_none_or(|holder| *holder == spec.name)
+    };
+    let held = held
+        .and_then(|lb| lb.external_ids.get(CLUSTER_IP))
+        .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+    let chosen = match want {
+        ClusterIp::Fixed(ip) if usable(ip) => ip,
+        ClusterIp::Fixed(ip) => {
+            return Err(ServiceError::InvalidSpec {
+                service: spec.key().to_string(),
+                reason: format!(
+                    "cluster IP {ip} is outside service subnet {subnet}, reserved, or another service's"
+                ),
+            })
+        }
+        ClusterIp::Allocate => match held.filter(|ip| usable(*ip)) {
+            Some(ip) => ip,
+            None => subnet
+                .iter()
+                .find(|ip| usable(*ip))
+                .ok_or_else(|| ServiceError::ServiceSubnetFull {
+                    tenant: spec.tenant.clone(),
+                    service: spec.name.clone(),
+                    subnet,
+                })?,
+        },
+    };
+    Ok(Some((chosen, held != Some(chosen))))
 }
 
 /// The exact load balancer row and attachments for `spec` in `view`.
 pub(crate) fn desired_service(
     spec: &ServiceSpec,
     view: &TenantView,
+    held: Option<&LoadBalancer>,
+    taken: &BTreeMap<Ipv4Addr, String>,
 ) -> Result<DesiredService, ServiceError> {
     validate(spec)?;
     if !view.exists {
@@ -170,14 +229,23 @@ pub(crate) fn desired_service(
     let mut ids = Owner::new(Kind::LoadBalancer)
         .tenant(&spec.tenant)
         .with(owner::SERVICE, &spec.name);
-    if let Some(ew) = spec.east_west_vip {
-        vips.insert(ew.to_string(), backends.clone());
-        ids = ids.with(EAST_WEST_VIP, ew.to_string());
+    let mut options: BTreeMap<String, String> =
+        [("reject", "true"), ("neighbor_responder", "none")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    let cluster_ip = cluster_ip(spec, view, held, taken)?;
+    if let Some((ip, _)) = cluster_ip {
+        vips.insert(
+            SocketAddrV4::new(ip, spec.port).to_string(),
+            backends.clone(),
+        );
+        ids = ids.with(CLUSTER_IP, ip.to_string());
+        options.insert(
+            "hairpin_snat_ip".to_owned(),
+            hairpin_ip(view.service_subnet).to_string(),
+        );
     }
-    let options = [("reject", "true"), ("neighbor_responder", "none")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     let external_ids = ids.into_map();
     let (ip_port_mappings, health_checks) = health_rows(spec, view, &vips, &external_ids);
     let lb = LoadBalancer {
@@ -193,10 +261,8 @@ pub(crate) fn desired_service(
     Ok(DesiredService {
         lb,
         routers: view.gateways.iter().map(|g| g.router.uuid).collect(),
-        switches: match spec.east_west_vip {
-            Some(_) => view.switches.iter().map(|s| s.uuid).collect(),
-            None => BTreeSet::new(),
-        },
+        cluster_ip,
+        dns_name: spec.dns_name.clone(),
         health_checks,
     })
 }
@@ -238,8 +304,50 @@ fn guard_absent(txn: &mut Txn, lb: &LoadBalancer) {
     );
 }
 
-/// Appends the detach + delete of load balancers no longer wanted.
-pub(crate) fn delete_ops(txn: &mut Txn, existing: &[Existing]) {
+/// Appends a guard that aborts the transaction (retryably) if a load
+/// balancer of the tenant took cluster IP `ip` meanwhile.
+fn guard_cluster_ip(txn: &mut Txn, tenant: &str, ip: Ipv4Addr) {
+    let ids = Owner::new(Kind::LoadBalancer)
+        .tenant(tenant)
+        .with(CLUSTER_IP, ip.to_string())
+        .into_map();
+    txn.push(
+        Operation::Wait {
+            table: LoadBalancer::TABLE.to_owned(),
+            conditions: vec![Condition::includes(
+                "external_ids",
+                Datum::string_map(ids.iter()),
+            )],
+            columns: vec!["name".to_owned()],
+            until: WaitUntil::Equal,
+            rows: Vec::new(),
+            timeout_ms: Some(0),
+        },
+        Expect::Any,
+    );
+}
+
+/// The DNS names of `fabric` that point at one of `ips`.
+fn names_of(fabric: &Fabric, ips: &[String]) -> Vec<String> {
+    fabric
+        .records
+        .iter()
+        .filter(|(_, v)| ips.contains(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Appends the detach + delete of load balancers no longer wanted: out of
+/// every router, switch and the tenant's group, their names out of its
+/// DNS row.
+/// A name in `keep` stays (the surviving row's, when twins go).
+pub(crate) fn delete_ops(
+    txn: &mut Txn,
+    existing: &[Existing],
+    fabric: Option<&Fabric>,
+    keep: Option<&str>,
+) {
+    let mut held = Vec::new();
     for e in existing {
         for r in &e.routers {
             remove_from_router_ops(txn, r.uuid, &[e.lb.uuid]);
@@ -247,30 +355,47 @@ pub(crate) fn delete_ops(txn: &mut Txn, existing: &[Existing]) {
         for s in &e.switches {
             remove_from_switch_ops(txn, s.uuid, &[e.lb.uuid]);
         }
+        if let Some(f) = fabric.filter(|f| f.members.contains(&e.lb.uuid)) {
+            remove_load_balancers_from_group_ops(txn, f.group, &[e.lb.uuid]);
+        }
         delete_load_balancer_ops(txn, e.lb.uuid);
+        held.extend(e.lb.external_ids.get(CLUSTER_IP).cloned());
+    }
+    if let Some((f, dns)) = fabric.and_then(|f| Some((f, f.dns?))) {
+        let names: Vec<String> = names_of(f, &held)
+            .into_iter()
+            .filter(|n| keep != Some(n.as_str()))
+            .collect();
+        set_records_ops(txn, dns, &BTreeMap::new(), &names);
     }
 }
 
 /// The transaction taking `existing` (oldest first) to `desired`: reuse the
 /// first existing row (update only differing columns), attach/detach by set
-/// difference, delete any twin rows. The transaction is empty when nothing
-/// differs.
-pub(crate) fn plan(mut desired: DesiredService, existing: &[Existing]) -> (Txn, ServiceChange) {
+/// difference, delete any twin rows. A service with a cluster IP also gets
+/// the tenant's fabric (created or attached where missing), membership of
+/// its load balancer group and its DNS name. The transaction is empty when
+/// nothing differs.
+pub(crate) fn plan(
+    mut desired: DesiredService,
+    existing: &[Existing],
+    view: &TenantView,
+) -> (Txn, ServiceChange) {
     let mut txn = Txn::new(NB_DB);
     let keep = existing.first();
-    let (have_routers, have_switches): (BTreeSet<Uuid>, BTreeSet<Uuid>) = match keep {
+    let have_routers: BTreeSet<Uuid> = match keep {
         Some(e) => {
             desired.lb.uuid = e.lb.uuid;
-            (
-                e.routers.iter().map(|a| a.uuid).collect(),
-                e.switches.iter().map(|a| a.uuid).collect(),
-            )
+            e.routers.iter().map(|a| a.uuid).collect()
         }
         None => {
             guard_absent(&mut txn, &desired.lb);
-            Default::default()
+            BTreeSet::new()
         }
     };
+    if let Some((ip, true)) = desired.cluster_ip {
+        guard_cluster_ip(&mut txn, &desired.lb.external_ids[owner::TENANT], ip);
+    }
     let uuid = desired.lb.uuid;
     match keep {
         // the same checks: keep the rows (and the column) as they are
@@ -291,13 +416,53 @@ pub(crate) fn plan(mut desired: DesiredService, existing: &[Existing]) -> (Txn, 
     for r in have_routers.difference(&desired.routers) {
         remove_from_router_ops(&mut txn, *r, &[uuid]);
     }
-    for s in desired.switches.difference(&have_switches) {
-        add_to_switch_ops(&mut txn, *s, &[uuid]);
+    // the east-west VIP reaches switches through the group only
+    for s in keep.map(|e| e.switches.as_slice()).unwrap_or_default() {
+        remove_from_switch_ops(&mut txn, s.uuid, &[uuid]);
     }
-    for s in have_switches.difference(&desired.switches) {
-        remove_from_switch_ops(&mut txn, *s, &[uuid]);
+    let tenant = desired.lb.external_ids[owner::TENANT].clone();
+    let fabric = match desired.cluster_ip {
+        Some(_) => Some(fabric_ops(&mut txn, &tenant, view)),
+        None => Fabric::existing(view),
+    };
+    if let Some(f) = &fabric {
+        let member = f.members.contains(&uuid);
+        match desired.cluster_ip {
+            Some(_) if !member => add_load_balancers_to_group_ops(&mut txn, f.group, &[uuid]),
+            None if member => remove_load_balancers_from_group_ops(&mut txn, f.group, &[uuid]),
+            _ => {}
+        }
+        // its names: those pointing at the addresses it held or holds,
+        // except the one wanted
+        let mut ips: Vec<String> = keep
+            .and_then(|e| e.lb.external_ids.get(CLUSTER_IP).cloned())
+            .into_iter()
+            .collect();
+        let want = desired
+            .cluster_ip
+            .zip(desired.dns_name.as_ref())
+            .map(|((ip, _), name)| (name.clone(), ip.to_string()));
+        ips.extend(want.as_ref().map(|(_, ip)| ip.clone()));
+        let mut set = BTreeMap::new();
+        let remove: Vec<String> = names_of(f, &ips)
+            .into_iter()
+            .filter(|n| want.as_ref().is_none_or(|(w, _)| w != n))
+            .collect();
+        if let Some((name, ip)) = want {
+            if f.records.get(&name) != Some(&ip) {
+                set.insert(name, ip);
+            }
+        }
+        if let Some(dns) = f.dns {
+            set_records_ops(&mut txn, dns, &set, &remove);
+        }
     }
-    delete_ops(&mut txn, existing.get(1..).unwrap_or_default());
+    delete_ops(
+        &mut txn,
+        existing.get(1..).unwrap_or_default(),
+        fabric.as_ref(),
+        desired.dns_name.as_deref(),
+    );
     let change = match (keep, txn.is_empty()) {
         (None, _) => ServiceChange::Created { uuid },
         (Some(_), false) => ServiceChange::Updated { uuid },

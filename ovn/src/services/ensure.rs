@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use tracing::{info, info_span, Instrument};
 
 use super::desired::{delete_ops, desired_service, plan, validate, Existing};
+use super::fabric::Fabric;
 use super::view::{
-    attached_to, load_balancers_of, service_load_balancers, service_of, tenant_view,
+    attached_to, cluster_ips, load_balancers_of, service_load_balancers, service_of, tenant_view,
 };
 use super::{
     ReconcileReport, ReconcileScope, ServiceChange, ServiceError, ServiceKey, ServiceSpec,
@@ -54,8 +55,14 @@ pub async fn ensure_service(
     async {
         let change = nb
             .ensure(&format!("service {key}"), |cache| {
-                let desired = desired_service(spec, &tenant_view(cache, &spec.tenant))?;
-                let (txn, change) = plan(desired, &existing(cache, &spec.tenant, &spec.name));
+                let view = tenant_view(cache, &spec.tenant);
+                let found = existing(cache, &spec.tenant, &spec.name);
+                let taken = match spec.cluster_ip {
+                    Some(_) => cluster_ips(cache, &spec.tenant),
+                    None => Default::default(),
+                };
+                let desired = desired_service(spec, &view, found.first().map(|e| &e.lb), &taken)?;
+                let (txn, change) = plan(desired, &found, &view);
                 Ok::<_, ServiceError>(((!txn.is_empty()).then_some(txn), change))
             })
             .await
@@ -89,7 +96,8 @@ pub async fn delete_service(nb: &Client, tenant: &str, name: &str) -> Result<boo
                 return Ok::<_, ServiceError>((None, false));
             }
             let mut txn = Txn::new(NB_DB);
-            delete_ops(&mut txn, &found);
+            let fabric = Fabric::existing(&tenant_view(cache, tenant));
+            delete_ops(&mut txn, &found, fabric.as_ref(), None);
             Ok((Some(txn), true))
         })
         .await

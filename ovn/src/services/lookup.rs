@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::desired::parse_backends;
 use super::view::{attached_to, service_load_balancers, service_of, tenant_view};
-use super::{EastWestVip, Protocol, ServiceError, ServiceInfo, Vip, EAST_WEST_VIP};
+use super::{EastWestVip, Protocol, ServiceError, ServiceInfo, Vip, CLUSTER_IP};
 use crate::nb::LoadBalancer;
 use crate::ovsdb::Cache;
 use crate::report::Chain;
@@ -76,14 +76,29 @@ fn service_info(cache: &Cache, lb: &LoadBalancer) -> Result<ServiceInfo, Service
         None => Protocol::Tcp,
         Some(p) => p.parse().map_err(|_| bad(format!("protocol {p:?}")))?,
     };
-    let east_west_key = lb.external_ids.get(EAST_WEST_VIP);
+    let cluster_ip = lb.external_ids.get(CLUSTER_IP);
     let view = tenant_view(cache, tenant);
     let router_by_ip: BTreeMap<Ipv4Addr, &str> = view
         .gateways
         .iter()
         .map(|g| (g.ip, g.router.name.as_str()))
         .collect();
-    let (_, switches) = attached_to(cache, lb.uuid);
+    let (_, mut switches) = attached_to(cache, lb.uuid);
+    if let Some(g) = view
+        .group
+        .as_ref()
+        .filter(|g| g.load_balancer.contains(&lb.uuid))
+    {
+        switches.extend(
+            view.switches
+                .iter()
+                .filter(|s| s.groups.contains(&g.uuid))
+                .cloned(),
+        );
+    }
+    let mut switches: Vec<String> = switches.into_iter().map(|s| s.name).collect();
+    switches.sort();
+    switches.dedup();
     let mut vips = Vec::new();
     let mut east_west = None;
     for (key, value) in &lb.vips {
@@ -91,11 +106,19 @@ fn service_info(cache: &Cache, lb: &LoadBalancer) -> Result<ServiceInfo, Service
             .parse()
             .map_err(|_| bad(format!("VIP {key:?} is not IPv4:port")))?;
         let backends = parse_backends(value).map_err(bad)?;
-        if east_west_key == Some(key) {
+        if cluster_ip.is_some_and(|ip| *ip == vip.ip().to_string()) {
+            let names = view
+                .all_dns
+                .iter()
+                .flat_map(|d| d.records.iter())
+                .filter(|(_, v)| cluster_ip == Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
             east_west = Some(EastWestVip {
                 vip,
                 backends,
-                switches: switches.iter().map(|s| s.name.clone()).collect(),
+                switches: switches.clone(),
+                names,
             });
         } else {
             let router = router_by_ip.get(vip.ip()).copied().unwrap_or_default();
@@ -128,7 +151,7 @@ mod tests {
     use crate::ovsdb::Row;
     use crate::owner::Kind;
     use crate::services::view::fixtures::{router, router_port, switch};
-    use crate::services::{ServiceKey, ServiceSpec};
+    use crate::services::{ClusterIp, ServiceKey, ServiceSpec};
 
     fn cache(rows: Vec<(&str, Uuid, Row)>) -> Cache {
         let mut tables: Map<String, Value> = Map::new();
@@ -148,7 +171,8 @@ mod tests {
             protocol: Protocol::Udp,
             port: 32350,
             backends: vec!["192.168.1.2:53".parse().unwrap()],
-            east_west_vip: ew.map(|v| v.parse().unwrap()),
+            cluster_ip: ew.map(|v| ClusterIp::Fixed(v.parse().unwrap())),
+            dns_name: None,
             health: None,
         };
         let mut view = super::super::view::TenantView {
@@ -161,10 +185,12 @@ mod tests {
                 name: "GR".into(),
                 load_balancers: vec![],
                 monitor_ip: None,
+                groups: vec![],
+                dns_records: vec![],
             },
             ip: gw_ip.parse().unwrap(),
         });
-        super::super::desired::desired_service(&spec, &view)
+        super::super::desired::desired_service(&spec, &view, None, &Default::default())
             .unwrap()
             .lb
     }
@@ -208,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_service_is_found_with_its_vips_routers_and_switches() {
-        let lb = service_lb("coke", "dns", "10.10.1.12", Some("10.96.0.10:53"));
+        let lb = service_lb("coke", "dns", "10.10.1.12", Some("10.96.0.10"));
         let pepsi = service_lb("pepsi", "dns", "10.10.2.12", None);
         let c = world(&lb, &pepsi);
         let info = find_service(&c, Some("coke"), "dns").unwrap().unwrap();
@@ -223,7 +249,7 @@ mod tests {
             vec!["192.168.1.2:53".parse().unwrap()]
         );
         let ew = info.east_west.unwrap();
-        assert_eq!(ew.vip, "10.96.0.10:53".parse().unwrap());
+        assert_eq!(ew.vip, "10.96.0.10:32350".parse().unwrap());
         assert_eq!(ew.switches, vec!["coke1".to_owned()]);
     }
 

@@ -11,9 +11,16 @@
 //! vips: {"10.10.1.12:32350"="192.168.1.2:80,192.168.1.3:80", "10.10.1.14:32350"=...}
 //! ```
 //!
-//! attached to every `GR_coke_<system-id>` (`ovn-nbctl lr-lb-add`) and, when the
-//! service has an east-west VIP, to every network switch of the tenant
-//! (`ovn-nbctl ls-lb-add`). The row is owned through `external_ids`
+//! attached to every `GR_coke_<system-id>` (`ovn-nbctl lr-lb-add`). A
+//! service with a cluster IP ([`ClusterIp`]) also has the east-west VIP
+//! `<cluster IP>:<port>` on the same row, taken from the tenant's service
+//! subnet (`tenant-init --service-subnet`, stored on the load balancer as
+//! `ovn-mesos/cluster-ip` and kept for the service's life), and the load
+//! balancer is a member of the tenant's load balancer group, which every
+//! network switch of the tenant refers to ([`fabric`]): a task reaches the
+//! service through a VIP on its own switch. Its name
+//! `<service>.<tenant>.<domain>` is a record of the tenant's DNS row.
+//! The row is owned through `external_ids`
 //! (`ovn-mesos/kind=load-balancer`, `ovn-mesos/tenant`, `ovn-mesos/service`),
 //! which is how it is found again: the name is for people.
 //!
@@ -30,9 +37,18 @@
 //!   two gateways on one physical network `GR_a` would answer ARP for `GR_b`'s
 //!   address and steal its traffic. With `none` each gateway answers only for
 //!   its own router-port address, which is the VIP it owns.
+//! * with a cluster IP, `hairpin_snat_ip` = the service subnet's first
+//!   address ([`hairpin_ip`]): a backend that reaches its own service
+//!   through the VIP gets the connection from that address (only switches
+//!   read this option), so its reply comes back through OVN's conntrack.
+//!
+//! The gateway routers also carry the cluster IP VIP (one row serves
+//! both); nothing routes the service subnet to them, and they do not
+//! answer ARP for it (`neighbor_responder=none`).
 
 mod desired;
 mod ensure;
+pub mod fabric;
 mod lookup;
 mod view;
 
@@ -45,20 +61,60 @@ use uuid::Uuid;
 
 pub use desired::{backends_value, load_balancer_name, parse_backends};
 pub use ensure::{delete_service, ensure_service, reconcile_services};
+pub use fabric::{delete_fabric, ensure_fabric, group_name};
 pub use lookup::{find_service, list_services};
 
 /// The NB tables a client writing services must monitor besides the
 /// topology's ([`crate::topology::NB_TABLES`]).
-pub const SERVICE_TABLES: [&str; 2] = ["Load_Balancer", "Load_Balancer_Health_Check"];
+pub const SERVICE_TABLES: [&str; 6] = [
+    "Load_Balancer",
+    "Load_Balancer_Health_Check",
+    "Load_Balancer_Group",
+    "DNS",
+    "Port_Group",
+    "ACL",
+];
 
 /// Adds the monitors of [`SERVICE_TABLES`] to an NB client configuration.
 pub fn monitor_services(config: crate::ovsdb::ClientConfig) -> crate::ovsdb::ClientConfig {
     SERVICE_TABLES.iter().fold(config, |c, t| c.monitor(t))
 }
 
-/// `external_ids` key of a service load balancer naming its east-west VIP
-/// (the VIP attached to the tenant's switches rather than a gateway's address).
-pub const EAST_WEST_VIP: &str = "ovn-mesos/east-west-vip";
+/// `external_ids` key of a service load balancer holding its cluster IP.
+pub use crate::owner::CLUSTER_IP;
+
+/// The address hair-pinned connections (a backend reaching its own
+/// service) come from: the service subnet's first address, never a
+/// cluster IP.
+pub fn hairpin_ip(service_subnet: ipnetwork::Ipv4Network) -> Ipv4Addr {
+    service_subnet.nth(1).unwrap_or(service_subnet.network())
+}
+
+/// The DNS name of a service, `<service>.<tenant>.<domain>` in lowercase,
+/// or `None` when the service or tenant name is no DNS label (letters,
+/// digits and inner `-`, at most 63 characters: glibc refuses a host name
+/// with `_`, and a `.` would make two labels).
+pub fn dns_name(tenant: &str, service: &str, domain: &str) -> Option<String> {
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    (label(service) && label(tenant) && !domain.is_empty())
+        .then(|| format!("{service}.{tenant}.{domain}").to_ascii_lowercase())
+}
+
+/// A service's east-west VIP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterIp {
+    /// The address its load balancer holds, else the lowest free one of
+    /// the tenant's service subnet.
+    Allocate,
+    /// This address (it must be free and in the service subnet).
+    Fixed(Ipv4Addr),
+}
 
 /// A service's L4 protocol (the load balancer's `protocol` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -113,9 +169,12 @@ pub struct ServiceSpec {
     pub port: u16,
     /// The running tasks' addresses (order and duplicates do not matter).
     pub backends: Vec<SocketAddrV4>,
-    /// An optional VIP for clients on the tenant's own switches; it must lie
-    /// outside the switches' subnets (a switch does not answer ARP for it).
-    pub east_west_vip: Option<SocketAddrV4>,
+    /// The east-west VIP `<cluster IP>:<port>` on the tenant's switches,
+    /// or `None` for the gateway VIPs only.
+    pub cluster_ip: Option<ClusterIp>,
+    /// The name the tenant's DNS row maps to the cluster IP
+    /// (`web.coke.ovn-mesos`), lowercase; needs a cluster IP.
+    pub dns_name: Option<String>,
     /// OVN's own health checks of the backends, `None` for none.
     pub health: Option<LbHealth>,
 }
@@ -215,10 +274,14 @@ pub struct Vip {
 /// The east-west VIP of a service, as found in the NB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EastWestVip {
+    /// `<cluster IP>:<port>`.
     pub vip: SocketAddrV4,
     pub backends: Vec<SocketAddrV4>,
-    /// The switches the load balancer is attached to, by name.
+    /// The switches that carry it (through the tenant's load balancer
+    /// group, or attached directly), by name.
     pub switches: Vec<String>,
+    /// Its names in the tenant's DNS row.
+    pub names: Vec<String>,
 }
 
 /// A service as found in the NB (the answer to "which VIP serves service X,
@@ -309,6 +372,16 @@ pub enum ServiceError {
     #[error("invalid service {service:?}: {reason}")]
     InvalidSpec { service: String, reason: String },
 
+    /// Every address of the tenant's service subnet is a cluster IP already.
+    #[error(
+        "tenant {tenant:?}: service subnet {subnet} has no free address for service {service:?}"
+    )]
+    ServiceSubnetFull {
+        tenant: String,
+        service: String,
+        subnet: ipnetwork::Ipv4Network,
+    },
+
     /// No tenant router of this tenant exists (`ovn-mesos tenant-init` not run).
     #[error("unknown tenant {tenant:?}: no ovn-mesos tenant router of that name")]
     UnknownTenant { tenant: String },
@@ -365,6 +438,27 @@ mod tests {
             assert_eq!(parsed.to_string(), s.to_ascii_lowercase());
         }
         assert!("icmp".parse::<Protocol>().is_err());
+    }
+
+    #[test]
+    fn dns_names_are_lowercase_labels_or_none() {
+        assert_eq!(
+            dns_name("coke", "Web-1", "ovn-mesos").as_deref(),
+            Some("web-1.coke.ovn-mesos")
+        );
+        for (tenant, service) in [
+            ("coke", "web_a"),
+            ("coke", "a.b"),
+            ("coke", "-x"),
+            ("c_d", "web"),
+        ] {
+            assert_eq!(
+                dns_name(tenant, service, "ovn-mesos"),
+                None,
+                "{tenant}/{service}"
+            );
+        }
+        assert_eq!(dns_name("coke", &"a".repeat(64), "ovn-mesos"), None);
     }
 
     #[test]

@@ -12,10 +12,14 @@ use std::net::Ipv4Addr;
 
 use uuid::Uuid;
 
-use crate::nb::{LoadBalancer, LogicalRouter, LogicalSwitch, Table};
+use ipnetwork::Ipv4Network;
+
+use crate::nb::{
+    find_by_name, Dns, LoadBalancer, LoadBalancerGroup, LogicalRouter, LogicalSwitch, Table,
+};
 use crate::ovsdb::{Cache, Datum, Row};
 use crate::owner::{self, Kind};
-use crate::topology::find_gateway_routers;
+use crate::topology::{find_gateway_routers, tenant_service_subnet, DEFAULT_SERVICE_SUBNET};
 
 /// A router or switch a load balancer can be attached to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,10 @@ pub(crate) struct Attachable {
     /// A network switch's reserved health-check source address
     /// (`external_ids:ovn-mesos/svc-monitor-ip`); `None` for routers.
     pub monitor_ip: Option<Ipv4Addr>,
+    /// A switch's `load_balancer_group` column.
+    pub groups: Vec<Uuid>,
+    /// A switch's `dns_records` column.
+    pub dns_records: Vec<Uuid>,
 }
 
 /// A gateway router of a tenant.
@@ -38,12 +46,35 @@ pub(crate) struct Gateway {
 }
 
 /// The parts of a tenant's topology services use.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TenantView {
     /// True when the tenant's router exists.
     pub exists: bool,
     pub gateways: Vec<Gateway>,
     pub switches: Vec<Attachable>,
+    /// Where its services' cluster IPs come from (the tenant router's
+    /// `ovn-mesos/service-subnet`, else the default).
+    pub service_subnet: Ipv4Network,
+    /// Its load balancer group ([`super::fabric::group_name`]).
+    pub group: Option<LoadBalancerGroup>,
+    /// Its DNS row (the oldest, when several).
+    pub dns: Option<Dns>,
+    /// Every DNS row it owns, in uuid order.
+    pub all_dns: Vec<Dns>,
+}
+
+impl Default for TenantView {
+    fn default() -> Self {
+        TenantView {
+            exists: false,
+            gateways: Vec::new(),
+            switches: Vec::new(),
+            service_subnet: DEFAULT_SERVICE_SUBNET,
+            group: None,
+            dns: None,
+            all_dns: Vec::new(),
+        }
+    }
 }
 
 fn external_ids(row: &Row) -> BTreeMap<String, String> {
@@ -67,7 +98,20 @@ fn attachable(uuid: Uuid, row: &Row) -> Attachable {
         monitor_ip: external_ids(row)
             .get(super::SVC_MONITOR_IP)
             .and_then(|ip| ip.parse().ok()),
+        groups: row
+            .get("load_balancer_group")
+            .map(Datum::uuids)
+            .unwrap_or_default(),
+        dns_records: row.get("dns_records").map(Datum::uuids).unwrap_or_default(),
     }
+}
+
+/// Every logical switch, read as [`Attachable`].
+pub(crate) fn all_switches(cache: &Cache) -> Vec<Attachable> {
+    cache
+        .table(LogicalSwitch::TABLE)
+        .map(|(u, row)| attachable(*u, row))
+        .collect()
 }
 
 /// Rows of `table` owned as `kind` by `tenant`, in uuid order.
@@ -96,6 +140,8 @@ pub(crate) fn tenant_view(cache: &Cache, tenant: &str) -> TenantView {
                 name: g.router.name,
                 load_balancers: g.router.load_balancer,
                 monitor_ip: None,
+                groups: Vec::new(),
+                dns_records: Vec::new(),
             },
             ip: g.physical_ip,
         })
@@ -103,11 +149,31 @@ pub(crate) fn tenant_view(cache: &Cache, tenant: &str) -> TenantView {
     let switches = tenant_rows(cache, LogicalSwitch::TABLE, Kind::NetworkSwitch, tenant)
         .map(|(u, row)| attachable(u, row))
         .collect();
+    let all_dns: Vec<Dns> = tenant_rows(cache, Dns::TABLE, Kind::Dns, tenant)
+        .filter_map(|(u, row)| Dns::from_row(u, row).ok())
+        .collect();
     TenantView {
         exists,
         gateways,
         switches,
+        service_subnet: tenant_service_subnet(cache, tenant).unwrap_or(DEFAULT_SERVICE_SUBNET),
+        group: find_by_name::<LoadBalancerGroup>(cache, &super::fabric::group_name(tenant)),
+        dns: all_dns.first().cloned(),
+        all_dns,
     }
+}
+
+/// The cluster IPs the tenant's service load balancers hold, with the
+/// service holding each.
+pub(crate) fn cluster_ips(cache: &Cache, tenant: &str) -> BTreeMap<Ipv4Addr, String> {
+    service_load_balancers(cache)
+        .iter()
+        .filter(|lb| service_of(lb).0 == tenant)
+        .filter_map(|lb| {
+            let ip = lb.external_ids.get(owner::CLUSTER_IP)?.parse().ok()?;
+            Some((ip, service_of(lb).1.to_owned()))
+        })
+        .collect()
 }
 
 /// Every owned service load balancer (malformed rows are logged and skipped).

@@ -239,10 +239,24 @@ impl<'a> Planner<'a> {
             return self.new_switch(d, row);
         };
         if let Some(row) = &d.row {
+            // Keys others keep on the switch stay: the framework's reserved
+            // health-check source (`ovn-mesos/svc-monitor-ip`, and its
+            // `exclude_ips`); the topology's own keys are set as desired.
+            let mut row = row.clone();
+            for (k, v) in &existing.external_ids {
+                row.external_ids
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+            for (k, v) in &existing.other_config {
+                row.other_config
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
             if update_ops(
                 &mut self.txn,
                 existing,
-                row,
+                &row,
                 nb::logical_switch::UPDATE_COLUMNS,
             ) {
                 self.report

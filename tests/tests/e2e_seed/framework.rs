@@ -91,6 +91,9 @@ impl Framework {
             API.into(),
             "--executor".into(),
             executor.display().to_string(),
+            // the lab's upstream resolver is `outside`
+            "--dns-server".into(),
+            Host::Outside.ip().to_string(),
         ];
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         self.runs += 1;

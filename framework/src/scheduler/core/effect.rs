@@ -57,8 +57,45 @@ pub enum Input {
         services: crate::tasks::Services,
         deployments: BTreeMap<TemplateId, DeploymentRecord>,
     },
+    /// The VIP writer found a service's addresses (gateway VIPs, cluster
+    /// IP, names) new or changed in the NB, or a service's load balancer
+    /// gone.
+    VipsWritten {
+        changed: Vec<ServiceAddresses>,
+        removed: Vec<ovn::services::ServiceKey>,
+    },
+    /// The VIP writer wrote these services' port groups and policies.
+    GroupsWritten(Vec<ovn::services::ServiceKey>),
     /// A timer may be due.
     Tick,
+}
+
+/// Where a service is reached, as its load balancer in the NB says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAddresses {
+    pub key: ovn::services::ServiceKey,
+    /// One per gateway router: `<physical IP>:<port>`.
+    pub vips: Vec<std::net::SocketAddrV4>,
+    /// `<cluster IP>:<port>` on the tenant's switches.
+    pub east_west: Option<std::net::SocketAddrV4>,
+    /// Its names in the tenant's DNS row.
+    pub names: Vec<String>,
+}
+
+impl ServiceAddresses {
+    /// The addresses of a service read from the NB.
+    pub fn of(info: &ovn::services::ServiceInfo) -> ServiceAddresses {
+        ServiceAddresses {
+            key: info.key(),
+            vips: info.vips.iter().map(|v| v.vip).collect(),
+            east_west: info.east_west.as_ref().map(|e| e.vip),
+            names: info
+                .east_west
+                .as_ref()
+                .map(|e| e.names.clone())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// REVIVE or SUPPRESS.
@@ -156,6 +193,9 @@ pub enum Effect {
     ForgetFramework,
     /// Write the services whose backends changed.
     SyncVips(Vec<ServiceSpec>),
+    /// Hand the VIP writer every service's port group (written in its
+    /// next pass, before the load balancers).
+    SyncGroups(Vec<ovn::policy::PortGroupSpec>),
     /// A full pass over every service load balancer.
     ResyncVips(Vec<ServiceSpec>),
     /// Publish the API's view, with these desired load balancers.

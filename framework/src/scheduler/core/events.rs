@@ -9,7 +9,7 @@ use mesos_proto::v1::{TaskId, TaskStatus};
 use ovn::services::ServiceSpec;
 use serde_json::json;
 
-use super::{Core, Effect};
+use super::{Core, Effect, ServiceAddresses};
 use crate::api::ApiEvent;
 use crate::scheduler::book::{DeploymentStatus, LiveTask};
 
@@ -56,6 +56,21 @@ pub(super) fn status(kind: &'static str, task: &LiveTask, status: &TaskStatus) -
             "message": status.message,
             "ip": task.record.port.ip.to_string(),
             "version": task.record.version,
+        }),
+    )
+}
+
+/// `vip_addresses`: where a service is reached, once its load balancer
+/// is written (and again whenever that changes).
+pub(super) fn addresses(a: &ServiceAddresses) -> ApiEvent {
+    ApiEvent::new(
+        "vip_addresses",
+        json!({
+            "tenant": a.key.tenant,
+            "service": a.key.name,
+            "vips": a.vips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "east_west": a.east_west.map(|v| v.to_string()),
+            "names": a.names,
         }),
     )
 }

@@ -25,11 +25,11 @@ use tracing::{debug, info};
 
 pub use effect::{
     Effect, Input, KillReply, LaunchOrder, MasterCall, OfferBatch, OfferCall, PlannedTask,
-    Provisioned,
+    Provisioned, ServiceAddresses,
 };
 
 use super::book::{Action, Book, LiveTask, Step};
-use super::vips::desired;
+use super::vips::{desired, port_groups};
 use super::SchedulerConfig;
 use crate::api::KillRefused;
 use crate::state::DeploymentRecord;
@@ -64,6 +64,10 @@ pub struct Core {
     /// Each service's backends as last handed to the VIP writer (for the
     /// events).
     published: BTreeMap<ovn::services::ServiceKey, Vec<std::net::SocketAddrV4>>,
+    /// Each service's addresses, as the VIP writer last found them.
+    addresses: BTreeMap<ovn::services::ServiceKey, ServiceAddresses>,
+    /// Services whose port group (and policy) the writer has written.
+    groups_ready: std::collections::BTreeSet<ovn::services::ServiceKey>,
     /// Why a template's instances wait, from the last offers.
     waiting: BTreeMap<TemplateId, String>,
     /// The framework id of the current subscription.
@@ -109,6 +113,8 @@ impl Core {
             deployments,
             book,
             published: BTreeMap::new(),
+            addresses: BTreeMap::new(),
+            groups_ready: Default::default(),
             waiting: BTreeMap::new(),
             framework_id: None,
             agents: BTreeMap::new(),
@@ -138,6 +144,45 @@ impl Core {
         &self.book
     }
 
+    /// Each service's addresses (gateway VIPs, cluster IP, names), as
+    /// the VIP writer last found them in the NB.
+    pub fn addresses(&self) -> &BTreeMap<ovn::services::ServiceKey, ServiceAddresses> {
+        &self.addresses
+    }
+
+    /// The VIP writer found services' addresses new or changed, or their
+    /// load balancers gone: one `vip_addresses` event each, and a new view.
+    fn on_vips_written(
+        &mut self,
+        changed: Vec<ServiceAddresses>,
+        removed: Vec<ovn::services::ServiceKey>,
+        now: Instant,
+    ) {
+        for a in changed {
+            self.out.push(Effect::Event(events::addresses(&a)));
+            self.addresses.insert(a.key.clone(), a);
+        }
+        for key in removed {
+            self.addresses.remove(&key);
+        }
+        self.touch(false, now);
+    }
+
+    /// The VIP writer wrote these services' port groups: instances held
+    /// for their policy may launch; offers are revived for them.
+    fn on_groups_written(&mut self, keys: Vec<ovn::services::ServiceKey>, now: Instant) {
+        let held = keys.iter().any(|k| {
+            !self.groups_ready.contains(k)
+                && self.services.get(k).is_some_and(|s| s.policy.is_some())
+        });
+        self.groups_ready.extend(keys);
+        if held && self.connected && self.book.wants_now(now) {
+            self.suppressed = false;
+            self.revived_at = Some(now);
+            self.out.push(Effect::Call(MasterCall::Revive));
+        }
+    }
+
     /// Why each template's missing instances wait (no offer fits).
     pub fn waiting(&self) -> &BTreeMap<TemplateId, String> {
         &self.waiting
@@ -164,7 +209,9 @@ impl Core {
 
     /// The first effects: a full pass over the load balancers and the view.
     pub fn start(&mut self) -> Vec<Effect> {
-        let specs = desired(&self.services, &self.book);
+        let specs = desired(&self.services, &self.book, &self.config.executor.dns_domain);
+        self.out
+            .push(Effect::SyncGroups(port_groups(&self.services, &self.book)));
         self.out.push(Effect::ResyncVips(specs.clone()));
         self.out.push(Effect::Publish(specs));
         self.view_dirty = false;
@@ -194,6 +241,8 @@ impl Core {
                 services,
                 deployments,
             } => self.on_definitions(services, deployments, now),
+            Input::VipsWritten { changed, removed } => self.on_vips_written(changed, removed, now),
+            Input::GroupsWritten(keys) => self.on_groups_written(keys, now),
             Input::Tick => self.on_tick(now),
         }
         self.after(now);
@@ -316,6 +365,7 @@ impl Core {
         self.book.set_services(&services, &deployments, now);
         self.waiting
             .retain(|id, _| self.book.current_version(id).is_some());
+        self.groups_ready.retain(|k| services.get(k).is_some());
         self.services = services;
         self.deployments = deployments;
         self.touch(true, now);
@@ -345,7 +395,12 @@ impl Core {
         if now >= self.timers.resync + self.config.resync_interval {
             self.timers.resync = now;
             self.out
-                .push(Effect::ResyncVips(desired(&self.services, &self.book)));
+                .push(Effect::SyncGroups(port_groups(&self.services, &self.book)));
+            self.out.push(Effect::ResyncVips(desired(
+                &self.services,
+                &self.book,
+                &self.config.executor.dns_domain,
+            )));
         }
     }
 
@@ -449,7 +504,7 @@ impl Core {
         if !self.vips_dirty && !self.view_dirty {
             return;
         }
-        let specs = desired(&self.services, &self.book);
+        let specs = desired(&self.services, &self.book, &self.config.executor.dns_domain);
         if self.view_dirty {
             self.view_dirty = false;
             self.out.push(Effect::Publish(specs.clone()));
@@ -457,6 +512,8 @@ impl Core {
         if self.vips_dirty {
             self.vips_dirty = false;
             self.vip_events(&specs);
+            self.out
+                .push(Effect::SyncGroups(port_groups(&self.services, &self.book)));
             self.out.push(Effect::SyncVips(specs));
         }
     }
@@ -481,8 +538,11 @@ impl Core {
     /// Asks for the view to be published now.
     fn publish(&mut self) {
         self.view_dirty = false;
-        self.out
-            .push(Effect::Publish(desired(&self.services, &self.book)));
+        self.out.push(Effect::Publish(desired(
+            &self.services,
+            &self.book,
+            &self.config.executor.dns_domain,
+        )));
     }
 
     /// The DECLINE (and ACCEPT leftovers) filter: short while instances

@@ -32,6 +32,22 @@ impl Core {
         if self.waiting.len() != before {
             self.touch(false, now);
         }
+        // A service with a policy launches once its port group and ACLs
+        // are written: its tasks' ports join the group as they are made,
+        // so no task of it ever runs uncovered.
+        let (wants, held): (Vec<_>, Vec<_>) = wants.into_iter().partition(|w| {
+            w.member.definition.allow_from.is_none() || self.groups_ready.contains(&w.service)
+        });
+        for w in &held {
+            let why = format!(
+                "{} of {} instances wait: the network policy of service {} is not written yet",
+                w.count, w.member.definition.instances, w.service
+            );
+            if self.waiting.get(&w.template) != Some(&why) {
+                self.waiting.insert(w.template.clone(), why);
+                self.view_dirty = true;
+            }
+        }
         if wants.is_empty() {
             let decline = offers.iter().map(|o| o.id.clone()).collect();
             let refuse = self.refuse_seconds(now);

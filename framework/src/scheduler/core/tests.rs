@@ -655,3 +655,95 @@ fn a_disconnect_publishes_at_once_and_keeps_pending_load_balancer_writes() {
         "the new backend is still written: {effects:?}"
     );
 }
+
+#[test]
+fn a_service_with_a_policy_launches_once_its_port_group_is_written() {
+    let now = Instant::now();
+    let mut d = definition("web", 0.1, 32.0);
+    d.allow_from = Some("api,external".parse().unwrap());
+    let services = Services::resolve(vec![d], &Coke1).unwrap();
+    let mut core = Core::new(config(), services, BTreeMap::new(), now);
+    let start = core.start();
+    let groups = start
+        .iter()
+        .find_map(|e| match e {
+            Effect::SyncGroups(g) => Some(g.clone()),
+            _ => None,
+        })
+        .expect("the port groups go to the writer at start");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        groups[0].policy.as_ref().unwrap().to_string(),
+        "api,external"
+    );
+    core.handle(
+        Input::Subscribed {
+            framework_id: FrameworkId::new("fw-1"),
+        },
+        now,
+    );
+    // held: the offer is declined, the definition says why it waits
+    let effects = core.handle(Input::Offers(vec![offer("o1", "agent1", 8.0, 4096.0)]), now);
+    let b = batch(&effects);
+    assert!(b.launches.is_empty());
+    assert_eq!(b.decline.len(), 1);
+    let why = core.waiting().get(&web()).expect("it waits");
+    assert!(why.contains("network policy of service coke/web"), "{why}");
+    // written: offers are revived and the next one launches all three
+    let key = ovn::services::ServiceKey::new("coke", "web");
+    let effects = core.handle(Input::GroupsWritten(vec![key]), now);
+    assert!(revives(&effects));
+    let launched = launch_all(&mut core, now);
+    assert_eq!(launched.len(), 3);
+}
+
+#[test]
+fn a_service_without_a_policy_does_not_wait_for_its_port_group() {
+    let now = Instant::now();
+    let mut core = subscribed(now);
+    assert_eq!(launch_all(&mut core, now).len(), 3);
+}
+
+#[test]
+fn written_addresses_make_an_event_and_a_new_view_even_when_nothing_else_happens() {
+    let now = Instant::now();
+    let mut core = subscribed(now);
+    // whatever was due is flushed
+    core.handle(Input::Tick, now + Duration::from_secs(5));
+    let later = now + Duration::from_secs(6);
+    let key = ovn::services::ServiceKey::new("coke", "web");
+    let addresses = ServiceAddresses {
+        key: key.clone(),
+        vips: vec!["10.10.1.12:8080".parse().unwrap()],
+        east_west: Some("10.96.0.2:8080".parse().unwrap()),
+        names: vec!["web.coke.ovn-mesos".into()],
+    };
+    let effects = core.handle(
+        Input::VipsWritten {
+            changed: vec![addresses.clone()],
+            removed: Vec::new(),
+        },
+        later,
+    );
+    let event = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Event(ev) => Some(ev.clone()),
+            _ => None,
+        })
+        .expect("a vip_addresses event");
+    assert_eq!(event.kind, "vip_addresses");
+    assert!(
+        event.json.contains("\"east_west\":\"10.96.0.2:8080\""),
+        "{}",
+        event.json
+    );
+    assert_eq!(core.addresses().get(&key), Some(&addresses));
+    // the view follows by the next wake, with no other input
+    let wake = core.next_wake(later);
+    let effects = core.handle(Input::Tick, wake);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Publish(_))),
+        "{effects:?}"
+    );
+}
