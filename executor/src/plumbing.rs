@@ -35,7 +35,7 @@ use crate::netns::{self, NetnsError};
 use crate::ovs::{task_owner, OvsError, OvsPorts, PortSpec};
 use crate::ovs_session::OvsSession;
 use crate::proc_info::Me;
-use crate::resolv::{self, ResolvConf, Servers, HOST_RESOLV_CONF, RUN_DIR};
+use crate::resolv::{self, ResolvConf, Servers, HOST_RESOLV_CONF, RESOLVED_RESOLV_CONF, RUN_DIR};
 use ovn::report::Chain;
 
 /// Why a task's network could not be set up (everything created was removed).
@@ -271,13 +271,14 @@ impl Plumber {
         dns: &Dns,
         gateway: Option<std::net::Ipv4Addr>,
     ) -> std::io::Result<()> {
-        let host = match std::fs::read_to_string(HOST_RESOLV_CONF) {
+        let read = |path: &str| match std::fs::read_to_string(path) {
             Ok(text) => Some(text),
             Err(e) => {
-                debug!(path = HOST_RESOLV_CONF, error = %e, "cannot read the host's resolv.conf");
+                debug!(path, error = %e, "cannot read a resolv.conf of the host");
                 None
             }
         };
+        let host = resolv::host_text(read(HOST_RESOLV_CONF), read(RESOLVED_RESOLV_CONF));
         let conf = ResolvConf::new(dns, host.as_deref(), gateway);
         let path = resolv::write(&self.run_dir, &names.netns, &conf)?;
         let servers: Vec<String> = conf.nameservers.iter().map(|s| s.to_string()).collect();

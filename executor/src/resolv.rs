@@ -19,7 +19,10 @@
 //!    that are IPv4 and neither loopback (`127.0.0.0/8`) nor `0.0.0.0`, both
 //!    of which mean "this host" and, inside the task's namespace, the task
 //!    itself (systemd-resolved's `127.0.0.53` is one): a query to them never
-//!    leaves through the task's veth, so ovn-controller never sees it;
+//!    leaves through the task's veth, so ovn-controller never sees it. When
+//!    none is left (an agent whose `/etc/resolv.conf` is systemd-resolved's
+//!    stub), the upstream servers systemd-resolved itself uses, from
+//!    [`RESOLVED_RESOLV_CONF`] ([`host_text`]);
 //! 3. the task's gateway, with a warning: ovn-controller answers the service
 //!    names on the way, but other names do not resolve (the gateway router
 //!    serves no DNS); `ovn-mesos run --dns-server` is the remedy.
@@ -41,6 +44,9 @@ pub const RUN_DIR: &str = "/run/ovn-mesos";
 /// The host's resolver configuration: where the host's nameservers are read
 /// from, and the file the task's own is bind-mounted onto.
 pub const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+/// systemd-resolved's list of the upstream servers it uses (what its
+/// documentation offers programs that must bypass its stub).
+pub const RESOLVED_RESOLV_CONF: &str = "/run/systemd/resolve/resolv.conf";
 /// The name of a task's file in its directory.
 pub const FILE_NAME: &str = "resolv.conf";
 
@@ -95,6 +101,21 @@ pub struct ResolvConf {
     pub from: Servers,
     /// Nameservers beyond [`MAX_DNS_SERVERS`], left out.
     pub dropped: Vec<Ipv4Addr>,
+}
+
+/// The host text the nameservers are read from: `/etc/resolv.conf`'s when
+/// it has one a task can reach, else systemd-resolved's upstream list when
+/// that has one, else `/etc/resolv.conf`'s.
+pub fn host_text(etc: Option<String>, resolved: Option<String>) -> Option<String> {
+    let reachable = |t: &Option<String>| {
+        t.as_deref()
+            .is_some_and(|t| !reachable_nameservers(t).is_empty())
+    };
+    if !reachable(&etc) && reachable(&resolved) {
+        resolved
+    } else {
+        etc
+    }
 }
 
 impl ResolvConf {
@@ -211,6 +232,18 @@ mod tests {
 
     fn ip(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
         Ipv4Addr::new(a, b, c, d)
+    }
+
+    #[test]
+    fn systemd_resolveds_upstreams_stand_in_for_its_stub_only() {
+        let stub = Some("nameserver 127.0.0.53\noptions edns0\n".to_owned());
+        let upstream = Some("nameserver 10.0.0.2\n".to_owned());
+        let own = Some("nameserver 10.0.0.9\n".to_owned());
+        assert_eq!(host_text(stub.clone(), upstream.clone()), upstream);
+        assert_eq!(host_text(own.clone(), upstream.clone()), own);
+        assert_eq!(host_text(stub.clone(), None), stub);
+        assert_eq!(host_text(None, upstream.clone()), upstream);
+        assert_eq!(host_text(None, None), None);
     }
 
     #[test]
