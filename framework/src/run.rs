@@ -180,7 +180,8 @@ async fn shutdown_signal() {
 
 /// `ovn-mesos teardown`: TEARDOWN with the saved framework id (Mesos kills
 /// the tasks), then the framework's task ports, its services' load
-/// balancers, the task records and the framework id are deleted. The
+/// balancers and port groups (with their policies), the task records and
+/// the framework id are deleted. The
 /// scheduler must be stopped (the state dir is locked while it runs).
 pub async fn teardown(
     global: &GlobalArgs,
@@ -240,12 +241,19 @@ pub async fn teardown(
         }
     }
     let mut deleted_lbs = 0;
+    let mut deleted_groups = 0;
     for key in services.iter().filter(|k| !k.name.is_empty()) {
         if delete_service(&nb, &key.tenant, &key.name)
             .await
             .with_context(|| format!("cannot delete the load balancer of service {key}"))?
         {
             deleted_lbs += 1;
+        }
+        if ovn::policy::delete_port_group(&nb, &key.tenant, &key.name)
+            .await
+            .with_context(|| format!("cannot delete the port group of service {key}"))?
+        {
+            deleted_groups += 1;
         }
     }
     nb.close().await;
@@ -256,7 +264,7 @@ pub async fn teardown(
     store.clear_framework_id()?;
     writeln!(
         out,
-        "deleted {deleted_ports} task port(s), {deleted_lbs} service load balancer(s), {} task record(s) and the framework id",
+        "deleted {deleted_ports} task port(s), {deleted_lbs} service load balancer(s), {deleted_groups} port group(s), {} task record(s) and the framework id",
         ids.len()
     )?;
     Ok(())

@@ -514,7 +514,7 @@ fn teardown_kills_the_tasks_and_deletes_ports_load_balancers_and_the_framework_i
         "{out}"
     );
     assert!(
-        out.contains("deleted 2 task port(s), 1 service load balancer(s)"),
+        out.contains("deleted 2 task port(s), 1 service load balancer(s), 1 port group(s)"),
         "{out}"
     );
     assert!(task_ports(&lab.central).unwrap().is_empty(), "no task port");
@@ -522,6 +522,11 @@ fn teardown_kills_the_tasks_and_deletes_ports_load_balancers_and_the_framework_i
         load_balancers(&lab.central).unwrap().is_empty(),
         "no load balancer"
     );
+    let groups = lab
+        .central
+        .nbctl(&["--bare", "--columns=name", "list", "Port_Group"])
+        .unwrap();
+    assert_eq!(groups.trim(), "", "no port group");
     assert_eq!(saved_framework_id(&state), None, "framework id forgotten");
     wait_for(
         "the torn-down tasks' namespaces to be removed",
