@@ -244,10 +244,28 @@ async fn tenant_delete(nb: &Client, a: &TenantDeleteArgs, out: &mut impl Write) 
     let report = topology::tenant_delete(nb, &a.tenant_name, a.cascade)
         .await
         .with_context(|| format!("tenant-delete {}", a.tenant_name))?;
-    // the group and DNS rows go once no switch of the tenant is left
-    let fabric = services::delete_fabric(nb, &a.tenant_name)
+    // the group and DNS rows go once no switch of the tenant is left, and
+    // so do its services' port groups (and their ACLs)
+    let mut fabric = services::delete_fabric(nb, &a.tenant_name)
         .await
         .with_context(|| format!("deleting the service fabric of tenant {}", a.tenant_name))?;
+    let groups: Vec<String> = nb.read(|c| {
+        ovn::policy::list_port_groups(c)
+            .into_iter()
+            .filter(|(k, _)| k.tenant == a.tenant_name)
+            .map(|(k, _)| k.name)
+            .collect()
+    });
+    for service in groups {
+        fabric |= ovn::policy::delete_port_group(nb, &a.tenant_name, &service)
+            .await
+            .with_context(|| {
+                format!(
+                    "deleting the port group of service {}/{service}",
+                    a.tenant_name
+                )
+            })?;
+    }
     if fabric {
         writeln!(
             out,

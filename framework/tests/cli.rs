@@ -416,6 +416,13 @@ fn deleting_a_gateway_or_tenant_that_does_not_exist_says_so_and_succeeds() -> Re
     );
     let first = lab.ok(&["tenant-delete", "--tenant-name=coke"]);
     assert!(first.contains("deleted"), "{first}");
+    assert!(
+        first.contains("deleted the service fabric of tenant coke"),
+        "{first}"
+    );
+    for table in ["Load_Balancer_Group", "DNS", "Port_Group"] {
+        assert_eq!(lab.central.nbctl(&["list", table])?, "", "{table} left");
+    }
     let again = lab.ok(&["tenant-delete", "--tenant-name=coke"]);
     assert_eq!(
         again.trim_end(),
