@@ -152,49 +152,60 @@ pub(crate) fn validate(spec: &ServiceSpec) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The cluster IPs held by the tenant's services, read only when needed
+/// (a new address, a fixed one): the one a service's row holds is kept
+/// without reading them, so a backend change costs no scan.
+pub(crate) type Taken<'a> = &'a dyn Fn() -> BTreeMap<Ipv4Addr, String>;
+
 /// The cluster IP of `spec`: a fixed one if usable; else the one its load
-/// balancer holds if still usable; else the lowest free address of the
-/// service subnet. Usable: in the subnet, not its network, broadcast or
-/// hairpin address, and held by no other service of the tenant (`taken`).
+/// balancer holds if still in the subnet (it was guarded when taken);
+/// else the lowest free address of the service subnet. Usable: in the
+/// subnet, not its network, broadcast or hairpin address, and held by no
+/// other service of the tenant (`taken`).
 fn cluster_ip(
     spec: &ServiceSpec,
     view: &TenantView,
     held: Option<&LoadBalancer>,
-    taken: &BTreeMap<Ipv4Addr, String>,
+    taken: Taken<'_>,
 ) -> Result<Option<(Ipv4Addr, bool)>, ServiceError> {
     let Some(want) = spec.cluster_ip else {
         return Ok(None);
     };
     let subnet = view.service_subnet;
     let reserved = [subnet.network(), subnet.broadcast(), hairpin_ip(subnet)];
-    let usable = |ip: Ipv4Addr| {
-        subnet.contains(ip)
-            && !reserved.contains(&ip)
-            && taken.get(&ip).is_none_or(|holder| *holder == spec.name)
-    };
+    let in_range = |ip: Ipv4Addr| subnet.contains(ip) && !reserved.contains(&ip);
     let held = held
         .and_then(|lb| lb.external_ids.get(CLUSTER_IP))
         .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
     let chosen = match want {
-        ClusterIp::Fixed(ip) if usable(ip) => ip,
+        ClusterIp::Fixed(ip) if held == Some(ip) && in_range(ip) => ip,
         ClusterIp::Fixed(ip) => {
-            return Err(ServiceError::InvalidSpec {
-                service: spec.key().to_string(),
-                reason: format!(
-                    "cluster IP {ip} is outside service subnet {subnet}, reserved, or another service's"
-                ),
-            })
+            let taken = taken();
+            if !in_range(ip) || taken.get(&ip).is_some_and(|holder| *holder != spec.name) {
+                return Err(ServiceError::InvalidSpec {
+                    service: spec.key().to_string(),
+                    reason: format!(
+                        "cluster IP {ip} is outside service subnet {subnet}, reserved, or another service's"
+                    ),
+                });
+            }
+            ip
         }
-        ClusterIp::Allocate => match held.filter(|ip| usable(*ip)) {
+        ClusterIp::Allocate => match held.filter(|ip| in_range(*ip)) {
             Some(ip) => ip,
-            None => subnet
-                .iter()
-                .find(|ip| usable(*ip))
-                .ok_or_else(|| ServiceError::ServiceSubnetFull {
-                    tenant: spec.tenant.clone(),
-                    service: spec.name.clone(),
-                    subnet,
-                })?,
+            None => {
+                let taken = taken();
+                subnet
+                    .iter()
+                    .find(|ip| {
+                        in_range(*ip) && taken.get(ip).is_none_or(|holder| *holder == spec.name)
+                    })
+                    .ok_or_else(|| ServiceError::ServiceSubnetFull {
+                        tenant: spec.tenant.clone(),
+                        service: spec.name.clone(),
+                        subnet,
+                    })?
+            }
         },
     };
     Ok(Some((chosen, held != Some(chosen))))
@@ -205,7 +216,7 @@ pub(crate) fn desired_service(
     spec: &ServiceSpec,
     view: &TenantView,
     held: Option<&LoadBalancer>,
-    taken: &BTreeMap<Ipv4Addr, String>,
+    taken: Taken<'_>,
 ) -> Result<DesiredService, ServiceError> {
     validate(spec)?;
     if !view.exists {

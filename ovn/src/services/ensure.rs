@@ -57,10 +57,7 @@ pub async fn ensure_service(
             .ensure(&format!("service {key}"), |cache| {
                 let view = tenant_view(cache, &spec.tenant);
                 let found = existing(cache, &spec.tenant, &spec.name);
-                let taken = match spec.cluster_ip {
-                    Some(_) => cluster_ips(cache, &spec.tenant),
-                    None => Default::default(),
-                };
+                let taken = || cluster_ips(cache, &spec.tenant);
                 let desired = desired_service(spec, &view, found.first().map(|e| &e.lb), &taken)?;
                 let (txn, change) = plan(desired, &found, &view);
                 Ok::<_, ServiceError>(((!txn.is_empty()).then_some(txn), change))

@@ -190,7 +190,7 @@ mod tests {
             },
             ip: gw_ip.parse().unwrap(),
         });
-        super::super::desired::desired_service(&spec, &view, None, &Default::default())
+        super::super::desired::desired_service(&spec, &view, None, &BTreeMap::new)
             .unwrap()
             .lb
     }

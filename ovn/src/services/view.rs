@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use ipnetwork::Ipv4Network;
 
+use super::Protocol;
 use crate::nb::{
     find_by_name, Dns, LoadBalancer, LoadBalancerGroup, LogicalRouter, LogicalSwitch, Table,
 };
@@ -164,14 +165,20 @@ pub(crate) fn tenant_view(cache: &Cache, tenant: &str) -> TenantView {
 }
 
 /// The cluster IPs the tenant's service load balancers hold, with the
-/// service holding each.
+/// service holding each. Reads only each row's `external_ids` (a large
+/// `vips` map is never parsed).
 pub(crate) fn cluster_ips(cache: &Cache, tenant: &str) -> BTreeMap<Ipv4Addr, String> {
-    service_load_balancers(cache)
-        .iter()
-        .filter(|lb| service_of(lb).0 == tenant)
-        .filter_map(|lb| {
-            let ip = lb.external_ids.get(owner::CLUSTER_IP)?.parse().ok()?;
-            Some((ip, service_of(lb).1.to_owned()))
+    cache
+        .table(LoadBalancer::TABLE)
+        .filter_map(|(_, row)| {
+            let ids = external_ids(row);
+            if owner::kind_of(&ids) != Some(Kind::LoadBalancer)
+                || ids.get(owner::TENANT).map(String::as_str) != Some(tenant)
+            {
+                return None;
+            }
+            let ip = ids.get(owner::CLUSTER_IP)?.parse().ok()?;
+            Some((ip, ids.get(owner::SERVICE)?.clone()))
         })
         .collect()
 }
@@ -194,12 +201,32 @@ pub(crate) fn service_of(lb: &LoadBalancer) -> (&str, &str) {
 }
 
 /// The owned load balancers of one service, in uuid order (normally one; two
-/// only after concurrent creators raced, which ensure repairs).
+/// only after concurrent creators raced, which ensure repairs). Looked up
+/// by the names ovn-mesos gives them (the cache indexes names), so a
+/// change costs the same with a thousand services; a row renamed by hand
+/// is still found by a scan of every load balancer when the names give
+/// none.
 pub(crate) fn load_balancers_of(cache: &Cache, tenant: &str, name: &str) -> Vec<LoadBalancer> {
-    service_load_balancers(cache)
+    let ours = |lb: &LoadBalancer| {
+        owner::kind_of(&lb.external_ids) == Some(Kind::LoadBalancer)
+            && service_of(lb) == (tenant, name)
+    };
+    let mut found: Vec<LoadBalancer> = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp]
         .into_iter()
-        .filter(|lb| service_of(lb) == (tenant, name))
-        .collect()
+        .flat_map(|p| {
+            let lb_name = format!("{tenant}_{name}_{p}");
+            crate::nb::find_all_by_name::<LoadBalancer>(cache, &lb_name)
+        })
+        .filter(ours)
+        .collect();
+    if found.is_empty() {
+        found = service_load_balancers(cache)
+            .into_iter()
+            .filter(ours)
+            .collect();
+    }
+    found.sort_by_key(|lb| lb.uuid);
+    found
 }
 
 /// Routers and switches whose `load_balancer` column refers to `lb`.
