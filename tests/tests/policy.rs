@@ -167,3 +167,43 @@ async fn port_groups_hold_their_tasks_and_policies_compile_to_two_acls() {
     blocking(|| central.sync_sb()).unwrap();
     blocking(|| central.check_logs()).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_new_services_whose_policies_name_each_other_both_get_the_others_address_set() {
+    use ovn_mesos::scheduler::vips::VipController;
+
+    let central = blocking(OvnCentral::start).unwrap();
+    let nb = connect(&central).await;
+    let tenant = TenantSpec {
+        name: "coke".into(),
+        cluster_subnet: Some("192.168.0.0/16".parse().unwrap()),
+        service_subnet: None,
+    };
+    tenant_init(&nb, &tenant).await.unwrap();
+    let metrics = ovn_mesos::api::Metrics::default();
+    let mut controller = VipController::new(["coke".to_owned()]);
+    let groups = vec![
+        group("coke", "a", &[], Some("b")),
+        group("coke", "b", &[], Some("a")),
+        group("coke", "c", &[], None),
+    ];
+    let ready = controller.sync_groups(&nb, &groups, false, &metrics).await;
+    assert_eq!(ready.len(), 3);
+    for (me, peer) in [("a", "b"), ("b", "a")] {
+        let acls = nbctl(&central, &["acl-list", &port_group_name("coke", me)]);
+        let want = format!("${}_ip4", port_group_name("coke", peer));
+        assert!(acls.contains(&want), "{me}'s rule names {peer}: {acls}");
+    }
+    // the same groups again: nothing to write; a full pass deletes those
+    // of the tenant no service names
+    assert!(controller
+        .sync_groups(&nb, &groups, false, &metrics)
+        .await
+        .is_empty());
+    let ready = controller
+        .sync_groups(&nb, &groups[..2], true, &metrics)
+        .await;
+    assert_eq!(ready.len(), 2);
+    assert!(nb.read(|c| find_port_group(c, "coke", "c")).is_none());
+    blocking(|| central.check_logs()).unwrap();
+}

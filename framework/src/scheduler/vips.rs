@@ -247,6 +247,27 @@ impl VipController {
                 }
             }
         }
+        // A policy naming a service whose group this pass wrote after it
+        // (two new services with policies naming each other): its allow
+        // rule was computed before that group's address set existed.
+        let written: BTreeSet<&ServiceKey> = ready.iter().collect();
+        for group in groups.iter().filter(|g| {
+            g.policy.as_ref().is_some_and(|p| {
+                p.services
+                    .iter()
+                    .any(|s| written.contains(&ServiceKey::new(&g.tenant, s)))
+            })
+        }) {
+            match ensure_port_group(nb, group).await {
+                Ok(true) => metrics.ovsdb_transaction(),
+                Ok(false) => {}
+                Err(e) => {
+                    metrics.ovsdb_error();
+                    self.groups.remove(&group.key());
+                    warn!(service = %group.key(), error = %Chain(&e), "cannot write the service port group; will retry");
+                }
+            }
+        }
         ready
     }
 
