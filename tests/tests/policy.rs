@@ -205,5 +205,11 @@ async fn two_new_services_whose_policies_name_each_other_both_get_the_others_add
         .await;
     assert_eq!(ready.len(), 2);
     assert!(nb.read(|c| find_port_group(c, "coke", "c")).is_none());
+    // a peer whose group goes leaves the rule of the policy naming it
+    controller
+        .sync_groups(&nb, &groups[..1], false, &metrics)
+        .await;
+    let acls = nbctl(&central, &["acl-list", &port_group_name("coke", "a")]);
+    assert!(!acls.contains(&port_group_name("coke", "b")), "{acls}");
     blocking(|| central.check_logs()).unwrap();
 }

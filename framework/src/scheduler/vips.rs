@@ -210,11 +210,13 @@ impl VipController {
                     .filter(|k| self.tenants.contains(&k.tenant) && !wanted.contains(k)),
             );
         }
+        let mut deleted_now = Vec::new();
         for key in gone {
             match delete_port_group(nb, &key.tenant, &key.name).await {
                 Ok(deleted) => {
                     if deleted {
                         metrics.ovsdb_transaction();
+                        deleted_now.push(key.clone());
                     }
                     self.groups.remove(&key);
                 }
@@ -247,10 +249,12 @@ impl VipController {
                 }
             }
         }
-        // A policy naming a service whose group this pass wrote after it
-        // (two new services with policies naming each other): its allow
-        // rule was computed before that group's address set existed.
-        let written: BTreeSet<&ServiceKey> = ready.iter().collect();
+        // A policy naming a service whose group this pass wrote (two new
+        // services with policies naming each other, a peer defined after
+        // it) or deleted: its allow rule was computed before that address
+        // set existed, or names one that is gone (which ovn-controller
+        // cannot parse).
+        let written: BTreeSet<&ServiceKey> = ready.iter().chain(&deleted_now).collect();
         for group in groups.iter().filter(|g| {
             g.policy.as_ref().is_some_and(|p| {
                 p.services
