@@ -8,8 +8,12 @@
 # packaged services are not started), shellcheck + ruby (the vagrant/ lab's
 # scripts and Vagrantfile are checked with them), and debootstrap,
 # systemd-container and nftables (scripts/machines.sh boots the vagrant lab
-# as systemd-nspawn machines for the machine test). Safe to run again: it installs
-# only what is missing. Needs root (or sudo) when something is missing.
+# as systemd-nspawn machines for the machine test), and zookeeper 3.8 with the
+# JRE it depends on (default-jre-headless if java is still missing: the test
+# harness runs ZooKeeper servers and ensembles itself, `java` with the packaged
+# jars and private configs; the package ships no service, zookeeperd would and
+# is not installed). Safe to run again: it installs only what is missing.
+# Needs root (or sudo) when something is missing.
 set -euo pipefail
 
 need=()
@@ -32,6 +36,9 @@ command -v ruby >/dev/null || need+=(ruby)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v nft >/dev/null || need+=(nftables)
+# ZooKeeper for the harness (tests/src/zookeeper.rs): jars + QuorumPeerMain
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
+command -v java >/dev/null || need+=(default-jre-headless)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

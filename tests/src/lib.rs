@@ -5,6 +5,8 @@
 //! * [`LocalOvs`]: a chassis' Open_vSwitch database server.
 //! * [`Chassis`]: a full chassis (ovs-vswitchd, ovn-controller, `br-int`) in
 //!   its own network namespace, registered with an [`OvnCentral`].
+//! * [`ZooKeeper`]: a standalone ZooKeeper server or an ensemble (`java`
+//!   with Debian's jars), on free loopback ports.
 //! * [`wait_for`] / [`poll::wait_for_async`]: poll a condition with a deadline.
 //! * [`binaries`]: the `ovn-mesos`, `ovn-mesos-executor` and `mesos-local`
 //!   binaries tests run, built on demand by one helper.
@@ -25,6 +27,7 @@ pub mod ovs;
 pub mod poll;
 pub mod raft;
 pub mod workdir;
+pub mod zookeeper;
 
 pub use central::OvnCentral;
 pub use chassis::Chassis;
@@ -33,3 +36,4 @@ pub use ovs::LocalOvs;
 pub use poll::{wait_for, wait_for_async};
 pub use raft::RaftNb;
 pub use workdir::WorkDir;
+pub use zookeeper::ZooKeeper;
