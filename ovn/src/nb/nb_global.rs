@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::column::{Columns, RowBuilder};
-use super::{RowError, Table, Writable};
-use crate::ovsdb::{Cache, Row};
+use super::{RowError, Table, Writable, NB_DB};
+use crate::ovsdb::{
+    Cache, Client, Condition, Datum, Error, Expect, LeaderFence, Operation, Row, Txn, WaitUntil,
+};
 
 /// The `NB_Global` row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +63,89 @@ impl Writable for NbGlobal {
 /// The `NB_Global` row, if ovn-northd (or `ovn-nbctl init`) has created it.
 pub fn nb_global(cache: &Cache) -> Option<NbGlobal> {
     super::list::<NbGlobal>(cache).into_iter().next()
+}
+
+/// `external_ids` key of `NB_Global` holding the leader epoch of the
+/// framework instances sharing this NB ([`bump_epoch`], [`LeaderFence`]).
+pub const LEADER_EPOCH: &str = "ovn-mesos/leader-epoch";
+
+/// Raises the leader epoch `key` of `NB_Global` by one, in one
+/// transaction guarded on the whole `external_ids` map read (so two
+/// instances raising it at once cannot both get the same epoch; the loser
+/// recomputes and gets the next), and guards the client's later writes on
+/// the new epoch ([`Client::set_leader_fence`]); the guard is returned. It
+/// is what an instance does when it becomes the leader: the raise itself
+/// is sent without the client's earlier guard (an instance that led before
+/// may lead again). A missing `NB_Global` row is created (`ovn-nbctl
+/// init`), with a guard that the table is still empty. The client must
+/// monitor `NB_Global`.
+pub async fn bump_epoch(nb: &Client, key: &str) -> Result<LeaderFence, Error> {
+    nb.set_leader_fence(None);
+    let epoch = nb
+        .ensure("leader epoch", |cache| {
+            let mut txn = Txn::new(NB_DB);
+            let next = match nb_global(cache) {
+                Some(g) => {
+                    let current = g
+                        .external_ids
+                        .get(key)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let next = current + 1;
+                    let mut ids = g.external_ids.clone();
+                    ids.insert(key.to_owned(), next.to_string());
+                    let mut was = Row::new();
+                    was.insert(
+                        "external_ids".into(),
+                        Datum::string_map(g.external_ids.iter()),
+                    );
+                    txn.push(
+                        Operation::Wait {
+                            table: NbGlobal::TABLE.to_owned(),
+                            conditions: vec![Condition::uuid(g.uuid)],
+                            columns: vec!["external_ids".to_owned()],
+                            until: WaitUntil::Equal,
+                            rows: vec![was],
+                            timeout_ms: Some(0),
+                        },
+                        Expect::Any,
+                    );
+                    let mut row = Row::new();
+                    row.insert("external_ids".into(), Datum::string_map(ids.iter()));
+                    txn.update_row(NbGlobal::TABLE, g.uuid, row);
+                    next
+                }
+                None => {
+                    txn.push(
+                        Operation::Wait {
+                            table: NbGlobal::TABLE.to_owned(),
+                            conditions: Vec::new(),
+                            columns: vec!["_uuid".to_owned()],
+                            until: WaitUntil::Equal,
+                            rows: Vec::new(),
+                            timeout_ms: Some(0),
+                        },
+                        Expect::Any,
+                    );
+                    let mut g = NbGlobal {
+                        uuid: Uuid::new_v4(),
+                        ..Default::default()
+                    };
+                    g.external_ids.insert(key.to_owned(), "1".to_owned());
+                    super::insert_ops(&mut txn, &g);
+                    1
+                }
+            };
+            Ok::<_, std::convert::Infallible>((Some(txn), next))
+        })
+        .await?;
+    let epoch = match epoch {
+        Ok(epoch) => epoch,
+        Err(never) => match never {},
+    };
+    let fence = LeaderFence::new(NbGlobal::TABLE, key, epoch);
+    nb.set_leader_fence(Some(fence.clone()));
+    Ok(fence)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use super::cache::Cache;
 use super::config::ClientConfig;
 use super::error::{Error, OpErrorKind};
 use super::fence::{fixed_names, Fence};
+use super::leader::LeaderFence;
 use super::operation::{Operation, Txn};
 use super::remote::{format_remotes, Remote};
 use super::result::{OpResult, Plan};
@@ -119,6 +120,50 @@ impl Committed {
     }
 }
 
+/// An error of a transaction sent with the leader guard first, in terms of
+/// the caller's transaction: the guard's failure is [`Error::Fenced`], the
+/// other operations' indexes shift back by one.
+fn unshift(e: Error, leader: &LeaderFence) -> Error {
+    match e {
+        Error::Op {
+            index: 0,
+            kind: OpErrorKind::TimedOut,
+            ..
+        } => Error::Fenced {
+            table: leader.table.clone(),
+            key: leader.key.clone(),
+            epoch: leader.epoch,
+        },
+        Error::Op {
+            index,
+            op,
+            table,
+            kind,
+            details,
+        } => Error::Op {
+            index: index.saturating_sub(1),
+            op,
+            table,
+            kind,
+            details,
+        },
+        Error::Count {
+            index,
+            op,
+            table,
+            count,
+            expect,
+        } => Error::Count {
+            index: index.saturating_sub(1),
+            op,
+            table,
+            count,
+            expect,
+        },
+        other => other,
+    }
+}
+
 impl Client {
     /// Connects to a usable server (for a clustered database, with `leader_only`,
     /// the leader), fetches and checks the schema, loads the monitored tables,
@@ -187,12 +232,26 @@ impl Client {
             }
         });
         let started = Instant::now();
-        let mut plan = Plan::new(txn);
+        // A fenced client's transaction starts with the leader guard.
+        let leader = ours
+            .then(|| shared.leader.lock().expect("leader lock").clone())
+            .flatten();
+        let wire = leader.as_ref().map(|l| l.guarded(txn));
+        let sent = wire.as_ref().unwrap_or(txn);
+        let mut plan = Plan::new(sent);
         let params = std::mem::take(&mut plan.params);
         let reply = conn.request("transact", params).await;
         debug!(db = %txn.database, ops = txn.len(), %remote, ok = reply.is_ok(),
                elapsed_us = started.elapsed().as_micros() as u64, "transact");
-        let results = plan.check(txn, &reply?)?;
+        let results = match (plan.check(sent, &reply?), &leader) {
+            (Ok(results), None) => results,
+            (Ok(mut results), Some(_)) => {
+                results.remove(0);
+                results
+            }
+            (Err(e), None) => return Err(e),
+            (Err(e), Some(l)) => return Err(unshift(e, l)),
+        };
         if ours {
             let mut names = fixed_names(txn);
             for ((op, _), r) in txn.ops.iter().zip(&results) {
@@ -213,6 +272,14 @@ impl Client {
             deadline: Instant::now() + shared.config.write_visible_timeout,
         };
         Ok((results, committed))
+    }
+
+    /// Guards every later transaction on this client's database with
+    /// `fence` (a `wait` that the leader epoch is still `fence.epoch`), or
+    /// stops guarding with `None`. A write refused by the guard fails with
+    /// [`Error::Fenced`] and is not retried.
+    pub fn set_leader_fence(&self, fence: Option<LeaderFence>) {
+        *self.shared().leader.lock().expect("leader lock") = fence;
     }
 
     /// Level-triggered write: `build` computes the transaction from the current

@@ -154,6 +154,16 @@ pub enum Error {
         details: String,
     },
 
+    /// The client's leader fence failed: the database's leader epoch is no
+    /// longer this client's (another instance leads now). Nothing was
+    /// written; not retryable: the caller must stop writing.
+    #[error("fenced: {table} {key} is no longer {epoch} (another instance leads)")]
+    Fenced {
+        table: String,
+        key: String,
+        epoch: u64,
+    },
+
     /// Every operation succeeded but the commit failed (e.g. a duplicate index value
     /// or a dangling reference detected at commit); nothing was committed.
     #[error("transaction failed to commit: {kind}: {details}")]
@@ -203,6 +213,7 @@ impl Error {
             Error::Op { kind, .. } => *kind == OpErrorKind::TimedOut,
             Error::Commit { kind, details } => is_cluster_error(kind.as_str(), details),
             Error::BadRemote { .. }
+            | Error::Fenced { .. }
             | Error::NoDatabase { .. }
             | Error::Protocol(_)
             | Error::Count { .. }

@@ -51,6 +51,8 @@ pub struct Shared {
     pub reconnects: AtomicU64,
     /// Read-your-writes fences of transactions in flight.
     pub fences: Mutex<Vec<Arc<Fence>>>,
+    /// The leader epoch every write is guarded on, if any.
+    pub leader: Mutex<Option<super::LeaderFence>>,
     pub stop: watch::Sender<bool>,
 }
 
@@ -65,6 +67,7 @@ impl Shared {
             session: watch::channel(SessionState::default()).0,
             reconnects: AtomicU64::new(0),
             fences: Mutex::new(Vec::new()),
+            leader: Mutex::new(None),
             stop: watch::channel(false).0,
         }
     }
