@@ -24,6 +24,10 @@ pub const CHASSIS: &str = "ovn-mesos/chassis";
 pub const SERVICE: &str = "ovn-mesos/service";
 /// The Mesos task id a task port belongs to.
 pub const TASK: &str = "ovn-mesos/task";
+/// The Mesos agent a task port's task was launched on (its agent id).
+pub const AGENT: &str = "ovn-mesos/agent-id";
+/// That agent's hostname.
+pub const HOSTNAME: &str = "ovn-mesos/hostname";
 /// The Mesos framework id that owns a task port.
 pub const FRAMEWORK: &str = "ovn-mesos/framework";
 /// The cluster subnet of a tenant (on its tenant router).

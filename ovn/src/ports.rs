@@ -64,6 +64,17 @@ pub struct TaskPortSpec {
     /// Keep this address (e.g. the task's address before a restart) instead
     /// of taking the next free one.
     pub ip: Option<Ipv4Addr>,
+    /// The agent the task is launched on (`ovn-mesos/agent-id`,
+    /// `ovn-mesos/hostname`): with the task and framework ids, the NB alone
+    /// says where each task of a framework runs.
+    pub agent: Option<PortAgent>,
+}
+
+/// The Mesos agent a task port's task runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortAgent {
+    pub id: String,
+    pub hostname: String,
 }
 
 /// A task's port as provisioned.
@@ -83,6 +94,8 @@ pub struct TaskPort {
     pub task_id: String,
     pub framework_id: String,
     pub service: Option<String>,
+    /// The agent its task was launched on, when the port says.
+    pub agent: Option<PortAgent>,
 }
 
 /// Why a task port could not be provisioned or removed.

@@ -37,6 +37,7 @@ async fn port(nb: &Client, task: &str, service: &str) -> String {
         service: Some(service.into()),
         requested_chassis: None,
         ip: None,
+        agent: None,
     };
     create_task_port(nb, &spec).await.unwrap().name
 }

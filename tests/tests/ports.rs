@@ -74,6 +74,7 @@ fn spec(task: &str) -> TaskPortSpec {
         service: Some("web".into()),
         requested_chassis: Some("agent1".into()),
         ip: None,
+        agent: None,
     }
 }
 

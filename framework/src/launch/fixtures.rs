@@ -139,5 +139,6 @@ pub fn port(task_id: &str, host: u8) -> TaskPort {
         task_id: task_id.into(),
         framework_id: "fw-1".into(),
         service: Some("web".into()),
+        agent: None,
     }
 }

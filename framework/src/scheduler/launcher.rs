@@ -17,7 +17,8 @@ use std::time::Instant;
 use mesos_proto::v1::{OfferId, TaskId, TaskInfo};
 use ovn::ovsdb::Client;
 use ovn::ports::{
-    commit_task_ports_batch, create_task_port, PortError, PortsCommitted, TaskPort, TaskPortSpec,
+    commit_task_ports_batch, create_task_port, PortAgent, PortError, PortsCommitted, TaskPort,
+    TaskPortSpec,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -116,6 +117,10 @@ async fn provision(cx: &Context, order: LaunchOrder) -> (Option<Accept>, Option<
             service: Some(p.member.definition.service.clone()),
             requested_chassis: Some(order.chassis.clone()),
             ip: None,
+            agent: Some(PortAgent {
+                id: order.agent_id.as_str().to_owned(),
+                hostname: order.hostname.clone(),
+            }),
         })
         .collect();
     let mut committed = None;

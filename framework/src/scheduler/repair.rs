@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use mesos_proto::v1::TaskId;
+use mesos_proto::v1::{AgentId, TaskId};
 use ovn::ovsdb::Client;
 use ovn::ports::{create_task_port, list_task_ports, TaskPort, TaskPortSpec};
 use tracing::{info, warn};
@@ -102,6 +102,10 @@ pub(super) async fn recover(
                     service: Some(record.service.clone()),
                     requested_chassis: None,
                     ip: Some(record.port.ip),
+                    agent: record.agent_id.as_ref().map(|id| ovn::ports::PortAgent {
+                        id: id.as_str().to_owned(),
+                        hostname: record.hostname.clone().unwrap_or_default(),
+                    }),
                 };
                 match create_task_port(nb, &spec).await {
                     Ok(port) => {
@@ -120,8 +124,14 @@ pub(super) async fn recover(
     }
     for (task_id, port) in ports {
         let template = TemplateId::of_task(&TaskId::new(&task_id));
-        let record = TaskRecord::staging(&port, template, None, None);
-        info!(task = %task_id, ip = %port.ip, "task port without a record adopted; reconciliation decides");
+        // The port names its agent (ports made since the key exists): the
+        // task is reconciled and killed there without waiting for an offer.
+        let (agent_id, hostname) = match &port.agent {
+            Some(a) => (Some(AgentId::new(&a.id)), Some(a.hostname.clone())),
+            None => (None, None),
+        };
+        let record = TaskRecord::staging(&port, template, agent_id, hostname);
+        info!(task = %task_id, ip = %port.ip, agent = ?port.agent, "task port without a record adopted; reconciliation decides");
         persist(store, &record);
         core.recovered(LiveTask::new(record, now));
         report.adopted += 1;

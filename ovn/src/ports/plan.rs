@@ -9,7 +9,7 @@ use ipnetwork::Ipv4Network;
 use uuid::Uuid;
 
 use super::index::SwitchIndex;
-use super::{PortError, TaskPort, TaskPortSpec};
+use super::{PortAgent, PortError, TaskPort, TaskPortSpec};
 use crate::ipam::{mac_for_ip, parse_lsp_addresses, IpamError, LspAddresses};
 use crate::nb::{LogicalSwitch, LogicalSwitchPort, Table};
 use crate::ovsdb::{Cache, Datum, Row, Txn};
@@ -95,6 +95,11 @@ pub(crate) fn port_row(
     if let Some(s) = &spec.service {
         owner = owner.with(owner::SERVICE, s);
     }
+    if let Some(a) = &spec.agent {
+        owner = owner
+            .with(owner::AGENT, &a.id)
+            .with(owner::HOSTNAME, &a.hostname);
+    }
     let mut port = LogicalSwitchPort::new(name, "");
     port.uuid = uuid;
     port.addresses = vec![address.clone()];
@@ -142,6 +147,10 @@ pub(crate) fn task_port_from_row(
         task_id: get(owner::TASK),
         framework_id: get(owner::FRAMEWORK),
         service: ids.get(owner::SERVICE).cloned(),
+        agent: ids.get(owner::AGENT).map(|id| PortAgent {
+            id: id.clone(),
+            hostname: get(owner::HOSTNAME),
+        }),
     })
 }
 
@@ -205,6 +214,7 @@ pub(crate) fn plan_port(
         task_id: spec.task_id.clone(),
         framework_id: spec.framework_id.clone(),
         service: spec.service.clone(),
+        agent: spec.agent.clone(),
     };
     Ok(Planned::New { port, row })
 }

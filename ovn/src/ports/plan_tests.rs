@@ -40,6 +40,7 @@ fn spec(task: &str) -> TaskPortSpec {
         service: Some("web".into()),
         requested_chassis: Some("agent1".into()),
         ip: None,
+        agent: None,
     }
 }
 
@@ -137,6 +138,25 @@ fn a_new_port_row_carries_addresses_security_chassis_and_owner() {
         (back.ip, back.prefix_len, back.task_id.as_str()),
         (ip, 24, "web.1")
     );
+    assert_eq!(back.agent, None);
+    // the agent it runs on, read back
+    let mut on_agent = spec("web.2");
+    on_agent.agent = Some(PortAgent {
+        id: "a1-S0".into(),
+        hostname: "mesos-agent1".into(),
+    });
+    let p = port_row(&on_agent, &sw_ref(Uuid::new_v4()), "web.2", Uuid::new_v4(), ip);
+    assert_eq!(p.external_ids[owner::AGENT], "a1-S0");
+    assert_eq!(p.external_ids[owner::HOSTNAME], "mesos-agent1");
+    let back = task_port_from_row(
+        p.uuid,
+        &p.to_row(),
+        "coke1",
+        "192.168.1.0/24".parse().unwrap(),
+        "192.168.1.1".parse().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(back.agent, on_agent.agent);
 }
 
 #[test]

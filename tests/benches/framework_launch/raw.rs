@@ -105,6 +105,7 @@ fn spec(chassis: &str, ip: Option<Ipv4Addr>) -> TaskPortSpec {
         service: Some("bench-web".into()),
         requested_chassis: Some(chassis.to_owned()),
         ip,
+        agent: None,
     }
 }
 

@@ -131,6 +131,7 @@ pub fn spec(switch: &str, task: &str) -> TaskPortSpec {
         service: Some("web".into()),
         requested_chassis: Some("agent1".into()),
         ip: None,
+        agent: None,
     }
 }
 

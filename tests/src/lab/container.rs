@@ -75,6 +75,7 @@ impl Lab {
             service: None,
             requested_chassis: Some(host.name().to_string()),
             ip: ip_addr,
+            agent: None,
         };
         let port = self
             .create_task_port(&spec)

@@ -26,6 +26,9 @@ pub struct Task {
     pub mac: String,
     pub port: String,
     pub state: String,
+    /// The API's `agent_id` and `hostname` of the task.
+    pub agent_id: String,
+    pub hostname: String,
 }
 
 pub fn task(v: &Value) -> Task {
@@ -39,6 +42,8 @@ pub fn task(v: &Value) -> Task {
         mac: s("mac"),
         port: s("port"),
         state: s("state"),
+        agent_id: s("agent_id"),
+        hostname: s("hostname"),
     }
 }
 
@@ -135,9 +140,12 @@ pub fn check_ports(lab: &Lab, framework: &str, tasks: &[Task]) {
             ("ovn-mesos/task", t.id.as_str()),
             ("ovn-mesos/framework", framework),
             ("ovn-mesos/service", t.service.as_str()),
+            ("ovn-mesos/agent-id", t.agent_id.as_str()),
+            ("ovn-mesos/hostname", t.hostname.as_str()),
         ] {
             assert_eq!(p.id(key), value, "external_ids:{key} of {p:?}");
         }
+        assert!(!p.id("ovn-mesos/agent-id").is_empty(), "{p:?}");
     }
     let mut ips: Vec<(&str, &str)> = tasks.iter().map(|t| (&*t.tenant, &*t.ip)).collect();
     ips.sort();
