@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use ipnetwork::Ipv4Network;
 use mesos_proto::duration;
 
+use crate::mesos::MasterSpec;
+
 /// A Mesos framework with OVN networking built in.
 #[derive(Debug, Parser)]
 #[command(name = "ovn-mesos", version, about, propagate_version = true)]
@@ -97,9 +99,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct MasterArgs {
     /// The Mesos master, as for mesos-execute: `HOST:PORT` (e.g. `$OVERLAY_IP:5050`)
-    /// or `http://HOST:PORT`.
-    #[arg(long, env = "OVN_MESOS_MASTER")]
-    pub master: String,
+    /// or `http://HOST:PORT` (a non-leading master redirects to the leader), or
+    /// `zk://HOST:PORT[,HOST:PORT...]/PATH` to follow the leader the masters
+    /// elect in ZooKeeper (as their `--zk`).
+    #[arg(long, env = "OVN_MESOS_MASTER", value_parser = MasterSpec::parse)]
+    pub master: MasterSpec,
 
     /// The state dir: the framework id and the task records.
     #[arg(
@@ -501,6 +505,39 @@ mod tests {
         match Cli::try_parse_from(line)?.command {
             Command::Run(args) => Ok(args),
             other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_master_is_host_port_or_a_zookeeper_url() {
+        let master = |value: &str| -> Result<MasterSpec, clap::Error> {
+            let flag = format!("--master={value}");
+            match Cli::try_parse_from(["ovn-mesos", "teardown", flag.as_str()])?.command {
+                Command::Teardown(args) => Ok(args.master.master),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        assert_eq!(
+            master("m:5050").unwrap(),
+            MasterSpec::Direct("m:5050".into())
+        );
+        assert_eq!(
+            master("zk://z1:2181,z2:2181/mesos").unwrap().to_string(),
+            "zk://z1:2181,z2:2181/mesos"
+        );
+        for (bad, reason) in [
+            ("zk://z1:2181", "no path"),
+            ("zk://z1:2181/", "root"),
+            ("zk:///mesos", "no ZooKeeper server"),
+            ("zk://z1:21x/mesos", "bad port"),
+            ("zk://u:p@z1:2181/mesos", "credentials"),
+            ("ftp://m:21", "not http or https"),
+        ] {
+            let text = master(bad).unwrap_err().to_string();
+            assert!(
+                text.contains(bad) && text.contains("--master") && text.contains(reason),
+                "{bad}: {text}"
+            );
         }
     }
 

@@ -54,7 +54,7 @@ pub fn framework_info(args: &MasterArgs) -> FrameworkInfo {
 /// The connection settings for `args`.
 pub fn mesos_config(args: &MasterArgs) -> MesosConfig {
     MesosConfig {
-        master: args.master.clone(),
+        master: args.master.to_string(),
         encoding: if args.json {
             Encoding::Json
         } else {

@@ -5,7 +5,9 @@
 //! master removed it (TEARDOWN or an expired `failover_timeout`): its id is
 //! then dead and must be forgotten. Real Mesos says so in an ERROR event
 //! ("Framework has been removed") or a 403 body; [`classify_master_message`]
-//! recognises those texts.
+//! recognises those texts. With a `zk://` master, an empty group
+//! ([`MesosError::NoMaster`]), a ZooKeeper failure and a change of leader
+//! are all retryable.
 
 use std::time::Duration;
 
@@ -127,6 +129,34 @@ pub enum MesosError {
     /// framework id is dead and must be forgotten; not retryable with it.
     #[error("the Mesos master removed the framework: {0}")]
     FrameworkRemoved(String),
+    /// No Mesos master is registered in the ZooKeeper group of a `zk://`
+    /// master: its path is missing or has no `json.info_` member (or the
+    /// one subscribed to left it). Retryable: a master may register.
+    #[error("no Mesos master registered under {url}")]
+    NoMaster {
+        /// The `zk://` URL.
+        url: String,
+    },
+    /// ZooKeeper cannot tell who leads: no session or no answer for the
+    /// detector's timeout, a refused read, or a leader whose znode holds
+    /// no usable MasterInfo. Retryable.
+    #[error("cannot find the leading Mesos master in {url}: {reason}")]
+    Detector {
+        /// The `zk://` URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// ZooKeeper names another leading master than the one subscribed to:
+    /// the subscription ends so that the framework fails over to the new
+    /// leader. Retryable.
+    #[error("the leading Mesos master changed from {from} to {to}")]
+    LeaderChanged {
+        /// The master subscribed to, `host:port`.
+        from: String,
+        /// The new leader, `host:port`.
+        to: String,
+    },
 }
 
 impl MesosError {
@@ -149,7 +179,10 @@ impl MesosError {
             | MesosError::Decode(_)
             | MesosError::StreamEnded
             | MesosError::HeartbeatTimeout { .. }
-            | MesosError::MasterError(_) => true,
+            | MesosError::MasterError(_)
+            | MesosError::NoMaster { .. }
+            | MesosError::Detector { .. }
+            | MesosError::LeaderChanged { .. } => true,
         }
     }
 
@@ -323,5 +356,29 @@ mod tests {
         .is_retryable());
         assert!(MesosError::Decode("bad record".into()).is_retryable());
         assert!(!MesosError::InvalidCall("no agent id".into()).is_retryable());
+    }
+
+    #[test]
+    fn zookeeper_errors_are_retryable_one_liners() {
+        let url = "zk://127.0.0.1:2181/mesos".to_string();
+        let errors = [
+            MesosError::NoMaster { url: url.clone() },
+            MesosError::Detector {
+                url: url.clone(),
+                reason: "no answer from ZooKeeper for 10s: no session".into(),
+            },
+            MesosError::LeaderChanged {
+                from: "10.0.0.1:5050".into(),
+                to: "10.0.0.2:5050".into(),
+            },
+        ];
+        for error in errors {
+            assert!(error.is_retryable(), "{error}");
+            assert!(!error.to_string().contains('\n'), "{error}");
+        }
+        assert_eq!(
+            MesosError::NoMaster { url }.to_string(),
+            "no Mesos master registered under zk://127.0.0.1:2181/mesos"
+        );
     }
 }

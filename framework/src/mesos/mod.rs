@@ -13,6 +13,12 @@
 //!   SUPPRESS, REVIVE and TEARDOWN with the stream id.
 //! * [`Backoff`] spaces resubscriptions; [`MesosError::is_retryable`]
 //!   says whether to try again at all.
+//! * [`MasterSpec`] is the master as `--master` gives it: `HOST:PORT` (or
+//!   an `http[s]://` URL) or `zk://HOST:PORT[,HOST:PORT...]/PATH`; for the
+//!   latter a [`Detector`] (a task of its own, one per URL and process)
+//!   follows the leader in ZooKeeper as Mesos' detector does, [`subscribe`]
+//!   subscribes to it and the [`Subscription`] ends with
+//!   [`MesosError::LeaderChanged`] when another master takes over.
 //!
 //! Calls and events are protobuf by default, Mesos JSON with
 //! [`Encoding::Json`] (the same choice as `mesos-execute`'s
@@ -40,8 +46,10 @@ mod backoff;
 mod caller;
 mod config;
 mod connection;
+mod detector;
 mod endpoint;
 mod error;
+mod master;
 mod operations;
 
 pub use backoff::Backoff;
@@ -50,7 +58,9 @@ pub use config::{
     MesosConfig, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MISSED_HEARTBEATS, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use connection::{subscribe, Subscription, MAX_REDIRECTS};
+pub use detector::{Detection, Detector, Leader, MASTER_INFO_LABEL, SESSION_TIMEOUT};
 pub use endpoint::{resolve_location, scheduler_url, SCHEDULER_PATH};
 pub use error::{classify_master_message, MesosError};
+pub use master::{MasterSpec, ZooKeeperUrl, DEFAULT_ZK_PORT, ZK_SCHEME};
 pub use mesos_proto::Encoding;
 pub use operations::launch_operation;

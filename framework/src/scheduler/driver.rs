@@ -208,6 +208,13 @@ impl Driver {
                             }
                             link = Link::Subscribing(self.subscribe());
                         }
+                        // ZooKeeper names another leading master: go to it
+                        // at once (the old one is gone or no longer leads).
+                        e @ MesosError::LeaderChanged { .. } => {
+                            info!(master = %self.core.config().mesos.master, change = %Chain(&e), "following the new leading master");
+                            backoff.reset();
+                            link = Link::Subscribing(self.subscribe());
+                        }
                         e if e.is_retryable() => {
                             let delay = backoff.next_delay();
                             warn!(master = %self.core.config().mesos.master, error = %Chain(&e), delay_ms = delay.as_millis() as u64, "not subscribed; retrying");

@@ -1,7 +1,8 @@
 //! SUBSCRIBE (`POST /api/v1/scheduler`, like the scheduler driver's first
-//! call): sends the framework info (with the framework id when failing
-//! over), follows a non-leading master's 307 to the leader, and waits for
-//! SUBSCRIBED on the RecordIO event stream. The leader's URL and the
+//! call): finds the leader in ZooKeeper for a `zk://` master, sends the
+//! framework info (with the framework id when failing over), follows a
+//! non-leading master's 307 to the leader, and waits for SUBSCRIBED on
+//! the RecordIO event stream. The leader's URL and the
 //! `Mesos-Stream-Id` are kept for the calls.
 
 use mesos_proto::v1::scheduler::{call, Call};
@@ -14,8 +15,10 @@ use tracing::{info, warn};
 use super::subscription::{Stream, Subscription};
 use crate::mesos::caller::Caller;
 use crate::mesos::config::MesosConfig;
+use crate::mesos::detector::{Detector, LeaderWatch};
 use crate::mesos::endpoint::{resolve_location, scheduler_url};
 use crate::mesos::error::{MesosError, OK, TEMPORARY_REDIRECT};
+use crate::mesos::master::MasterSpec;
 use ovn::report::Chain;
 
 /// Redirects (307 to the leading master) followed before giving up.
@@ -28,6 +31,13 @@ const SUBSCRIBE: &str = "SUBSCRIBE";
 /// framework (`framework_id` `None`) or failing over the given one, and
 /// returns once SUBSCRIBED arrived (within `config.request_timeout`).
 ///
+/// A `zk://` master is looked up first in ZooKeeper through the process'
+/// [`Detector`] of that URL (its session is set up within
+/// `config.request_timeout`): no master registered is
+/// [`MesosError::NoMaster`], ZooKeeper trouble [`MesosError::Detector`];
+/// the subscription then ends with [`MesosError::LeaderChanged`] (or
+/// `NoMaster`) when ZooKeeper names another leader (or none).
+///
 /// Follows up to [`MAX_REDIRECTS`] 307 redirects (protocol-relative
 /// `Location: //host:port/api/v1/scheduler`); calls go to the master
 /// that finally answered. Errors: 503 is [`MesosError::NoLeader`], an
@@ -37,8 +47,20 @@ pub async fn subscribe(
     config: &MesosConfig,
     framework_id: Option<&FrameworkId>,
 ) -> Result<Subscription, MesosError> {
-    let mut url = scheduler_url(&config.master)?;
     let timeout = config.request_timeout;
+    let (mut url, detected) = match config.master.parse::<MasterSpec>()? {
+        MasterSpec::Direct(master) => (scheduler_url(&master)?, None),
+        MasterSpec::ZooKeeper(zk) => {
+            let mut detector = Detector::shared(&zk, timeout);
+            let leader = detector.leader().await?;
+            let url = scheduler_url(&leader.address).map_err(|e| MesosError::Detector {
+                url: zk.to_string(),
+                reason: format!("znode {}: {e}", leader.node),
+            })?;
+            info!(zk = %zk, node = %leader.node, leader = %leader.address, "subscribing to the leading master");
+            (url, Some((detector, leader)))
+        }
+    };
     let client_error = |url: &str, source| MesosError::Request {
         call: SUBSCRIBE,
         master: url.to_string(),
@@ -152,5 +174,6 @@ pub async fn subscribe(
         heartbeat_interval = subscribed.heartbeat_interval_seconds.unwrap_or_default(),
         "subscribed"
     );
-    Ok(Subscription::new(stream, subscribed, caller))
+    let leader = detected.map(|(detector, leader)| LeaderWatch::new(detector, leader, url));
+    Ok(Subscription::new(stream, subscribed, caller, leader))
 }

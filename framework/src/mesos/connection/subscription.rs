@@ -1,7 +1,8 @@
 //! A subscribed framework's event stream: RecordIO records decoded into
 //! scheduler events as chunks arrive, a stream silent for longer than
 //! `missed_heartbeats` heartbeat intervals reported as dead, and ERROR
-//! events turned into errors (removal of the framework recognised).
+//! events turned into errors (removal of the framework recognised); for a
+//! `zk://` master, the stream ends when ZooKeeper names another leader.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::mesos::caller::Caller;
+use crate::mesos::detector::{Leader, LeaderWatch};
 use crate::mesos::error::{classify_master_message, MesosError};
 use ovn::report::Chain;
 
@@ -58,6 +60,13 @@ impl Stream {
             last_event: Instant::now(),
             ended: false,
         }
+    }
+
+    /// Drops the connection: every later read is
+    /// [`MesosError::StreamEnded`].
+    pub(crate) fn close(&mut self) {
+        self.body = futures::stream::empty().boxed();
+        self.ended = true;
     }
 
     /// Sets how long the stream may be silent from now on.
@@ -152,15 +161,29 @@ pub struct Subscription {
     stream: Stream,
     subscribed: event::Subscribed,
     caller: Caller,
+    /// For a `zk://` master: ends the stream when the leader changes.
+    leader: Option<LeaderWatch>,
 }
 
 impl Subscription {
-    pub(crate) fn new(stream: Stream, subscribed: event::Subscribed, caller: Caller) -> Self {
+    pub(crate) fn new(
+        stream: Stream,
+        subscribed: event::Subscribed,
+        caller: Caller,
+        leader: Option<LeaderWatch>,
+    ) -> Self {
         Subscription {
             stream,
             subscribed,
             caller,
+            leader,
         }
+    }
+
+    /// The leader found in ZooKeeper (`zk://` masters only), as it was
+    /// when last checked.
+    pub fn detected_leader(&self) -> Option<&Leader> {
+        self.leader.as_ref().map(LeaderWatch::leader)
     }
 
     /// A caller for this subscription (cheap clone; it stays usable after
@@ -193,11 +216,25 @@ impl Subscription {
     /// an ERROR event is [`MesosError::MasterError`] or
     /// [`MesosError::FrameworkRemoved`]; no event at all for the
     /// heartbeat timeout is [`MesosError::HeartbeatTimeout`]; the master
-    /// closing the stream is [`MesosError::StreamEnded`].
+    /// closing the stream is [`MesosError::StreamEnded`]; for a `zk://`
+    /// master, ZooKeeper naming another leader is
+    /// [`MesosError::LeaderChanged`] and an empty group
+    /// [`MesosError::NoMaster`] (the stream is closed at once).
     ///
     /// Cancel-safe: dropping the future (e.g. in `tokio::select!`) loses
     /// no event.
     pub async fn next(&mut self) -> Result<Event, MesosError> {
-        self.stream.next().await
+        let Some(leader) = self.leader.as_mut() else {
+            return self.stream.next().await;
+        };
+        let lost = tokio::select! {
+            biased;
+            lost = leader.lost() => lost,
+            result = self.stream.next() => return result,
+        };
+        warn!(master = %self.stream.master, error = %lost, "closing the event stream");
+        self.leader = None;
+        self.stream.close();
+        Err(lost)
     }
 }
