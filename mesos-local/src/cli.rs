@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{AgentConfig, ClusterConfig, MasterConfig};
 use crate::duration::parse_flag as duration;
+use crate::zookeeper::{ZkConfig, ZkUrl};
 
 /// mesos-local: a local Mesos master and agents (v1 scheduler and executor
 /// HTTP APIs).
@@ -58,6 +59,28 @@ pub struct MasterTuning {
     pub offer_timeout: Option<Duration>,
 }
 
+/// ZooKeeper flags of masters (shared by `master` and `run`).
+#[derive(Debug, Clone, Args)]
+pub struct ZkArgs {
+    /// Contend for leadership in this ZooKeeper group,
+    /// `zk://[user:password@]host:port[,host:port...]/path`: the master
+    /// with the lowest `json.info_` znode leads, the others redirect.
+    #[arg(long, env = "MESOS_LOCAL_ZK", value_parser = ZkUrl::parse)]
+    pub zk: Option<ZkUrl>,
+    /// ZooKeeper session timeout.
+    #[arg(long, env = "MESOS_LOCAL_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = duration)]
+    pub zk_session_timeout: Duration,
+}
+
+impl ZkArgs {
+    fn config(&self) -> Option<ZkConfig> {
+        self.zk.clone().map(|url| ZkConfig {
+            url,
+            session_timeout: self.zk_session_timeout,
+        })
+    }
+}
+
 /// `mesos-local master`.
 #[derive(Debug, Clone, Args)]
 pub struct MasterArgs {
@@ -73,6 +96,8 @@ pub struct MasterArgs {
     /// Hostname to advertise (default: the IP).
     #[arg(long, env = "MESOS_LOCAL_HOSTNAME")]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub zk: ZkArgs,
     #[command(flatten)]
     pub tuning: MasterTuning,
 }
@@ -118,9 +143,13 @@ pub struct AgentTuning {
 /// `mesos-local agent`.
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
-    /// The master's ip:port.
+    /// The master's ip:port, or `zk://host:port[,...]/path` to follow the
+    /// leading master of that ZooKeeper group.
     #[arg(long, env = "MESOS_LOCAL_MASTER")]
     pub master: String,
+    /// ZooKeeper session timeout (with a `zk://` master).
+    #[arg(long, env = "MESOS_LOCAL_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = duration)]
+    pub zk_session_timeout: Duration,
     /// IP address to listen on (executors reach the agent there).
     #[arg(long, env = "MESOS_LOCAL_IP", default_value = "127.0.0.1")]
     pub ip: IpAddr,
@@ -145,9 +174,15 @@ pub struct RunArgs {
     /// IP address of the master and agents.
     #[arg(long, env = "MESOS_LOCAL_IP", default_value = "127.0.0.1")]
     pub ip: IpAddr,
-    /// Master port (agents use the next ports; 0: any free ports).
+    /// Port of the first master (the other masters, then the agents, use
+    /// the next ports; 0: any free ports).
     #[arg(long, env = "MESOS_LOCAL_PORT", default_value_t = 5050)]
     pub port: u16,
+    /// Number of masters (more than one needs --zk).
+    #[arg(long, env = "MESOS_LOCAL_MASTERS", default_value_t = 1)]
+    pub masters: usize,
+    #[command(flatten)]
+    pub zk: ZkArgs,
     /// Number of agents.
     #[arg(long, env = "MESOS_LOCAL_AGENTS", default_value_t = 1)]
     pub agents: usize,
@@ -171,6 +206,7 @@ fn master_config(
     port: u16,
     work_dir: Option<PathBuf>,
     hostname: Option<String>,
+    zk: &ZkArgs,
     t: &MasterTuning,
 ) -> MasterConfig {
     MasterConfig {
@@ -178,6 +214,7 @@ fn master_config(
         port,
         hostname,
         work_dir,
+        zk: zk.config(),
         heartbeat_interval: t.heartbeat_interval,
         agent_ping_timeout: t.agent_ping_timeout,
         max_agent_ping_timeouts: t.max_agent_ping_timeouts,
@@ -210,6 +247,7 @@ impl MasterArgs {
             self.port,
             self.work_dir.clone(),
             self.hostname.clone(),
+            &self.zk,
             &self.tuning,
         )
     }
@@ -220,6 +258,7 @@ impl AgentArgs {
     pub fn config(&self) -> AgentConfig {
         let base = AgentConfig {
             master: self.master.clone(),
+            zk_session_timeout: self.zk_session_timeout,
             ip: self.ip,
             port: self.port,
             work_dir: self.work_dir.clone(),
@@ -236,14 +275,16 @@ impl RunArgs {
         let work_dir = self.work_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("mesos-local-{}", std::process::id()))
         });
+        let masters = u16::try_from(self.masters.max(1)).unwrap_or(u16::MAX);
         let base = AgentConfig {
             ip: self.ip,
             port: if self.port == 0 {
                 0
             } else {
-                self.port.saturating_add(1)
+                self.port.saturating_add(masters)
             },
             work_dir: work_dir.clone(),
+            zk_session_timeout: self.zk.zk_session_timeout,
             ..AgentConfig::default()
         };
         ClusterConfig {
@@ -252,10 +293,12 @@ impl RunArgs {
                 self.port,
                 Some(work_dir.join("master")),
                 None,
+                &self.zk,
                 &self.master,
             ),
             agent: agent_config(&self.shape, &self.agent, base),
             agents: self.agents,
+            masters: self.masters,
         }
     }
 }
@@ -331,6 +374,55 @@ mod tests {
         assert_eq!(config.agents, 3);
         assert_eq!(config.master.port, 6050);
         assert_eq!(config.agent.port, 6051);
+    }
+
+    #[test]
+    fn zk_flags_fill_the_configs() {
+        let cli = Cli::try_parse_from([
+            "mesos-local",
+            "master",
+            "--zk",
+            "zk://127.0.0.1:2181/mesos",
+            "--zk-session-timeout",
+            "2secs",
+        ])
+        .expect("valid flags");
+        let Command::Master(args) = cli.command else {
+            panic!("master subcommand")
+        };
+        let zk = args.config().zk.expect("zk");
+        assert_eq!(zk.url.servers, "127.0.0.1:2181");
+        assert_eq!(zk.url.path, "/mesos");
+        assert_eq!(zk.session_timeout, Duration::from_secs(2));
+
+        let cli = Cli::try_parse_from(["mesos-local", "master"]).expect("valid flags");
+        let Command::Master(args) = cli.command else {
+            panic!("master subcommand")
+        };
+        assert_eq!(args.config().zk, None);
+
+        let cli = Cli::try_parse_from([
+            "mesos-local",
+            "run",
+            "--port",
+            "6050",
+            "--masters",
+            "3",
+            "--zk",
+            "zk://127.0.0.1:2181/mesos",
+        ])
+        .expect("valid flags");
+        let Command::Run(args) = cli.command else {
+            panic!("run subcommand")
+        };
+        let config = args.config();
+        assert_eq!(config.masters, 3);
+        assert_eq!(config.master.port, 6050);
+        assert_eq!(config.agent.port, 6053, "agents after the masters");
+        assert!(config.master.zk.is_some());
+        assert_eq!(config.agent.zk_session_timeout, Duration::from_secs(10));
+
+        assert!(Cli::try_parse_from(["mesos-local", "master", "--zk", "127.0.0.1:2181"]).is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! A minimal v1 scheduler client over real HTTP, in JSON or protobuf: the
 //! tests and the launch benchmark drive the master with it. It subscribes
 //! (keeping the `Mesos-Stream-Id` and framework id), decodes the RecordIO
-//! event stream, and sends calls with the right headers. Not a framework
-//! library: no reconnection, no state.
+//! event stream, and sends calls with the right headers. A SUBSCRIBE sent
+//! to a master that does not lead follows its `307` to the leader, where
+//! later calls then go. Not a framework library: no reconnection, no
+//! state.
 
 use std::time::Duration;
 
@@ -154,6 +156,12 @@ impl SchedulerClient {
         self.encoding
     }
 
+    /// The scheduler endpoint calls go to: the master given, or the
+    /// leader a SUBSCRIBE was redirected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// SUBSCRIBE (resubscribes when `info.id` is set); waits for
     /// SUBSCRIBED and records the framework and stream ids.
     pub async fn subscribe(&mut self, info: FrameworkInfo) -> Result<EventStream, ClientError> {
@@ -185,6 +193,9 @@ impl SchedulerClient {
                 body: response.text().await.unwrap_or_default(),
             });
         }
+        // A master that does not lead answers 307 with the leader's URL
+        // (followed by the HTTP client): later calls go to the leader.
+        let leader_url = response.url().to_string();
         let stream_id = response
             .headers()
             .get(MESOS_STREAM_ID_HEADER)
@@ -196,6 +207,7 @@ impl SchedulerClient {
             .await?;
         self.framework_id = subscribed.subscribed.map(|s| s.framework_id);
         self.stream_id = stream_id;
+        self.url = leader_url;
         Ok(events)
     }
 

@@ -7,6 +7,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::zookeeper::ZkConfig;
+use crate::zookeeper::DEFAULT_SESSION_TIMEOUT;
+
 /// The master's settings.
 #[derive(Debug, Clone)]
 pub struct MasterConfig {
@@ -37,6 +40,10 @@ pub struct MasterConfig {
     pub max_completed_tasks_per_framework: usize,
     /// Events queued per subscriber before it counts as gone.
     pub event_queue_capacity: usize,
+    /// `--zk`: contend for leadership through ZooKeeper (only the leader
+    /// serves; the others redirect). `None`: a standalone master that
+    /// leads from the start.
+    pub zk: Option<ZkConfig>,
 }
 
 impl Default for MasterConfig {
@@ -54,6 +61,7 @@ impl Default for MasterConfig {
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             event_queue_capacity: 1 << 16,
+            zk: None,
         }
     }
 }
@@ -61,8 +69,12 @@ impl Default for MasterConfig {
 /// The agent's settings.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The master's `ip:port`.
+    /// The master's `ip:port`, or `zk://host:port[,...]/path` to follow
+    /// the leading master of a ZooKeeper group.
     pub master: String,
+    /// Session timeout asked of ZooKeeper when `master` is a `zk://` URL
+    /// (`--zk_session_timeout`).
+    pub zk_session_timeout: Duration,
     /// Address to listen on (and to advertise to executors).
     pub ip: IpAddr,
     /// Port to listen on (0 picks a free one).
@@ -108,6 +120,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
             master: "127.0.0.1:5050".into(),
+            zk_session_timeout: DEFAULT_SESSION_TIMEOUT,
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 5051,
             work_dir: std::env::temp_dir().join("mesos-local"),
@@ -129,11 +142,17 @@ impl Default for AgentConfig {
     }
 }
 
-/// A master and `agents` agents in one process (`mesos-local run`).
+/// `masters` masters and `agents` agents in one process (`mesos-local
+/// run`).
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// The master; its address is also the agents' `master`.
+    /// The master (template of every master: master `i` listens on
+    /// `port + i`, or a free port when 0, with work directory
+    /// `work_dir/master-<i>` when there are several); the agents' `master`
+    /// is its address, or the ZooKeeper URL with `zk`.
     pub master: MasterConfig,
+    /// How many masters (more than one needs `master.zk`).
+    pub masters: usize,
     /// Template of every agent: `master` is replaced, `port` is the first
     /// agent's port (each next one +1, or 0 for all when 0), and each
     /// agent gets `work_dir/agent-<i>`.
@@ -151,6 +170,7 @@ impl Default for ClusterConfig {
                 ..AgentConfig::default()
             },
             agents: 1,
+            masters: 1,
         }
     }
 }

@@ -40,6 +40,12 @@ pub enum Error {
     /// Agents of a cluster did not register in time.
     #[error("agents did not register with the master within {0:?}")]
     NotRegistered(std::time::Duration),
+    /// `--zk` or a `zk://` master is unusable.
+    #[error("ZooKeeper: {0}")]
+    ZooKeeper(String),
+    /// The cluster's settings contradict each other.
+    #[error("{0}")]
+    Config(String),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),

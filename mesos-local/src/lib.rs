@@ -5,10 +5,10 @@
 //! # Running it
 //!
 //! ```text
-//! mesos-local master --ip IP --port 5050 [--work-dir DIR]
-//! mesos-local agent  --master IP:5050 --ip IP --port 5051 --work-dir DIR \
+//! mesos-local master --ip IP --port 5050 [--work-dir DIR] [--zk zk://HOST:PORT[,...]/PATH]
+//! mesos-local agent  --master IP:5050|zk://HOST:PORT[,...]/PATH --ip IP --port 5051 --work-dir DIR \
 //!                    [--resources "cpus:4;mem:4096;ports:[31000-32000]"] [--attributes "rack:r1"] [--hostname NAME]
-//! mesos-local run    --ip IP --port 5050 --agents N [--work-dir DIR] [--resources ...]
+//! mesos-local run    --ip IP --port 5050 --agents N [--masters M --zk zk://...] [--work-dir DIR] [--resources ...]
 //! ```
 //!
 //! Every flag is also read from `MESOS_LOCAL_<FLAG>` (`MESOS_LOCAL_PORT`,
@@ -25,12 +25,62 @@
 //! RUNNING then FINISHED) and `--noop-hold` (tasks kept RUNNING until
 //! killed) (agent).
 //!
+//! `--zk-session-timeout` (default `10secs`, Mesos' `--zk_session_timeout`)
+//! is the ZooKeeper session timeout of masters and of agents with a
+//! `zk://` master.
+//!
 //! `run` starts the master and N agents in one process; each agent has its
 //! own HTTP listener (ports `port+1 ..`, or free ports with `--port 0`) and
 //! work directory `<work-dir>/agent-<i>`, and talks to the master over
 //! HTTP like a separate agent process. (One listener per agent keeps
 //! `MESOS_AGENT_ENDPOINT` unambiguous when two agents run executors with
 //! the same id, so no shared executor listener is used.)
+//!
+//! # Several masters (`--zk`)
+//!
+//! As Mesos masters do (see [`zookeeper`] and `master/leadership.rs`),
+//! each `mesos-local master --zk zk://host:port[,...]/path` joins the
+//! ZooKeeper group with an EPHEMERAL_SEQUENTIAL znode
+//! `<path>/json.info_<10 digits>` holding its `MasterInfo` as JSON (keys
+//! sorted as stout writes them; `ip` is the IPv4 address in network byte
+//! order read as a uint32, `pid` is `master@ip:port`, plus `id`, `port`,
+//! `hostname`, `version` and `address`). The lowest sequence leads. Only
+//! the leader serves frameworks and agents; the others answer the
+//! scheduler API (`/api/v1/scheduler`, `/master/api/v1/scheduler`) and
+//! `/state` with `307 Temporary Redirect` and `Location:
+//! //<leader hostname>:<port><path>` (a protocol-relative URL, as
+//! `Master::Http::redirect` sends; the hostname is the IP unless
+//! `--hostname` is set), and `503 No leader elected` while they know no
+//! leader. `/redirect` and `/master/redirect` answer `307` to
+//! `//<leader>:<port>` on every master (`/redirect/...`: 404); `/health`
+//! and `/version` are served by all. The leader's `/state` has
+//! `leader`, `leader_info` and `elected_time`. A master that loses its
+//! candidacy while leading (its ZooKeeper session expired, or was
+//! disconnected for the session timeout) or sees another leader aborts at
+//! once: it stops serving and `mesos-local master` exits with status 1
+//! ("committing suicide", as Mesos' `EXIT(EXIT_FAILURE)`), to be restarted
+//! by its supervisor. A follower that loses its candidacy contends again.
+//! A master stopped with SIGTERM deletes its znode, so a successor leads at
+//! once; a killed one leads until its session expires.
+//!
+//! `mesos-local agent --master zk://...` follows the leader (the lowest
+//! member, whatever its label; `json.info_` is read as JSON, `info_` as a
+//! protobuf, an unlabelled member as a pid). When another master is
+//! detected the agent re-registers with it at once with its agent id,
+//! frameworks, executors and tasks (REREGISTER_SLAVE semantics; the
+//! master asks it to reconcile tasks it did not report), and resends
+//! unacknowledged status updates; while no master leads it keeps its tasks
+//! and waits. A framework that subscribes again with its id to the new
+//! leader (through a `307`, or by reading ZooKeeper) keeps its tasks.
+//! [`client::SchedulerClient`] follows the `307` of SUBSCRIBE and sends
+//! its later calls to the leader.
+//!
+//! `mesos-local run --masters 3 --zk zk://...` starts three such masters
+//! (ports `port`, `port+1`, `port+2`, work directories `master-<i>`; the
+//! agents take the next ports) and agents that follow the leader through
+//! ZooKeeper, and supervises the masters: one that aborts is started
+//! again on its port. More than one master needs `--zk`. Without `--zk`
+//! everything is a single master, leading from the start, as before.
 //!
 //! # Using it from tests
 //!
@@ -95,15 +145,24 @@
 //! * Resources are name/role/value only (no dynamic reservations, disk
 //!   infos, revocable or shared resources); RESERVE/UNRESERVE/CREATE/
 //!   DESTROY and other offer operations are ignored (logged).
-//! * No master registry: a restarted master accepts re-registering agents
-//!   and resubscribing frameworks, but forgets completed frameworks.
+//! * No master registry (Mesos keeps one in a replicated log, `--quorum`,
+//!   which a newly elected leader recovers): a restarted or newly elected
+//!   master learns agents, their tasks and executors, and the frameworks
+//!   running them only from agents re-registering and frameworks
+//!   resubscribing. It forgets completed frameworks (a torn-down id may
+//!   subscribe again), agents marked unreachable and gone ones (no
+//!   `agent_reregister_timeout`: an agent that never comes back is not
+//!   reported lost), and a framework with no task on any agent until it
+//!   resubscribes.
+//! * ZooKeeper: `zk://` URLs only (no `file://`), `digest` credentials in
+//!   the URL, no contender or detector modules.
 //! * Agents do not recover executors after a restart (they kill them and
 //!   register as new agents, like `--recover=cleanup`).
 //! * The fetcher copies local files (`file://` or paths) and extracts tar
 //!   archives; other URI schemes fail the task.
 //! * No authentication or authorization, no inverse offers, no operation
 //!   feedback (RECONCILE_OPERATIONS answers OPERATION_UNKNOWN), no
-//!   operator API (`/api/v1`), no redirects (a single master).
+//!   operator API (`/api/v1`).
 
 pub mod agent;
 pub mod api;
@@ -122,6 +181,7 @@ mod server;
 pub mod stream;
 pub mod test_executor;
 pub mod testing;
+pub mod zookeeper;
 
 pub use config::{AgentConfig, ClusterConfig, MasterConfig};
 pub use error::Error;

@@ -34,8 +34,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Master(args) => {
             let master = mesos_local::master::start(args.config()).await?;
             println!("mesos-local master listening on http://{}", master.addr);
-            wait_for_stop().await;
-            master.shutdown().await;
+            // A master that loses leadership exits with status 1, as a
+            // Mesos master does (`EXIT(EXIT_FAILURE)`); its supervisor
+            // restarts it.
+            tokio::select! {
+                () = wait_for_stop() => master.shutdown().await,
+                reason = master.aborted() => {
+                    master.shutdown().await;
+                    anyhow::bail!("{reason}");
+                }
+            }
         }
         Command::Agent(args) => {
             let agent = mesos_local::agent::start(args.config()).await?;
@@ -44,15 +52,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
             agent.shutdown().await;
         }
         Command::Run(args) => {
-            let cluster = mesos_local::cluster::start(args.config()).await?;
-            println!(
-                "mesos-local master listening on http://{}",
-                cluster.master.addr
-            );
+            let mut cluster = mesos_local::cluster::start(args.config()).await?;
+            for master in cluster.masters() {
+                println!("mesos-local master listening on http://{}", master.addr);
+            }
             for agent in &cluster.agents {
                 println!("mesos-local agent listening on http://{}", agent.addr);
             }
-            wait_for_stop().await;
+            // `run` supervises its masters: one that aborts (lost
+            // leadership) is started again on its port.
+            let stop = wait_for_stop();
+            tokio::pin!(stop);
+            loop {
+                let (i, reason) = tokio::select! {
+                    () = &mut stop => break,
+                    aborted = cluster.master_aborted() => aborted,
+                };
+                eprintln!("mesos-local: master {i} aborted: {reason}; restarting it");
+                match cluster.restart_master(i).await {
+                    Ok(master) => {
+                        println!("mesos-local master listening on http://{}", master.addr)
+                    }
+                    Err(e) => {
+                        cluster.shutdown().await;
+                        return Err(anyhow::Error::new(e).context(format!("restarting master {i}")));
+                    }
+                }
+            }
             cluster.shutdown().await;
         }
         Command::TestExecutor => mesos_local::test_executor::run().await?,

@@ -1,18 +1,22 @@
 //! The agent's link to the master ([`crate::protocol`]): (re-)registration
 //! with what the agent runs, reading the master's command stream, and
 //! posting queued events (status updates, executor exits and messages,
-//! pongs) in batches. When the stream ends the agent re-registers with
-//! backoff; in-flight status updates are resent once registered.
+//! pongs) in batches, to the master it registered with. When the stream
+//! ends the agent re-registers with backoff; in-flight status updates are
+//! resent once registered. The master is the one the agent's detector
+//! names: the `--master` address, or the leader of a ZooKeeper group,
+//! followed across leader changes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use mesos_proto::v1;
 use mesos_proto::{RecordIoDecoder, APPLICATION_PROTOBUF};
 use prost::Message;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::{Agent, Session};
@@ -20,6 +24,7 @@ use crate::protocol::{
     master_message, AgentEvent, AgentMessages, MasterMessage, RegisterAgent, Registered,
     EVENTS_PATH, SUBSCRIBE_PATH,
 };
+use crate::zookeeper::master_endpoint;
 
 /// Most events posted in one request.
 const BATCH: usize = 4096;
@@ -28,23 +33,52 @@ const BATCH: usize = 4096;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 impl Agent {
-    /// Keeps the agent registered until shutdown.
+    /// Keeps the agent registered with the leading master until shutdown.
+    /// A newly detected leader (`Slave::detected`) ends the current
+    /// registration at once and the agent re-registers with the new
+    /// master, reporting its frameworks, executors and tasks (Mesos'
+    /// REREGISTER_SLAVE); while no leader is known the agent waits.
     pub(crate) async fn run_master_link(self: Arc<Self>) {
+        let mut leader = self.detector.subscribe();
         let mut backoff = FIRST_BACKOFF;
+        let mut last: Option<String> = None;
         loop {
             if self.cancel.is_cancelled() {
                 return;
             }
-            match self.connect_once().await {
-                Ok(()) => backoff = FIRST_BACKOFF,
-                Err(error) => {
-                    debug!(master = %self.config.master, %error, "cannot reach the master")
+            let detected = leader.borrow_and_update().clone();
+            let master = detected.as_ref().and_then(master_endpoint);
+            if master != last {
+                match &master {
+                    Some(m) => info!(master = %m, "New master detected"),
+                    None => info!("Lost leading master"),
                 }
+                last.clone_from(&master);
+                backoff = FIRST_BACKOFF;
             }
+            let Some(master) = master else {
+                self.session.send_replace(None);
+                tokio::select! {
+                    () = self.cancel.cancelled() => return,
+                    () = leader_changed(&mut leader) => {}
+                }
+                continue;
+            };
+            let outcome = tokio::select! {
+                result = self.connect_once(&master) => Some(result),
+                () = leader_changed(&mut leader) => None,
+            };
             self.session.send_replace(None);
+            match outcome {
+                // Another master leads: register with it now.
+                None => continue,
+                Some(Ok(())) => backoff = FIRST_BACKOFF,
+                Some(Err(error)) => debug!(%master, %error, "cannot reach the master"),
+            }
             tokio::select! {
                 () = self.cancel.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
+                () = leader_changed(&mut leader) => {}
             }
             backoff = (backoff * 2).min(self.config.registration_backoff_max.max(FIRST_BACKOFF));
         }
@@ -77,8 +111,8 @@ impl Agent {
         register
     }
 
-    async fn connect_once(self: &Arc<Self>) -> Result<(), String> {
-        let url = format!("http://{}{SUBSCRIBE_PATH}", self.config.master);
+    async fn connect_once(self: &Arc<Self>, master: &str) -> Result<(), String> {
+        let url = format!("http://{master}{SUBSCRIBE_PATH}");
         let response = self
             .http
             .post(url)
@@ -101,7 +135,7 @@ impl Agent {
             };
             match chunk {
                 None => {
-                    warn!(master = %self.config.master, "master stream ended; re-registering");
+                    warn!(%master, "master stream ended; re-registering");
                     return Ok(());
                 }
                 Some(Err(e)) => return Err(format!("master stream failed: {e}")),
@@ -111,7 +145,7 @@ impl Agent {
                 let message = MasterMessage::decode(record).map_err(|e| e.to_string())?;
                 match message.kind {
                     Some(master_message::Kind::Registered(registered)) => {
-                        self.registered(registered)
+                        self.registered(registered, master)
                     }
                     _ => self.handle_master_message(message),
                 }
@@ -119,13 +153,14 @@ impl Agent {
         }
     }
 
-    fn registered(&self, registered: Registered) {
+    fn registered(&self, registered: Registered, master: &str) {
         let agent_id = registered.agent_id.unwrap_or_default().value;
         let previous = self.lock().agent_id.replace(agent_id.clone());
-        info!(agent = %agent_id, reregistered = previous.is_some(), "registered with the master");
+        info!(agent = %agent_id, %master, reregistered = previous.is_some(), "registered with the master");
         self.session.send_replace(Some(Session {
             agent_id,
             session: registered.session,
+            master: master.to_string(),
         }));
         self.resend_in_flight(None);
     }
@@ -145,7 +180,6 @@ impl Agent {
 
     /// Posts queued events to the master in batches, in order.
     pub(crate) async fn run_outbox(self: Arc<Self>, mut rx: mpsc::Receiver<AgentEvent>) {
-        let url = format!("http://{}{EVENTS_PATH}", self.config.master);
         loop {
             let first = tokio::select! {
                 () = self.cancel.cancelled() => return,
@@ -164,6 +198,7 @@ impl Agent {
             let Some(session) = self.current_session().await else {
                 return;
             };
+            let url = format!("http://{}{EVENTS_PATH}", session.master);
             let batch = AgentMessages {
                 agent_id: session.agent_id,
                 session: session.session,
@@ -186,5 +221,13 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// Resolves when the detected leader changes (never once the detector is
+/// gone).
+async fn leader_changed(leader: &mut watch::Receiver<Option<v1::MasterInfo>>) {
+    if leader.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

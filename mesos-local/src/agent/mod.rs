@@ -44,6 +44,7 @@ use crate::error::Error;
 use crate::protocol::AgentEvent;
 use crate::resources::{parse_attributes, Resources};
 use crate::server;
+use crate::zookeeper::{MasterDetector, ZkUrl};
 use state::AgentState;
 use updates::UpdateManager;
 
@@ -53,11 +54,13 @@ pub use process::LaunchError;
 /// Events waiting to be posted to the master.
 const OUTBOX_CAPACITY: usize = 1 << 16;
 
-/// The registration with the master: agent id and session.
+/// The registration with the master: agent id, session, and the
+/// master's `ip:port` (the leader it registered with).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Session {
     pub agent_id: String,
     pub session: String,
+    pub master: String,
 }
 
 /// The agent's shared core.
@@ -78,6 +81,9 @@ pub(crate) struct Agent {
     /// waits for the last one).
     pub executor_exited: Notify,
     pub http: reqwest::Client,
+    /// Who leads: the `--master` given, or the leader of the ZooKeeper
+    /// group it names.
+    pub detector: MasterDetector,
 }
 
 impl Agent {
@@ -236,9 +242,13 @@ pub async fn start_with_client(
     config: AgentConfig,
     http: reqwest::Client,
 ) -> Result<AgentHandle, Error> {
-    if !config.master.contains(':') {
-        return Err(Error::MasterAddress(config.master.clone()));
-    }
+    let detector = if ZkUrl::is_zk(&config.master) {
+        let url = ZkUrl::parse(&config.master).map_err(Error::ZooKeeper)?;
+        MasterDetector::zookeeper(url, config.zk_session_timeout)
+    } else {
+        MasterDetector::create(&config.master, config.zk_session_timeout)
+            .map_err(|_| Error::MasterAddress(config.master.clone()))?
+    };
     let resources = Resources::parse(&config.resources.clone().unwrap_or_else(default_resources))?;
     let attributes = parse_attributes(config.attributes.as_deref().unwrap_or_default())?;
     std::fs::create_dir_all(&config.work_dir).map_err(|source| Error::WorkDir {
@@ -278,6 +288,7 @@ pub async fn start_with_client(
         recovered: AtomicBool::new(false),
         executor_exited: Notify::new(),
         http,
+        detector,
         config,
     });
     let router = Router::new()
@@ -292,7 +303,7 @@ pub async fn start_with_client(
     agent.recovered.store(true, Ordering::SeqCst);
     let link = tokio::spawn(Arc::clone(&agent).run_master_link());
     let sender = tokio::spawn(Arc::clone(&agent).run_outbox(outbox_rx));
-    info!(%addr, master = %agent.config.master, "agent started");
+    info!(%addr, master = %crate::zookeeper::redacted(&agent.config.master), "agent started");
     Ok(AgentHandle {
         addr,
         agent,

@@ -24,8 +24,18 @@ use crate::protocol::{
 use crate::resources::Resources;
 use crate::stream::{self, StreamSpec};
 
+/// `503` for agents reaching a master that does not lead (a Mesos master
+/// drops their messages: "not elected yet"); they retry, following their
+/// detector.
+fn not_leading() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "Not the leading master").into_response()
+}
+
 /// `POST /internal/agent/subscribe`.
 pub(crate) async fn subscribe_endpoint(State(master): State<Arc<Master>>, body: Bytes) -> Response {
+    if !master.elected() {
+        return not_leading();
+    }
     match RegisterAgent::decode(body.as_ref()) {
         Ok(register) => master.register_agent(register),
         Err(e) => (
@@ -38,6 +48,9 @@ pub(crate) async fn subscribe_endpoint(State(master): State<Arc<Master>>, body: 
 
 /// `POST /internal/agent/events`.
 pub(crate) async fn events_endpoint(State(master): State<Arc<Master>>, body: Bytes) -> Response {
+    if !master.elected() {
+        return not_leading();
+    }
     let batch = match AgentMessages::decode(body.as_ref()) {
         Ok(batch) => batch,
         Err(e) => {
@@ -97,6 +110,7 @@ impl Master {
         let session = crate::ids::new_uuid();
         let close = self.cancel.child_token();
         let mut state = self.lock();
+        let reregistering = info.id.as_ref().is_some_and(|id| !id.value.is_empty());
         let agent_id = match info.id.as_ref().filter(|id| !id.value.is_empty()) {
             Some(id) => id.value.clone(),
             None => state.ids.agent(),
@@ -138,7 +152,13 @@ impl Master {
             }
             None => {
                 let readded = state.unreachable_agents.remove(&agent_id).is_some();
-                info!(agent = %agent_id, endpoint = %register.endpoint, readded, "agent registered");
+                if reregistering {
+                    // Unknown to this master (it was restarted, or took
+                    // over the leadership): adopted with what it reports.
+                    info!(agent = %agent_id, endpoint = %register.endpoint, readded, "agent re-registered with a new master");
+                } else {
+                    info!(agent = %agent_id, endpoint = %register.endpoint, "agent registered");
+                }
                 let record = AgentRecord {
                     id: agent_id.as_str().into(),
                     info: info.clone(),

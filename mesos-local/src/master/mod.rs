@@ -7,6 +7,10 @@
 //! [`start`] binds, serves and returns a [`MasterHandle`]; everything
 //! lives in memory (a restarted master accepts re-registering agents and
 //! resubscribing frameworks, as a Mesos master does after failover).
+//!
+//! With [`MasterConfig::zk`] the master contends for leadership through
+//! ZooKeeper and serves only while it leads; the others redirect (see
+//! `leadership`). Without it the master leads from the start.
 
 mod accept;
 mod agents;
@@ -15,6 +19,7 @@ mod calls;
 mod events;
 mod framework;
 mod health;
+mod leadership;
 mod reconcile;
 mod scheduler_http;
 mod state;
@@ -30,7 +35,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
 use mesos_proto::v1::{self, Address};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -39,6 +44,7 @@ use crate::config::{MasterConfig, MESOS_VERSION};
 use crate::error::Error;
 use crate::protocol;
 use crate::server;
+use crate::zookeeper::MasterDetector;
 use state::MasterState;
 
 pub(crate) use events::now_secs;
@@ -56,6 +62,14 @@ pub(crate) struct Master {
     pub allocate_now: Notify,
     pub cancel: CancellationToken,
     pub start_time: f64,
+    /// The leading master as last detected (itself when elected; always
+    /// itself without ZooKeeper).
+    pub leader: watch::Sender<Option<v1::MasterInfo>>,
+    /// When this master was last elected.
+    pub elected_time: Mutex<Option<f64>>,
+    /// Fired when the master aborts (lost leadership).
+    pub aborted: CancellationToken,
+    pub abort_reason: Mutex<Option<String>>,
 }
 
 impl Master {
@@ -98,15 +112,50 @@ impl MasterHandle {
         self.master.info.id.clone()
     }
 
-    /// The `/state` document, without an HTTP round trip.
+    /// The `/state` document, without an HTTP round trip (also on a
+    /// master that does not lead, where `GET /state` redirects).
     pub fn state_json(&self) -> serde_json::Value {
         state_json::state(&self.master)
     }
 
-    /// Stops serving: closes every stream and waits for the server.
+    /// Whether this master leads (always, without ZooKeeper).
+    pub fn is_leading(&self) -> bool {
+        self.master.elected()
+    }
+
+    /// The leading master as this master last detected it.
+    pub fn leader(&self) -> Option<v1::MasterInfo> {
+        self.master.leader()
+    }
+
+    /// Waits until the master aborts because it lost leadership (see
+    /// `leadership`): it stopped serving, and the reason is returned. A
+    /// Mesos master exits then; `mesos-local master` exits with status 1.
+    /// Pending forever for a master that never aborts.
+    pub async fn aborted(&self) -> String {
+        self.master.aborted.cancelled().await;
+        self.master
+            .abort_reason
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_else(|| "aborted".into())
+    }
+
+    /// Stops serving: closes every stream and waits for the server (a
+    /// master in a ZooKeeper group withdraws its candidacy).
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// [`Self::shutdown`] in place (the handle stays, stopped).
+    pub(crate) async fn stop(&mut self) {
         self.master.cancel.cancel();
-        for task in std::mem::take(&mut self.tasks) {
+        let tasks = std::mem::take(&mut self.tasks);
+        if tasks.is_empty() {
+            return;
+        }
+        for task in tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
         }
         info!(addr = %self.addr, "master stopped");
@@ -137,6 +186,9 @@ pub async fn start(config: MasterConfig) -> Result<MasterHandle, Error> {
             source,
         })?;
     }
+    if let Some(zk) = &config.zk {
+        zk.url.check_contender_path().map_err(Error::ZooKeeper)?;
+    }
     let (listener, addr) = server::bind(SocketAddr::new(config.ip, config.port)).await?;
     let id = crate::ids::new_uuid();
     let hostname = config
@@ -163,6 +215,13 @@ pub async fn start(config: MasterConfig) -> Result<MasterHandle, Error> {
         config.max_completed_tasks_per_framework,
         config.max_completed_frameworks,
     );
+    let start_time = now_secs();
+    let zk = config.zk.clone();
+    // A standalone master leads from the start.
+    let (leader, elected_time) = match &zk {
+        Some(_) => (None, None),
+        None => (Some(info.clone()), Some(start_time)),
+    };
     let master = Arc::new(Master {
         config,
         info,
@@ -170,7 +229,11 @@ pub async fn start(config: MasterConfig) -> Result<MasterHandle, Error> {
         state: Mutex::new(state),
         allocate_now: Notify::new(),
         cancel: CancellationToken::new(),
-        start_time: now_secs(),
+        start_time,
+        leader: watch::channel(leader).0,
+        elected_time: Mutex::new(elected_time),
+        aborted: CancellationToken::new(),
+        abort_reason: Mutex::new(None),
     });
     let router = Router::new()
         .route("/api/v1/scheduler", any(scheduler_http::scheduler))
@@ -182,6 +245,8 @@ pub async fn start(config: MasterConfig) -> Result<MasterHandle, Error> {
         .route("/state.json", get(state_json::state_endpoint))
         .route("/master/state", get(state_json::state_endpoint))
         .route("/master/state.json", get(state_json::state_endpoint))
+        .route("/redirect", get(leadership::redirect_endpoint))
+        .route("/master/redirect", get(leadership::redirect_endpoint))
         .route(protocol::SUBSCRIBE_PATH, post(agents::subscribe_endpoint))
         .route(protocol::EVENTS_PATH, post(agents::events_endpoint))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -189,11 +254,17 @@ pub async fn start(config: MasterConfig) -> Result<MasterHandle, Error> {
     let server = server::serve(listener, router, master.cancel.clone());
     let allocator = tokio::spawn(Arc::clone(&master).run_allocator());
     let health = tokio::spawn(Arc::clone(&master).run_agent_health_checks());
+    let mut tasks = vec![server, allocator, health];
+    if let Some(zk) = zk {
+        let detector = MasterDetector::zookeeper(zk.url.clone(), zk.session_timeout);
+        tasks.push(tokio::spawn(Arc::clone(&master).run_detection(detector)));
+        tasks.push(tokio::spawn(Arc::clone(&master).run_contender(zk)));
+    }
     info!(%addr, master_id = %master.info.id, "master started");
     Ok(MasterHandle {
         addr,
         master,
-        tasks: vec![server, allocator, health],
+        tasks,
     })
 }
 

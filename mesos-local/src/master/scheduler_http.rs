@@ -1,6 +1,7 @@
 //! `POST /api/v1/scheduler`: the checks of `Master::Http::scheduler` in
 //! Mesos' order and with its status codes, then the call's dispatch.
 //!
+//! 307 to the leader on a master that does not lead (503 without one);
 //! 405 non-POST; 400/415 Content-Type; 400 undecodable body, missing
 //! required fields or invalid call; SUBSCRIBE: 406 Accept, 400 when a
 //! `Mesos-Stream-Id` is sent, else 200 with the stream; other calls: 400
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use mesos_proto::v1::scheduler::{call, Call};
 use mesos_proto::MESOS_STREAM_ID_HEADER;
@@ -26,9 +27,15 @@ use crate::api::{self, ApiError};
 pub(crate) async fn scheduler(
     State(master): State<Arc<Master>>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A scheduler may reach a master before the master knows whether it
+    // leads (a ZooKeeper watch delay): it is sent to the leader.
+    if !master.elected() {
+        return master.redirect(&uri);
+    }
     match handle(&master, &method, &headers, &body) {
         Ok(response) => response,
         Err(error) => {

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mesos_proto::v1::{Task, TaskStatus};
 use serde_json::{json, Map, Value};
@@ -38,9 +39,13 @@ pub(crate) async fn health() -> StatusCode {
     StatusCode::OK
 }
 
-/// `GET /state`.
-pub(crate) async fn state_endpoint(State(master): State<Arc<Master>>) -> Json<Value> {
-    Json(state(&master))
+/// `GET /state`: redirected to the leader by a master that does not lead
+/// (as Mesos' `Master::Http::state`).
+pub(crate) async fn state_endpoint(State(master): State<Arc<Master>>, uri: Uri) -> Response {
+    if !master.elected() {
+        return master.redirect(&uri);
+    }
+    Json(state(&master)).into_response()
 }
 
 fn proto_json<M: prost::Message + prost::Name>(message: &M) -> Value {
@@ -198,9 +203,6 @@ pub(crate) fn state(master: &Master) -> Value {
         "pid": master.pid,
         "hostname": master.info.hostname,
         "start_time": master.start_time,
-        "elected_time": master.start_time,
-        "leader": master.pid,
-        "leader_info": proto_json(&master.info),
         "activated_slaves": agents.iter().filter(|a| a.is_connected()).count(),
         "deactivated_slaves": agents.iter().filter(|a| !a.is_connected()).count(),
         "unreachable_slaves": state.unreachable_agents.len(),
@@ -218,6 +220,19 @@ pub(crate) fn state(master: &Master) -> Value {
     });
     if let (Some(doc), Value::Object(more)) = (document.as_object_mut(), extra) {
         doc.extend(more);
+        // Who leads, as this master knows it.
+        if let Some(time) = master.elected_time.lock().ok().and_then(|t| *t) {
+            if master.elected() {
+                doc.insert("elected_time".into(), json!(time));
+            }
+        }
+        if let Some(leader) = master.leader() {
+            doc.insert(
+                "leader".into(),
+                json!(leader.pid.clone().unwrap_or_default()),
+            );
+            doc.insert("leader_info".into(), proto_json(&leader));
+        }
     }
     document
 }

@@ -28,6 +28,7 @@ pub fn fast_cluster_config(work_dir: &Path, agents: usize) -> ClusterConfig {
             ..AgentConfig::default()
         },
         agents,
+        masters: 1,
     }
 }
 

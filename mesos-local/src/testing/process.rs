@@ -112,6 +112,12 @@ impl MesosProcess {
         self.child.id()
     }
 
+    /// The exit status once the process has exited (reaped), `None` while
+    /// it runs. A master that lost leadership exits with status 1.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// SIGKILL now (a crash: executors are left behind).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
