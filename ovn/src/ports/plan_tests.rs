@@ -145,7 +145,13 @@ fn a_new_port_row_carries_addresses_security_chassis_and_owner() {
         id: "a1-S0".into(),
         hostname: "mesos-agent1".into(),
     });
-    let p = port_row(&on_agent, &sw_ref(Uuid::new_v4()), "web.2", Uuid::new_v4(), ip);
+    let p = port_row(
+        &on_agent,
+        &sw_ref(Uuid::new_v4()),
+        "web.2",
+        Uuid::new_v4(),
+        ip,
+    );
     assert_eq!(p.external_ids[owner::AGENT], "a1-S0");
     assert_eq!(p.external_ids[owner::HOSTNAME], "mesos-agent1");
     let back = task_port_from_row(
