@@ -21,6 +21,7 @@ mod executor_common;
 #[path = "../tests/framework_common/mod.rs"]
 mod framework_common;
 
+use ovn_mesos_tests::bench::{env_usize, quantile};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -39,18 +40,6 @@ const FAILURES: u64 = 3;
 /// The configured detection time, `interval × consecutive_failures + timeout`.
 const LIMIT: Duration = Duration::from_secs(INTERVAL_S * FAILURES + TIMEOUT_S);
 const MARGIN: Duration = Duration::from_millis(300);
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// Whether `backend` is in the NB backends of coke-web's VIP.
 fn listed(lab: &Lab, backend: &str) -> anyhow::Result<bool> {

@@ -16,6 +16,7 @@
 //! separate processes. Daemons stop on drop (graceful, then by pid); set
 //! `OVN_MESOS_KEEP_TEST_DIR=1` to keep the directories for inspection.
 
+pub mod bench;
 pub mod binaries;
 pub mod central;
 pub mod chassis;

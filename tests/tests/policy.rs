@@ -73,8 +73,9 @@ fn members(central: &OvnCentral, pg: &str) -> Vec<String> {
     names
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn port_groups_hold_their_tasks_and_policies_compile_to_two_acls() {
+/// A fresh OVN central with tenant coke (cluster subnet 192.168.0.0/16),
+/// and a client.
+async fn coke() -> (OvnCentral, Client) {
     let central = blocking(OvnCentral::start).unwrap();
     let nb = connect(&central).await;
     let tenant = TenantSpec {
@@ -83,6 +84,12 @@ async fn port_groups_hold_their_tasks_and_policies_compile_to_two_acls() {
         service_subnet: None,
     };
     tenant_init(&nb, &tenant).await.unwrap();
+    (central, nb)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn port_groups_hold_their_tasks_and_policies_compile_to_two_acls() {
+    let (central, nb) = coke().await;
     let net = NetworkSpec {
         tenant: "coke".into(),
         name: "coke1".into(),
@@ -173,14 +180,7 @@ async fn port_groups_hold_their_tasks_and_policies_compile_to_two_acls() {
 async fn two_new_services_whose_policies_name_each_other_both_get_the_others_address_set() {
     use ovn_mesos::scheduler::vips::VipController;
 
-    let central = blocking(OvnCentral::start).unwrap();
-    let nb = connect(&central).await;
-    let tenant = TenantSpec {
-        name: "coke".into(),
-        cluster_subnet: Some("192.168.0.0/16".parse().unwrap()),
-        service_subnet: None,
-    };
-    tenant_init(&nb, &tenant).await.unwrap();
+    let (central, nb) = coke().await;
     let metrics = ovn_mesos::api::Metrics::default();
     let mut controller = VipController::new(["coke".to_owned()]);
     let groups = vec![

@@ -42,6 +42,7 @@ mod baseline;
 #[allow(dead_code)] // the launch bench's world: not every helper is used here
 mod setup;
 
+use ovn_mesos_tests::bench::env_usize;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -67,13 +68,6 @@ const POLL: Duration = Duration::from_millis(10);
 const ROLL: &str = "roll";
 /// The rolled service's VIP backends, as `/metrics` shows them.
 const BACKENDS: &str = "ovn_mesos_service_backends{tenant=\"bench\",service=\"bench-roll\"}";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A task file: `instances` of `command`, the service `service` with the
 /// VIP `/service:port`, and the given extra labels.

@@ -55,6 +55,7 @@ mod baseline;
 mod raw;
 mod setup;
 
+use ovn_mesos_tests::bench::env_usize;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -76,13 +77,6 @@ const TARGET_RSS_MB: f64 = 50.0;
 const AGENT_CPUS: f64 = 4.0;
 const AGENT_MEM: f64 = 4096.0;
 const POLL: Duration = Duration::from_millis(10);
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 const LAUNCH_LATENCY: &str = "launch_latency_seconds";
 const OFFER_LATENCY: &str = "offer_latency_seconds";

@@ -51,6 +51,7 @@ mod probe;
 #[path = "../../tests/e2e_lab/support.rs"]
 mod support;
 
+use ovn_mesos_tests::bench::{env_usize, quantile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -93,18 +94,6 @@ const COMMAND: &str = r#"d="${MESOS_SANDBOX:-$PWD}"; id="${MESOS_EXECUTOR_ID#ovn
 [ -n "$id" ] || { echo "no MESOS_EXECUTOR_ID" >&2; exit 1; }
 printf '%s\n' "daemon off;" "pid $d/nginx.pid;" "error_log stderr;" "worker_processes 1;" "events { worker_connections 256; }" "http {" "  access_log off;" "  client_body_temp_path $d/client_body;" "  proxy_temp_path $d/proxy;" "  server { listen 80; location / { default_type text/plain; return 200 '$id\n'; } }" "}" > "$d/nginx.conf" || exit 1
 exec /usr/sbin/nginx -c "$d/nginx.conf" -p "$d""#;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
