@@ -149,17 +149,27 @@ fn op_name(op: &Value) -> &str {
 
 /// The transactions `plan_task_port` builds for the ports of one sample,
 /// made into the one transaction `commit_task_ports_batch` commits for
-/// them: the first guard, every insert, one mutate adding them all.
+/// them: the first guard, every insert, one mutate adding them all to the
+/// switch, and one adding them to their service's port group when it has
+/// one.
 fn merge(plans: Vec<Value>) -> anyhow::Result<Planned> {
     let mut guard = None;
     let mut inserts = Vec::new();
     let mut mutate: Option<Value> = None;
+    let mut group: Option<Value> = None;
     let mut ports = Vec::new();
     for plan in plans {
         let ops = plan.as_array().context("transact params are an array")?;
         let names: Vec<&str> = ops.iter().skip(1).map(op_name).collect();
-        if names != ["wait", "insert", "mutate"] || ops[0] != json!(NB_DB) {
-            bail!("the port transaction is not [wait, insert, mutate] any more ({names:?}); update the raw loop");
+        // the last mutate, when the service has a port group: the port
+        // joins it in the same transaction
+        let joins = names == ["wait", "insert", "mutate", "mutate"]
+            && ops[4]["table"] == json!("Port_Group");
+        if (names != ["wait", "insert", "mutate"] && !joins) || ops[0] != json!(NB_DB) {
+            bail!("the port transaction is not [wait, insert, mutate (, mutate of Port_Group)] any more ({names:?}); update the raw loop");
+        }
+        if joins {
+            group.get_or_insert_with(|| ops[4].clone());
         }
         if ops[1]["columns"] != json!(["_version"]) {
             bail!(
@@ -184,11 +194,15 @@ fn merge(plans: Vec<Value>) -> anyhow::Result<Planned> {
             .iter()
             .map(|u| json!(["uuid", u.to_string()]))
             .collect();
-        mutate["mutations"][0][2] = json!(["set", added]);
+        mutate["mutations"][0][2] = json!(["set", added.clone()]);
+        if let Some(g) = group.as_mut() {
+            g["mutations"][0][2] = json!(["set", added]);
+        }
     }
     let mut params = vec![json!(NB_DB), guard];
     params.extend(inserts);
     params.push(mutate);
+    params.extend(group);
     Ok(Planned {
         params: Value::Array(params),
         ports,
@@ -345,7 +359,7 @@ pub async fn raw_loop(nb_remote: &str, shape: &[usize]) -> anyhow::Result<Sample
                 let sent = Instant::now();
                 let result = raw.transact(&sample.params)?;
                 let took = sent.elapsed();
-                if result.len() != sample.ports.len() + 2 {
+                if result.len() != sample.params.as_array().map_or(0, |p| p.len() - 1) {
                     bail!("the raw loop's transaction: {result:?}");
                 }
                 if result[0]["error"] == "timed out" && attempts < MAX_RETRIES {
