@@ -170,6 +170,12 @@ impl Detector {
         }
     }
 
+    /// Marks the latest detection as seen by this handle: [`Self::changed`]
+    /// then waits for the next one.
+    pub fn mark_seen(&mut self) {
+        self.detections.borrow_and_update();
+    }
+
     /// The next detection that differs from the last one this handle saw
     /// (each new leader, an empty group, a failure). Cancel-safe.
     pub async fn changed(&mut self) -> Result<Detection, MesosError> {

@@ -32,7 +32,7 @@ use super::ports::{PortJob, PortWorker};
 use super::vips::VipWriter;
 use super::SchedulerError;
 use crate::api::{Command, EventHub, Head, Metrics, Snapshot, TaskSource, Views};
-use crate::mesos::{self, Backoff, MesosError, Subscription};
+use crate::mesos::{self, Backoff, Detection, Detector, MasterSpec, MesosError, Subscription};
 use crate::state::StateStore;
 use ovn::report::Chain;
 
@@ -52,8 +52,9 @@ struct Session {
 enum Link {
     Subscribing(Subscribing),
     Up(Box<Subscription>),
-    /// Waiting to subscribe again.
-    Backoff(Pin<Box<Sleep>>),
+    /// Waiting to subscribe again; with `zk://` masters, until the delay
+    /// is over or ZooKeeper names a leader, whichever comes first.
+    Backoff(Pin<Box<Sleep>>, Option<Detector>),
 }
 
 /// What the link brought.
@@ -77,10 +78,27 @@ impl Link {
                 Ok(event) => LinkEvent::Event(Box::new(event)),
                 Err(e) => LinkEvent::Ended(e),
             },
-            Link::Backoff(sleep) => {
+            Link::Backoff(sleep, None) => {
                 sleep.await;
                 LinkEvent::Retry
             }
+            // A leader that was SIGKILLed is still named until its
+            // ZooKeeper session expires: the attempts to it fail and the
+            // delay grows, but the new leader is tried as soon as it is
+            // named, not after the delay.
+            Link::Backoff(sleep, Some(detector)) => loop {
+                tokio::select! {
+                    () = sleep.as_mut() => return LinkEvent::Retry,
+                    detection = detector.changed() => match detection {
+                        Ok(Detection::Leader(_)) => return LinkEvent::Retry,
+                        Ok(_) => {}
+                        Err(_) => {
+                            sleep.as_mut().await;
+                            return LinkEvent::Retry;
+                        }
+                    },
+                }
+            },
         }
     }
 }
@@ -109,6 +127,22 @@ pub(super) struct Driver {
 }
 
 impl Driver {
+    /// The detector of the `zk://` master, if the master is given so: a
+    /// handle on the process' one detector of that URL.
+    fn detector(&self) -> Option<Detector> {
+        let config = &self.core.config().mesos;
+        match config.master.parse::<MasterSpec>() {
+            Ok(MasterSpec::ZooKeeper(zk)) => {
+                // Only a detection made from now on wakes the backoff: the
+                // one the failed attempt went by is old news.
+                let mut detector = Detector::shared(&zk, config.request_timeout);
+                detector.mark_seen();
+                Some(detector)
+            }
+            _ => None,
+        }
+    }
+
     /// Runs until `shutdown` completes (SIGTERM in the binary) or the
     /// master refuses the framework for good.
     pub(super) async fn run(
@@ -218,7 +252,8 @@ impl Driver {
                         e if e.is_retryable() => {
                             let delay = backoff.next_delay();
                             warn!(master = %self.core.config().mesos.master, error = %Chain(&e), delay_ms = delay.as_millis() as u64, "not subscribed; retrying");
-                            link = Link::Backoff(Box::pin(tokio::time::sleep(delay)));
+                            link =
+                                Link::Backoff(Box::pin(tokio::time::sleep(delay)), self.detector());
                         }
                         e => {
                             break Err(SchedulerError::Mesos {
