@@ -8,6 +8,12 @@
 //! whose executors get `OVN_MESOS_OVS_DB` / `OVN_MESOS_HOST_NETNS` of the
 //! chassis.
 //!
+//! [`Lab::start_ha`] starts the masters as a ZooKeeper group instead:
+//! several `mesos-local master --zk zk://.../mesos` processes contending
+//! through a real ZooKeeper, the agent following the leader with
+//! `--master zk://.../mesos`, and [`Lab::master`] the `zk://` URL (so
+//! `ovn-mesos run --master` follows the leader too).
+//!
 //! The tests are synchronous; [`Lab`] owns a tokio runtime for mesos-local
 //! and the async clients. Everything stops on drop, also when a test fails:
 //! the framework processes ([`process::Framework`]), the agent (it kills
@@ -36,7 +42,7 @@ use ovn::topology::{
     gateway_init, monitor_nb, network_init, tenant_init, GatewayMode, GatewaySpec, NetworkSpec,
     TenantSpec,
 };
-use ovn_mesos_tests::{Chassis, OvnCentral};
+use ovn_mesos_tests::{wait_for, Chassis, OvnCentral, ZooKeeper};
 
 pub use process::Framework;
 
@@ -56,8 +62,25 @@ pub enum MasterKind {
 
 enum MesosMaster {
     InProcess(MasterHandle),
-    Process { process: MesosProcess, log: PathBuf },
+    Process {
+        process: MesosProcess,
+        log: PathBuf,
+    },
+    /// `mesos-local master --zk` processes (`None` once killed).
+    Group(Vec<GroupMaster>),
 }
+
+/// One master of a ZooKeeper group.
+struct GroupMaster {
+    addr: String,
+    process: Option<MesosProcess>,
+}
+
+/// The ZooKeeper path of [`Lab::start_ha`]'s group (Mesos' `--zk`).
+pub const HA_GROUP: &str = "/mesos";
+
+/// ZooKeeper session timeout of [`Lab::start_ha`]'s masters and agent.
+pub const HA_SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Central, chassis, mesos-local and the topology of one test.
 pub struct Lab {
@@ -77,6 +100,25 @@ pub struct Lab {
 impl Lab {
     /// Daemons, the seed topology and a master with one agent.
     pub fn start(kind: MasterKind) -> Lab {
+        let mut lab = Lab::seeded();
+        lab.start_master(kind, 0);
+        lab.start_agent();
+        lab
+    }
+
+    /// Daemons, the seed topology, `masters` `mesos-local master --zk
+    /// <zk>/mesos` processes (session timeout [`HA_SESSION_TIMEOUT`]) and
+    /// one agent with `--master zk://.../mesos`, registered with the
+    /// leader. [`Lab::master`] is the `zk://` URL.
+    pub fn start_ha(zk: &ZooKeeper, masters: usize) -> Lab {
+        let mut lab = Lab::seeded();
+        lab.start_group(&zk.zk_url(HA_GROUP), masters);
+        lab.start_agent();
+        lab
+    }
+
+    /// Daemons and the seed topology, no master and no agent yet.
+    fn seeded() -> Lab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -91,7 +133,7 @@ impl Lab {
         let bin = ovn_mesos_tests::binaries::ovn_mesos_binary().expect("ovn-mesos binary");
         let executor =
             ovn_mesos_tests::binaries::executor_binary().expect("ovn-mesos-executor binary");
-        let mut lab = Lab {
+        let lab = Lab {
             rt,
             agent: None,
             master: None,
@@ -106,12 +148,10 @@ impl Lab {
         lab.rt
             .block_on(seed_topology(&lab.central.nb_remote(), CHASSIS))
             .expect("seed topology");
-        lab.start_master(kind, 0);
-        lab.start_agent();
         lab
     }
 
-    /// The master's `ip:port`.
+    /// The master's `ip:port` (with [`Lab::start_ha`]: the `zk://` URL).
     pub fn master(&self) -> &str {
         &self.master_addr
     }
@@ -150,8 +190,138 @@ impl Lab {
         self.master_addr = match &master {
             MesosMaster::InProcess(m) => m.endpoint(),
             MesosMaster::Process { process, .. } => process.addresses()[0].clone(),
+            MesosMaster::Group(_) => unreachable!("start_group"),
         };
         self.master = Some(master);
+    }
+
+    /// `count` `mesos-local master --zk <url>` processes on free ports,
+    /// logs `<test dir>/master-<i>.log`.
+    fn start_group(&mut self, url: &str, count: usize) {
+        let timeout = format!("{}secs", HA_SESSION_TIMEOUT.as_secs());
+        let masters = (0..count)
+            .map(|i| {
+                let work = self.dir.path().join(format!("master-{i}"));
+                let work = work.display().to_string();
+                let args = [
+                    "master",
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--work-dir",
+                    &work,
+                    "--zk",
+                    url,
+                    "--zk-session-timeout",
+                    &timeout,
+                    "--allocation-interval",
+                    "50ms",
+                ];
+                let log = self.dir.path().join(format!("master-{i}.log"));
+                let process = MesosProcess::start(&args, 1, &log).expect("mesos-local master");
+                GroupMaster {
+                    addr: process.addresses()[0].clone(),
+                    process: Some(process),
+                }
+            })
+            .collect();
+        self.master = Some(MesosMaster::Group(masters));
+        self.master_addr = url.to_owned();
+    }
+
+    /// The `ip:port` of every master of [`Lab::start_ha`]'s group that has
+    /// not been killed.
+    pub fn live_masters(&self) -> Vec<String> {
+        match &self.master {
+            Some(MesosMaster::Group(masters)) => masters
+                .iter()
+                .filter(|m| m.process.is_some())
+                .map(|m| m.addr.clone())
+                .collect(),
+            _ => panic!("live_masters needs Lab::start_ha"),
+        }
+    }
+
+    /// The group's leader, once every live master's `/redirect` points at
+    /// it and its `/state` says it leads (`None` while they disagree or
+    /// none leads).
+    pub fn agreed_leader(&self) -> anyhow::Result<Option<String>> {
+        let live = self.live_masters();
+        let mut seen = Vec::new();
+        for addr in &live {
+            let (status, location) = self.rt.block_on(async {
+                let response = no_redirects()?
+                    .get(format!("http://{addr}/redirect"))
+                    .send()
+                    .await?;
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                anyhow::Ok((response.status().as_u16(), location))
+            })?;
+            if status != 307 {
+                return Ok(None);
+            }
+            seen.push(location.unwrap_or_default());
+        }
+        let Some(first) = seen.first().cloned() else {
+            return Ok(None);
+        };
+        if seen.iter().any(|l| *l != first) {
+            return Ok(None);
+        }
+        let leader = first.trim_start_matches("//").to_owned();
+        if !live.contains(&leader) {
+            return Ok(None);
+        }
+        let state = self.state_of(&leader)?;
+        let leads =
+            state["leader"] == format!("master@{leader}") && state["elected_time"].is_number();
+        Ok(leads.then_some(leader))
+    }
+
+    /// Waits until the live masters agree on a leader (see
+    /// [`Lab::agreed_leader`]); its `ip:port`.
+    pub fn wait_leader(&self) -> String {
+        wait_for("the masters to agree on a leader", WAIT, || {
+            self.agreed_leader()
+        })
+        .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// SIGKILLs (by pid) the group's master at `addr` (a crash).
+    pub fn kill_master(&mut self, addr: &str) {
+        let Some(MesosMaster::Group(masters)) = &mut self.master else {
+            panic!("kill_master needs Lab::start_ha");
+        };
+        let master = masters
+            .iter_mut()
+            .find(|m| m.addr == addr)
+            .unwrap_or_else(|| panic!("no master {addr}"));
+        let mut process = master.process.take().expect("master already killed");
+        process.kill();
+    }
+
+    /// `GET http://<addr>/state` of one master, not following redirects
+    /// (Err unless 200: a follower answers 307).
+    pub fn state_of(&self, addr: &str) -> anyhow::Result<serde_json::Value> {
+        self.rt.block_on(async {
+            let response = no_redirects()?
+                .get(format!("http://{addr}/state"))
+                .send()
+                .await?;
+            let status = response.status();
+            anyhow::ensure!(status == 200, "GET {addr}/state: {status}");
+            Ok(response.json().await?)
+        })
+    }
+
+    /// The in-process agent's id, once registered.
+    pub fn agent_id(&self) -> Option<String> {
+        self.agent.as_ref().and_then(AgentHandle::agent_id)
     }
 
     fn start_agent(&mut self) {
@@ -170,6 +340,11 @@ impl Lab {
             work_dir: self.dir.path().join("agent"),
             resources: Some(TEST_RESOURCES.into()),
             hostname: Some(CHASSIS.into()),
+            zk_session_timeout: if self.master_addr.starts_with("zk://") {
+                HA_SESSION_TIMEOUT
+            } else {
+                AgentConfig::default().zk_session_timeout
+            },
             executor_environment: Some(env),
             executor_shutdown_grace_period: Duration::from_secs(3),
             status_update_retry_interval: Duration::from_secs(1),
@@ -200,8 +375,13 @@ impl Lab {
         self.start_master(MasterKind::Process, port);
     }
 
-    /// The master's `/state` as JSON.
+    /// The master's `/state` as JSON (with [`Lab::start_ha`]: the
+    /// current leader's).
     pub fn master_state(&self) -> anyhow::Result<serde_json::Value> {
+        if let Some(MesosMaster::Group(_)) = &self.master {
+            let leader = self.agreed_leader()?.context("no agreed leader")?;
+            return self.state_of(&leader);
+        }
         let (status, body) = self.http_get(&format!("http://{}/state", self.master_addr))?;
         anyhow::ensure!(status == 200, "GET /state: {status}");
         Ok(body)
@@ -286,6 +466,11 @@ impl Drop for Lab {
         match self.master.take() {
             Some(MesosMaster::InProcess(m)) => self.rt.block_on(m.shutdown()),
             Some(MesosMaster::Process { mut process, .. }) => process.stop(),
+            Some(MesosMaster::Group(masters)) => {
+                for mut process in masters.into_iter().filter_map(|m| m.process) {
+                    process.stop();
+                }
+            }
             None => {}
         }
         // Tasks outlive a stopped framework, and executors killed with the
@@ -373,6 +558,15 @@ pub fn in_netns(ns: &str, args: &[&str]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// An HTTP client that does not follow redirects (to see the 307s of
+/// masters that do not lead).
+fn no_redirects() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .build()?)
 }
 
 /// A free loopback port for `--api` (bound, read, released).
