@@ -50,23 +50,8 @@ fn raw_http() -> reqwest::Client {
 
 /// Starts `mesos-local master --zk <url>` on a free port.
 fn start_master(zk_url: &str, dir: &Path, name: &str) -> MesosProcess {
-    let work = dir.join(name).display().to_string();
-    let args = [
-        "master",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--work-dir",
-        &work,
-        "--zk",
-        zk_url,
-        "--zk-session-timeout",
-        SESSION_TIMEOUT,
-        "--allocation-interval",
-        "50ms",
-    ];
-    MesosProcess::start(&args, 1, &dir.join(format!("{name}.log"))).expect("master process")
+    let log = dir.join(format!("{name}.log"));
+    MesosProcess::zk_master(zk_url, SESSION_TIMEOUT, &dir.join(name), &log).expect("master process")
 }
 
 fn start_agent(master: &str, dir: &Path) -> MesosProcess {

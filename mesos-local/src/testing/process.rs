@@ -102,6 +102,35 @@ impl MesosProcess {
         Ok(process)
     }
 
+    /// Starts `mesos-local master --zk <zk_url>` on a free loopback port
+    /// (work dir `work`, stderr to `log`), with the ZooKeeper session
+    /// timeout `session_timeout` (`2secs`) and a 50 ms allocation interval:
+    /// one master of a group, as the HA tests run them.
+    pub fn zk_master(
+        zk_url: &str,
+        session_timeout: &str,
+        work: &Path,
+        log: &Path,
+    ) -> Result<MesosProcess, ProcessError> {
+        let work = work.display().to_string();
+        let args = [
+            "master",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--work-dir",
+            &work,
+            "--zk",
+            zk_url,
+            "--zk-session-timeout",
+            session_timeout,
+            "--allocation-interval",
+            "50ms",
+        ];
+        MesosProcess::start(&args, 1, log)
+    }
+
     /// The `ip:port` addresses printed, in order.
     pub fn addresses(&self) -> &[String] {
         &self.addresses

@@ -202,24 +202,9 @@ impl Lab {
         let masters = (0..count)
             .map(|i| {
                 let work = self.dir.path().join(format!("master-{i}"));
-                let work = work.display().to_string();
-                let args = [
-                    "master",
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--work-dir",
-                    &work,
-                    "--zk",
-                    url,
-                    "--zk-session-timeout",
-                    &timeout,
-                    "--allocation-interval",
-                    "50ms",
-                ];
                 let log = self.dir.path().join(format!("master-{i}.log"));
-                let process = MesosProcess::start(&args, 1, &log).expect("mesos-local master");
+                let process = MesosProcess::zk_master(url, &timeout, &work, &log)
+                    .expect("mesos-local master");
                 GroupMaster {
                     addr: process.addresses()[0].clone(),
                     process: Some(process),
