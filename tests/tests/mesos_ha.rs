@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 use mesos_local::client::SchedulerClient;
 use mesos_local::testing::scheduler::{accept, acknowledge, call, next_offers, next_update, reach};
-use mesos_local::testing::{command_task, framework_info, MesosProcess, TEST_RESOURCES};
+use mesos_local::testing::{
+    agreed_leader, command_task, framework_info, get_unfollowed, master_state,
+    post_subscribe_unfollowed, MesosProcess, TEST_RESOURCES,
+};
 use mesos_proto::v1::scheduler::{call, Call};
 use mesos_proto::v1::{self, task_status, TaskState};
 use mesos_proto::Encoding;
@@ -40,18 +43,23 @@ const FAILOVER: Duration = Duration::from_secs(30);
 /// The group's path.
 const GROUP: &str = "/mesos";
 
-/// A client that does not follow redirects, to see the 307s.
-fn raw_http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client")
-}
-
 /// Starts `mesos-local master --zk <url>` on a free port.
 fn start_master(zk_url: &str, dir: &Path, name: &str) -> MesosProcess {
     let log = dir.join(format!("{name}.log"));
     MesosProcess::zk_master(zk_url, SESSION_TIMEOUT, &dir.join(name), &log).expect("master process")
+}
+
+/// Waits until the master at `leader` has `count` agents registered.
+async fn wait_agents(leader: &str, count: usize, what: &str) {
+    wait_for_async(what, FAILOVER, || async {
+        let doc = master_state(leader).await?;
+        Ok(doc["slaves"]
+            .as_array()
+            .is_some_and(|s| s.len() == count)
+            .then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 fn start_agent(master: &str, dir: &Path) -> MesosProcess {
@@ -94,80 +102,6 @@ async fn master_infos(zk: &ZooKeeper) -> anyhow::Result<Vec<(String, v1::MasterI
         infos.push((name, mesos_proto::from_json_slice::<v1::MasterInfo>(&data)?));
     }
     Ok(infos)
-}
-
-/// `GET http://<master><path>` without following redirects: status and
-/// `Location`.
-async fn get(master: &str, path: &str) -> anyhow::Result<(StatusCode, Option<String>)> {
-    let response = raw_http()
-        .get(format!("http://{master}{path}"))
-        .send()
-        .await?;
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Ok((response.status(), location))
-}
-
-/// A SUBSCRIBE posted to `master` without following redirects.
-async fn post_subscribe(master: &str, path: &str) -> anyhow::Result<(StatusCode, Option<String>)> {
-    let body = r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"probe"}}}"#;
-    let response = raw_http()
-        .post(format!("http://{master}{path}"))
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json")
-        .body(body)
-        .send()
-        .await?;
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Ok((response.status(), location))
-}
-
-/// `/state` of the master at `addr` (must lead: 200).
-async fn state(addr: &str) -> anyhow::Result<Value> {
-    let response = raw_http()
-        .get(format!("http://{addr}/state"))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status() == StatusCode::OK,
-        "GET /state of {addr}: {}",
-        response.status()
-    );
-    Ok(response.json().await?)
-}
-
-/// The address every live master's `/redirect` points at, once they all
-/// agree and that master's `/state` says it leads.
-async fn agreed_leader(addrs: &[&str]) -> anyhow::Result<Option<String>> {
-    let mut seen = Vec::new();
-    for addr in addrs {
-        let (status, location) = get(addr, "/redirect").await?;
-        anyhow::ensure!(
-            status == StatusCode::TEMPORARY_REDIRECT,
-            "{addr} /redirect: {status}"
-        );
-        seen.push(location.unwrap_or_default());
-    }
-    let first = seen[0].clone();
-    if seen.iter().any(|l| *l != first) {
-        return Ok(None);
-    }
-    let leader = first.trim_start_matches("//").to_string();
-    let doc = state(&leader).await?;
-    anyhow::ensure!(
-        doc["leader"] == format!("master@{leader}") && doc["elected_time"].is_number(),
-        "{leader} does not say it leads: {} {}",
-        doc["leader"],
-        doc["elected_time"]
-    );
-    Ok(Some(leader))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +159,7 @@ async fn three_masters_elect_the_lowest_znode_and_the_others_redirect_to_it() {
     .await
     .expect("a leader");
     assert_eq!(agreed, leader, "the lowest sequence leads");
-    let doc = state(&leader).await.expect("leader state");
+    let doc = master_state(&leader).await.expect("leader state");
     assert_eq!(doc["leader_info"]["id"], infos[0].1.id.as_str());
     assert_eq!(doc["id"], infos[0].1.id.as_str());
 
@@ -233,27 +167,27 @@ async fn three_masters_elect_the_lowest_znode_and_the_others_redirect_to_it() {
         // `/redirect` and `/master/redirect` point at the leader on every
         // master (the leader included), as protocol-relative URLs.
         for path in ["/redirect", "/master/redirect"] {
-            let (status, location) = get(addr, path).await.unwrap();
+            let (status, location) = get_unfollowed(addr, path).await.unwrap();
             assert_eq!(status, StatusCode::TEMPORARY_REDIRECT, "{addr}{path}");
             assert_eq!(location, Some(format!("//{leader}")), "{addr}{path}");
         }
-        let (status, _) = get(addr, "/redirect/x").await.unwrap();
+        let (status, _) = get_unfollowed(addr, "/redirect/x").await.unwrap();
         assert_eq!(status, StatusCode::NOT_FOUND, "no redirect loop");
-        let (status, _) = get(addr, "/health").await.unwrap();
+        let (status, _) = get_unfollowed(addr, "/health").await.unwrap();
         assert_eq!(status, StatusCode::OK, "every master is healthy");
         if *addr == leader {
             continue;
         }
         for path in ["/api/v1/scheduler", "/master/api/v1/scheduler"] {
-            let (status, location) = post_subscribe(addr, path).await.unwrap();
+            let (status, location) = post_subscribe_unfollowed(addr, path).await.unwrap();
             assert_eq!(status, StatusCode::TEMPORARY_REDIRECT, "{addr}{path}");
             assert_eq!(location, Some(format!("//{leader}{path}")));
         }
         // Also before any other check (a GET is still redirected).
-        let (status, location) = get(addr, "/api/v1/scheduler").await.unwrap();
+        let (status, location) = get_unfollowed(addr, "/api/v1/scheduler").await.unwrap();
         assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
         assert_eq!(location, Some(format!("//{leader}/api/v1/scheduler")));
-        let (status, location) = get(addr, "/state?jsonp=x").await.unwrap();
+        let (status, location) = get_unfollowed(addr, "/state?jsonp=x").await.unwrap();
         assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
         assert_eq!(location, Some(format!("//{leader}/state?jsonp=x")));
     }
@@ -271,7 +205,7 @@ async fn three_masters_elect_the_lowest_znode_and_the_others_redirect_to_it() {
         .call(call(call::Type::Revive))
         .await
         .expect("calls go to the leader");
-    let doc = state(&leader).await.unwrap();
+    let doc = master_state(&leader).await.unwrap();
     assert_eq!(doc["frameworks"][0]["name"], "redirected");
 
     drop(masters);
@@ -293,19 +227,7 @@ async fn a_task_survives_the_leaders_death_through_agent_reregistration() {
     let leader = wait_for_async("a leader", FAILOVER, || agreed_leader(&all))
         .await
         .expect("a leader");
-    wait_for_async(
-        "the agent to register with the leader",
-        FAILOVER,
-        || async {
-            let doc = state(&leader).await?;
-            Ok(doc["slaves"]
-                .as_array()
-                .is_some_and(|s| s.len() == 1)
-                .then_some(()))
-        },
-    )
-    .await
-    .expect("agent registered");
+    wait_agents(&leader, 1, "the agent to register with the leader").await;
 
     // A scheduler (through a follower's 307) launches a long task.
     let follower = all.iter().find(|a| **a != leader).unwrap();
@@ -357,7 +279,7 @@ async fn a_task_survives_the_leaders_death_through_agent_reregistration() {
         "the agent to re-register with its task",
         FAILOVER,
         || async {
-            let doc = state(&new_leader).await?;
+            let doc = master_state(&new_leader).await?;
             let task = &doc["frameworks"][0]["tasks"][0];
             Ok((doc["slaves"][0]["id"] == agent_id.value.as_str()
                 && doc["frameworks"][0]["id"] == framework_id.value.as_str()
@@ -461,7 +383,7 @@ async fn a_leader_that_loses_its_zookeeper_session_exits_and_another_is_elected(
     }
     wait_for_async("the followers to lose the leader", FAILOVER, || async {
         for addr in &followers {
-            if get(addr, "/redirect").await?.0 != StatusCode::SERVICE_UNAVAILABLE {
+            if get_unfollowed(addr, "/redirect").await?.0 != StatusCode::SERVICE_UNAVAILABLE {
                 return Ok(None);
             }
         }
@@ -518,21 +440,11 @@ async fn run_with_three_masters_elects_one_and_restarts_a_master_that_lost_leade
         .await
         .expect("a leader");
     assert_eq!(master_infos(&zk).await.unwrap().len(), 3);
-    wait_for_async(
-        "both agents to register with the leader",
-        FAILOVER,
-        || async {
-            let doc = state(&leader).await?;
-            Ok(doc["slaves"]
-                .as_array()
-                .is_some_and(|s| s.len() == 2)
-                .then_some(()))
-        },
-    )
-    .await
-    .expect("agents registered");
+    wait_agents(&leader, 2, "both agents to register with the leader").await;
     let follower = all.iter().find(|a| **a != leader).unwrap();
-    let (status, location) = post_subscribe(follower, "/api/v1/scheduler").await.unwrap();
+    let (status, location) = post_subscribe_unfollowed(follower, "/api/v1/scheduler")
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(location, Some(format!("//{leader}/api/v1/scheduler")));
 
@@ -564,14 +476,6 @@ async fn run_with_three_masters_elects_one_and_restarts_a_master_that_lost_leade
     let leader = wait_for_async("a leader again", FAILOVER, || agreed_leader(&all))
         .await
         .expect("a leader");
-    wait_for_async("the agents to register with it", FAILOVER, || async {
-        let doc = state(&leader).await?;
-        Ok(doc["slaves"]
-            .as_array()
-            .is_some_and(|s| s.len() == 2)
-            .then_some(()))
-    })
-    .await
-    .expect("agents registered again");
+    wait_agents(&leader, 2, "the agents to register with it").await;
     run.stop();
 }

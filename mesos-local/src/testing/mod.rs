@@ -2,7 +2,9 @@
 //! end-to-end tests): a cluster config with short timings and task
 //! builders ([`fast_cluster_config`], [`command_task`], [`executor_task`]),
 //! scheduler steps ([`scheduler`]), `mesos-local` as child processes
-//! ([`MesosProcess`], [`ProcessCluster`]), and the binaries tests run
+//! ([`MesosProcess`], [`ProcessCluster`]), a group of masters seen from
+//! outside ([`agreed_leader`], [`master_state`], [`get_unfollowed`]), and
+//! the binaries tests run
 //! ([`workspace_binary`]: `mesos-local` itself through [`binary`], also for
 //! `mesos-local test-executor` as a custom executor; the tests package gets
 //! `ovn-mesos` and `ovn-mesos-executor` through it too), built on demand.
@@ -16,6 +18,7 @@
 //! environment variable (`MESOS_LOCAL_BIN` ...) overrides the lookup.
 
 mod fixtures;
+mod group;
 mod process;
 pub mod scheduler;
 
@@ -28,6 +31,7 @@ pub use fixtures::{
     command_task, executor_task, fast_cluster_config, framework_info, test_executor_info,
     TEST_RESOURCES,
 };
+pub use group::{agreed_leader, get_unfollowed, master_state, post_subscribe_unfollowed};
 pub use process::{MesosProcess, ProcessCluster, ProcessError};
 
 /// A binary of this workspace that tests run as a process.

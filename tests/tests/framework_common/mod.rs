@@ -229,43 +229,13 @@ impl Lab {
     }
 
     /// The group's leader, once every live master's `/redirect` points at
-    /// it and its `/state` says it leads (`None` while they disagree or
-    /// none leads).
+    /// it and its `/state` says it leads (`None` while they disagree; an
+    /// error while one of them knows no leader or the one named does not
+    /// lead: see [`mesos_local::testing::agreed_leader`]).
     pub fn agreed_leader(&self) -> anyhow::Result<Option<String>> {
         let live = self.live_masters();
-        let mut seen = Vec::new();
-        for addr in &live {
-            let (status, location) = self.rt.block_on(async {
-                let response = no_redirects()?
-                    .get(format!("http://{addr}/redirect"))
-                    .send()
-                    .await?;
-                let location = response
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                anyhow::Ok((response.status().as_u16(), location))
-            })?;
-            if status != 307 {
-                return Ok(None);
-            }
-            seen.push(location.unwrap_or_default());
-        }
-        let Some(first) = seen.first().cloned() else {
-            return Ok(None);
-        };
-        if seen.iter().any(|l| *l != first) {
-            return Ok(None);
-        }
-        let leader = first.trim_start_matches("//").to_owned();
-        if !live.contains(&leader) {
-            return Ok(None);
-        }
-        let state = self.state_of(&leader)?;
-        let leads =
-            state["leader"] == format!("master@{leader}") && state["elected_time"].is_number();
-        Ok(leads.then_some(leader))
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        self.rt.block_on(mesos_local::testing::agreed_leader(&live))
     }
 
     /// Waits until the live masters agree on a leader (see
@@ -293,15 +263,7 @@ impl Lab {
     /// `GET http://<addr>/state` of one master, not following redirects
     /// (Err unless 200: a follower answers 307).
     pub fn state_of(&self, addr: &str) -> anyhow::Result<serde_json::Value> {
-        self.rt.block_on(async {
-            let response = no_redirects()?
-                .get(format!("http://{addr}/state"))
-                .send()
-                .await?;
-            let status = response.status();
-            anyhow::ensure!(status == 200, "GET {addr}/state: {status}");
-            Ok(response.json().await?)
-        })
+        self.rt.block_on(mesos_local::testing::master_state(addr))
     }
 
     /// The in-process agent's id, once registered.
@@ -543,15 +505,6 @@ pub fn in_netns(ns: &str, args: &[&str]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// An HTTP client that does not follow redirects (to see the 307s of
-/// masters that do not lead).
-fn no_redirects() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
-        .build()?)
 }
 
 /// A free loopback port for `--api` (bound, read, released).
