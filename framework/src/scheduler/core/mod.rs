@@ -207,11 +207,20 @@ impl Core {
         self.to_kill.push((task, agent));
     }
 
+    /// The desired load balancers, names in `--dns-domain`.
+    fn specs(&self) -> Vec<ovn::services::ServiceSpec> {
+        desired(&self.services, &self.book, &self.config.executor.dns_domain)
+    }
+
+    /// Every service's desired port group.
+    fn groups(&self) -> Vec<ovn::policy::PortGroupSpec> {
+        port_groups(&self.services, &self.book)
+    }
+
     /// The first effects: a full pass over the load balancers and the view.
     pub fn start(&mut self) -> Vec<Effect> {
-        let specs = desired(&self.services, &self.book, &self.config.executor.dns_domain);
-        self.out
-            .push(Effect::SyncGroups(port_groups(&self.services, &self.book)));
+        let specs = self.specs();
+        self.out.push(Effect::SyncGroups(self.groups()));
         self.out.push(Effect::ResyncVips(specs.clone()));
         self.out.push(Effect::Publish(specs));
         self.view_dirty = false;
@@ -394,13 +403,8 @@ impl Core {
         }
         if now >= self.timers.resync + self.config.resync_interval {
             self.timers.resync = now;
-            self.out
-                .push(Effect::SyncGroups(port_groups(&self.services, &self.book)));
-            self.out.push(Effect::ResyncVips(desired(
-                &self.services,
-                &self.book,
-                &self.config.executor.dns_domain,
-            )));
+            self.out.push(Effect::SyncGroups(self.groups()));
+            self.out.push(Effect::ResyncVips(self.specs()));
         }
     }
 
@@ -504,7 +508,7 @@ impl Core {
         if !self.vips_dirty && !self.view_dirty {
             return;
         }
-        let specs = desired(&self.services, &self.book, &self.config.executor.dns_domain);
+        let specs = self.specs();
         if self.view_dirty {
             self.view_dirty = false;
             self.out.push(Effect::Publish(specs.clone()));
@@ -512,8 +516,7 @@ impl Core {
         if self.vips_dirty {
             self.vips_dirty = false;
             self.vip_events(&specs);
-            self.out
-                .push(Effect::SyncGroups(port_groups(&self.services, &self.book)));
+            self.out.push(Effect::SyncGroups(self.groups()));
             self.out.push(Effect::SyncVips(specs));
         }
     }
@@ -538,11 +541,7 @@ impl Core {
     /// Asks for the view to be published now.
     fn publish(&mut self) {
         self.view_dirty = false;
-        self.out.push(Effect::Publish(desired(
-            &self.services,
-            &self.book,
-            &self.config.executor.dns_domain,
-        )));
+        self.out.push(Effect::Publish(self.specs()));
     }
 
     /// The DECLINE (and ACCEPT leftovers) filter: short while instances
