@@ -28,6 +28,11 @@ pub const TASK: &str = "ovn-mesos/task";
 pub const AGENT: &str = "ovn-mesos/agent-id";
 /// That agent's hostname.
 pub const HOSTNAME: &str = "ovn-mesos/hostname";
+/// The version of its service's definition a task port's task runs (the
+/// framework's definition version string), so that a scheduler with no
+/// record of the task (a new leader, a port adopted at start) knows
+/// whether a deployment still has to replace it.
+pub const VERSION: &str = "ovn-mesos/version";
 /// The Mesos framework id that owns a task port.
 pub const FRAMEWORK: &str = "ovn-mesos/framework";
 /// The cluster subnet of a tenant (on its tenant router).

@@ -68,6 +68,10 @@ pub struct TaskPortSpec {
     /// `ovn-mesos/hostname`): with the task and framework ids, the NB alone
     /// says where each task of a framework runs.
     pub agent: Option<PortAgent>,
+    /// The version of its definition the task runs (`ovn-mesos/version`):
+    /// whoever adopts the task from its port alone knows whether a
+    /// deployment under way still has to replace it.
+    pub version: Option<String>,
 }
 
 /// The Mesos agent a task port's task runs on.
@@ -96,6 +100,9 @@ pub struct TaskPort {
     pub service: Option<String>,
     /// The agent its task was launched on, when the port says.
     pub agent: Option<PortAgent>,
+    /// The version of its definition its task runs, when the port says
+    /// (ports made before the key existed do not).
+    pub version: Option<String>,
 }
 
 /// Why a task port could not be provisioned or removed.

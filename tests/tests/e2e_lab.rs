@@ -279,6 +279,7 @@ fn a_task_launched_through_the_lab_agent_is_plugged_into_that_host() {
             requested_chassis: Some(Host::Agent1.name().into()),
             ip: None,
             agent: None,
+            version: None,
         })
         .unwrap();
     let www = lab.dir().join("www-task");

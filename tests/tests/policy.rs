@@ -38,6 +38,7 @@ async fn port(nb: &Client, task: &str, service: &str) -> String {
         requested_chassis: None,
         ip: None,
         agent: None,
+        version: None,
     };
     create_task_port(nb, &spec).await.unwrap().name
 }

@@ -3,7 +3,7 @@
 //! nothing behind; fresh processes rebuilding IPAM from the NB; concurrent
 //! allocation from several clients and several processes without a duplicate;
 //! the `_version` guard refusing a stale plan; batches in one transaction;
-//! deletion.
+//! deletion; the agent and definition version a port names, read back.
 //!
 //! Other processes are this test binary run again on the ignored test
 //! `ports_child_process`, which provisions ports as its environment says.
@@ -16,7 +16,8 @@ use ovn::nb::NB_DB;
 use ovn::ovsdb::{Client, ClientConfig, Datum, Error, OpErrorKind};
 use ovn::ports::{
     commit_task_ports_batch, create_task_port, create_task_ports_batch, delete_task_port,
-    list_task_ports, plan_task_port, reserve_monitor_ip, PortError, TaskPort, TaskPortSpec,
+    list_task_ports, plan_task_port, reserve_monitor_ip, PortAgent, PortError, TaskPort,
+    TaskPortSpec,
 };
 use ovn::topology::{monitor_nb, network_init, tenant_init, NetworkSpec, TenantSpec};
 use ovn_mesos_tests::OvnCentral;
@@ -75,6 +76,7 @@ fn spec(task: &str) -> TaskPortSpec {
         requested_chassis: Some("agent1".into()),
         ip: None,
         agent: None,
+        version: None,
     }
 }
 
@@ -249,6 +251,38 @@ async fn ports_get_distinct_addresses_around_router_excluded_static_and_dynamic_
         listed,
         (0..6).map(|i| format!("web.{i}")).collect::<Vec<_>>()
     );
+
+    // A port names the agent and the definition version of its task: what
+    // a scheduler with only the NB (a new leader) reads back.
+    let mut s = spec("web.6");
+    s.agent = Some(PortAgent {
+        id: "a1-S0".into(),
+        hostname: "mesos-agent1".into(),
+    });
+    s.version = Some("0123456789abcdef".into());
+    create_task_port(&nb, &s).await.unwrap();
+    for (key, want) in [
+        ("ovn-mesos/agent-id", "a1-S0"),
+        ("ovn-mesos/hostname", "mesos-agent1"),
+        ("ovn-mesos/version", "0123456789abcdef"),
+    ] {
+        let got = nbctl(
+            &central,
+            &[
+                "get",
+                "Logical_Switch_Port",
+                "web.6",
+                &format!("external_ids:\"{key}\""),
+            ],
+        );
+        assert_eq!(got.trim().trim_matches('"'), want, "external_ids:{key}");
+    }
+    let read = nb
+        .read(list_task_ports)
+        .into_iter()
+        .find(|p| p.name == "web.6")
+        .expect("web.6 listed");
+    assert_eq!((read.agent, read.version), (s.agent, s.version));
     assert_distinct(&nb_addresses(&central));
     blocking(|| central.check_logs()).unwrap();
 }

@@ -140,5 +140,6 @@ pub fn port(task_id: &str, host: u8) -> TaskPort {
         framework_id: "fw-1".into(),
         service: Some("web".into()),
         agent: None,
+        version: None,
     }
 }

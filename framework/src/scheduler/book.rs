@@ -290,7 +290,10 @@ impl Template {
         }
     }
 
-    /// The definition a task of `version` runs.
+    /// The definition a task of `version` runs: the earlier definition of
+    /// that version when the template holds it, else the one in force (a
+    /// task of a version this run never had, adopted from its port, still
+    /// counts as earlier: see [`Book::insert`]).
     fn member_of(&self, version: Option<&str>) -> Option<Arc<Member>> {
         match version {
             Some(v) if self.version() != Some(v) => {
@@ -408,7 +411,14 @@ impl Book {
     }
 
     /// Adds a launched or recovered task. A task without a version (one
-    /// adopted from its port) is taken as the current version.
+    /// adopted from a port made before ports named their version) is taken
+    /// as the current version. A task of a version that is not the current
+    /// one counts as of an earlier version, so the template's deployment
+    /// replaces it, whether or not the template holds that version's
+    /// definition: one adopted from its port by a scheduler that never
+    /// had it (a new leader) runs, as far as the book can tell, the
+    /// definition in force (its backend port, its health check) until it
+    /// is replaced.
     pub fn insert(&mut self, mut task: LiveTask) {
         let template = task.record.definition.clone();
         let t = self

@@ -707,3 +707,78 @@ fn a_deployment_is_done_when_no_old_task_is_left_and_the_new_ones_serve() {
     );
     assert!(book.deployments().is_empty());
 }
+
+/// A task known only by its port (a new leader, a crash before its
+/// record), adopted as start-up recovery adopts it.
+fn adopt(id: &str, last_octet: u8, version: Option<&str>, now: Instant) -> LiveTask {
+    let mut port = crate::launch::fixtures::port(id, last_octet);
+    port.agent = Some(ovn::ports::PortAgent {
+        id: "agent-1".into(),
+        hostname: "agent1".into(),
+    });
+    port.version = version.map(str::to_owned);
+    LiveTask::new(super::super::repair::adopted(&port), now)
+}
+
+fn version_in(services: &Services) -> String {
+    services
+        .members()
+        .next()
+        .unwrap()
+        .1
+        .definition
+        .version
+        .clone()
+}
+
+#[test]
+fn a_task_adopted_from_its_port_keeps_an_earlier_version_and_is_replaced() {
+    let now = Instant::now();
+    let v1 = version_of_web(2, "v1", &[]);
+    let v2 = version_of_web(2, "v2", &[]);
+    let (old, new) = (version_in(&v1), version_in(&v2));
+    // A new leader: v2 in force, its deployment from v1 under way, v1's
+    // definition never seen; the NB has a task of each version and one
+    // whose port names no version.
+    let mut book = Book::new(&v2);
+    book.set_services(&v2, &deploying(&v2, now), now);
+    book.evaluate_all(now);
+    for (id, octet, version) in [
+        ("web.2", 2, Some(old.as_str())),
+        ("web.3", 3, Some(new.as_str())),
+        ("web.4", 4, None),
+    ] {
+        book.insert(adopt(id, octet, version, now));
+        book.on_status(&status(id, TaskState::TaskRunning), now);
+    }
+    let of = |book: &Book, id: &str| book.get(&TaskId::new(id)).unwrap().clone();
+    assert_eq!(of(&book, "web.2").record.version, Some(old.clone()));
+    assert_eq!(
+        of(&book, "web.2").record.agent_id,
+        Some(AgentId::new("agent-1"))
+    );
+    assert_eq!(of(&book, "web.3").record.version, Some(new.clone()));
+    assert_eq!(
+        of(&book, "web.4").record.version,
+        Some(new.clone()),
+        "a port without a version is of the current one"
+    );
+    // v1 unknown here: the old task runs the definition in force as far as
+    // the book can tell, but counts as earlier
+    let member = of(&book, "web.2").member.unwrap();
+    assert_eq!(member.definition.version, new);
+    let d = &book.deployments()[0];
+    assert_eq!((d.new_tasks, d.old_tasks), (2, 1), "{d:?}");
+    // the deployment goes on: two new tasks serve, so the old one leaves
+    let actions = book.evaluate_all(now);
+    assert_eq!(drained(&actions), ["web.2"], "{actions:?}");
+    assert!(book.wants(now).is_empty());
+
+    // A scheduler that held v1 before v2: the adopted old task runs v1.
+    let mut book = Book::new(&v1);
+    book.set_services(&v2, &deploying(&v2, now), now);
+    book.insert(adopt("web.2", 2, Some(&old), now));
+    let member = of(&book, "web.2").member.unwrap();
+    assert_eq!(member.definition.version, old);
+    assert_eq!(book.deployments()[0].old_tasks, 1);
+}

@@ -121,6 +121,10 @@ async fn provision(cx: &Context, order: LaunchOrder) -> (Option<Accept>, Option<
                 id: order.agent_id.as_str().to_owned(),
                 hostname: order.hostname.clone(),
             }),
+            // The version the book counts it as (`Book::begin_launch`
+            // took it from the same member): a leader that finds the task
+            // by its port alone still knows what it runs.
+            version: Some(p.member.definition.version.clone()),
         })
         .collect();
     let mut committed = None;

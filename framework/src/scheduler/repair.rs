@@ -9,9 +9,11 @@
 //!   task still runs with it); if the address was taken meanwhile, the task
 //!   is killed once subscribed and relaunched;
 //! * a port of this framework without a record (a crash between the port
-//!   and the record) is adopted as an unconfirmed task; the explicit
-//!   reconciliation at subscribe time says whether it runs (kept) or not
-//!   (its port is deleted).
+//!   and the record, or a new leader that has only the NB) is adopted as
+//!   an unconfirmed task, on the agent and of the definition version its
+//!   port names (so a deployment under way goes on replacing it); the
+//!   explicit reconciliation at subscribe time says whether it runs (kept)
+//!   or not (its port is deleted).
 //!
 //! Nothing is deleted here: what no live task has is removed once Mesos has
 //! answered the reconciliation (stray updates, terminal states).
@@ -106,6 +108,7 @@ pub(super) async fn recover(
                         id: id.as_str().to_owned(),
                         hostname: record.hostname.clone().unwrap_or_default(),
                     }),
+                    version: record.version.clone(),
                 };
                 match create_task_port(nb, &spec).await {
                     Ok(port) => {
@@ -123,20 +126,32 @@ pub(super) async fn recover(
         core.recovered(LiveTask::new(record, now));
     }
     for (task_id, port) in ports {
-        let template = TemplateId::of_task(&TaskId::new(&task_id));
-        // The port names its agent (ports made since the key exists): the
-        // task is reconciled and killed there without waiting for an offer.
-        let (agent_id, hostname) = match &port.agent {
-            Some(a) => (Some(AgentId::new(&a.id)), Some(a.hostname.clone())),
-            None => (None, None),
-        };
-        let record = TaskRecord::staging(&port, template, agent_id, hostname);
-        info!(task = %task_id, ip = %port.ip, agent = ?port.agent, "task port without a record adopted; reconciliation decides");
+        let record = adopted(&port);
+        info!(task = %task_id, ip = %port.ip, agent = ?port.agent, version = ?port.version, "task port without a record adopted; reconciliation decides");
         persist(store, &record);
         core.recovered(LiveTask::new(record, now));
         report.adopted += 1;
     }
     Ok(report)
+}
+
+/// The record of a task known only by its port (no record): in
+/// `TASK_STAGING` until reconciliation speaks, of the template its task id
+/// names. The port names its agent (ports made since the key exists), so
+/// the task is reconciled and killed there without waiting for an offer,
+/// and the version of its definition (likewise), so the book counts a task
+/// of an earlier version as one a deployment still replaces; a port
+/// without a version leaves it to the book, which takes the task as of
+/// the current version (`Book::insert`).
+pub(super) fn adopted(port: &TaskPort) -> TaskRecord {
+    let template = TemplateId::of_task(&TaskId::new(&port.task_id));
+    let (agent_id, hostname) = match &port.agent {
+        Some(a) => (Some(AgentId::new(&a.id)), Some(a.hostname.clone())),
+        None => (None, None),
+    };
+    let mut record = TaskRecord::staging(port, template, agent_id, hostname);
+    record.version = port.version.clone();
+    record
 }
 
 /// Queues a task's record for the state writer; a failure is logged

@@ -100,6 +100,9 @@ pub(crate) fn port_row(
             .with(owner::AGENT, &a.id)
             .with(owner::HOSTNAME, &a.hostname);
     }
+    if let Some(v) = &spec.version {
+        owner = owner.with(owner::VERSION, v);
+    }
     let mut port = LogicalSwitchPort::new(name, "");
     port.uuid = uuid;
     port.addresses = vec![address.clone()];
@@ -151,6 +154,7 @@ pub(crate) fn task_port_from_row(
             id: id.clone(),
             hostname: get(owner::HOSTNAME),
         }),
+        version: ids.get(owner::VERSION).cloned(),
     })
 }
 
@@ -215,6 +219,7 @@ pub(crate) fn plan_port(
         framework_id: spec.framework_id.clone(),
         service: spec.service.clone(),
         agent: spec.agent.clone(),
+        version: spec.version.clone(),
     };
     Ok(Planned::New { port, row })
 }

@@ -41,6 +41,7 @@ fn spec(task: &str) -> TaskPortSpec {
         requested_chassis: Some("agent1".into()),
         ip: None,
         agent: None,
+        version: None,
     }
 }
 
@@ -139,12 +140,16 @@ fn a_new_port_row_carries_addresses_security_chassis_and_owner() {
         (ip, 24, "web.1")
     );
     assert_eq!(back.agent, None);
-    // the agent it runs on, read back
+    // no version given, none written nor read back
+    assert!(!p.external_ids.contains_key(owner::VERSION), "{p:?}");
+    assert_eq!(back.version, None);
+    // the agent it runs on and the version of its definition, read back
     let mut on_agent = spec("web.2");
     on_agent.agent = Some(PortAgent {
         id: "a1-S0".into(),
         hostname: "mesos-agent1".into(),
     });
+    on_agent.version = Some("0123456789abcdef".into());
     let p = port_row(
         &on_agent,
         &sw_ref(Uuid::new_v4()),
@@ -154,6 +159,7 @@ fn a_new_port_row_carries_addresses_security_chassis_and_owner() {
     );
     assert_eq!(p.external_ids[owner::AGENT], "a1-S0");
     assert_eq!(p.external_ids[owner::HOSTNAME], "mesos-agent1");
+    assert_eq!(p.external_ids[owner::VERSION], "0123456789abcdef");
     let back = task_port_from_row(
         p.uuid,
         &p.to_row(),
@@ -163,6 +169,7 @@ fn a_new_port_row_carries_addresses_security_chassis_and_owner() {
     )
     .unwrap();
     assert_eq!(back.agent, on_agent.agent);
+    assert_eq!(back.version, on_agent.version);
 }
 
 #[test]
@@ -188,7 +195,9 @@ fn the_guard_waits_on_the_version_when_the_cache_has_it() {
 fn planning_reuses_the_tasks_port_and_refuses_someone_elses_name() {
     let sw = Uuid::new_v4();
     let ip: Ipv4Addr = "192.168.1.3".parse().unwrap();
-    let mine = port_row(&spec("web.1"), &sw_ref(sw), "web.1", Uuid::new_v4(), ip);
+    let mut mine_spec = spec("web.1");
+    mine_spec.version = Some("v1".into());
+    let mine = port_row(&mine_spec, &sw_ref(sw), "web.1", Uuid::new_v4(), ip);
     let mut other = port_row(
         &spec("web.2"),
         &sw_ref(sw),
@@ -216,6 +225,11 @@ fn planning_reuses_the_tasks_port_and_refuses_someone_elses_name() {
     )
     .unwrap();
     assert!(matches!(again, Planned::Existing(ref p) if p.ip == ip && p.uuid == mine.uuid));
+    // the existing port as the NB has it: its version, not the spec's
+    assert!(
+        matches!(again, Planned::Existing(ref p) if p.version.as_deref() == Some("v1")),
+        "{again:?}"
+    );
     let e = plan_port(
         &c,
         &mut idx,
@@ -279,8 +293,15 @@ fn a_requested_address_is_kept_or_refused_when_taken() {
     let mut idx = SwitchIndex::build(&c, sw, "coke1", &srow).unwrap();
     let mut s = spec("a");
     s.ip = Some("192.168.1.5".parse().unwrap());
+    s.version = Some("v2".into());
     let p = plan_port(&c, &mut idx, &sw_ref(sw), &s, "a", Uuid::new_v4()).unwrap();
     assert!(matches!(p, Planned::New { ref port, .. } if port.ip == s.ip.unwrap()));
+    // the new port and its row carry the spec's version
+    assert!(
+        matches!(p, Planned::New { ref port, ref row }
+            if port.version == s.version && row.external_ids.get(owner::VERSION) == s.version.as_ref()),
+        "{p:?}"
+    );
     let mut s2 = spec("b");
     s2.ip = s.ip;
     let e = plan_port(&c, &mut idx, &sw_ref(sw), &s2, "b", Uuid::new_v4()).unwrap_err();

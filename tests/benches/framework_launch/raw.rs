@@ -106,6 +106,7 @@ fn spec(chassis: &str, ip: Option<Ipv4Addr>) -> TaskPortSpec {
         requested_chassis: Some(chassis.to_owned()),
         ip,
         agent: None,
+        version: None,
     }
 }
 

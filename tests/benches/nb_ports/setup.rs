@@ -132,6 +132,7 @@ pub fn spec(switch: &str, task: &str) -> TaskPortSpec {
         requested_chassis: Some("agent1".into()),
         ip: None,
         agent: None,
+        version: None,
     }
 }
 

@@ -76,6 +76,7 @@ impl Lab {
             requested_chassis: Some(host.name().to_string()),
             ip: ip_addr,
             agent: None,
+            version: None,
         };
         let port = self
             .create_task_port(&spec)

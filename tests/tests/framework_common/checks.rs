@@ -29,6 +29,8 @@ pub struct Task {
     /// The API's `agent_id` and `hostname` of the task.
     pub agent_id: String,
     pub hostname: String,
+    /// The version of its definition it runs.
+    pub version: String,
 }
 
 pub fn task(v: &Value) -> Task {
@@ -44,6 +46,7 @@ pub fn task(v: &Value) -> Task {
         state: s("state"),
         agent_id: s("agent_id"),
         hostname: s("hostname"),
+        version: s("version"),
     }
 }
 
@@ -142,10 +145,12 @@ pub fn check_ports(lab: &Lab, framework: &str, tasks: &[Task]) {
             ("ovn-mesos/service", t.service.as_str()),
             ("ovn-mesos/agent-id", t.agent_id.as_str()),
             ("ovn-mesos/hostname", t.hostname.as_str()),
+            ("ovn-mesos/version", t.version.as_str()),
         ] {
             assert_eq!(p.id(key), value, "external_ids:{key} of {p:?}");
         }
         assert!(!p.id("ovn-mesos/agent-id").is_empty(), "{p:?}");
+        assert!(!p.id("ovn-mesos/version").is_empty(), "{p:?}");
     }
     let mut ips: Vec<(&str, &str)> = tasks.iter().map(|t| (&*t.tenant, &*t.ip)).collect();
     ips.sort();
