@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use ipnetwork::Ipv4Network;
 use mesos_proto::duration;
 
-use crate::mesos::MasterSpec;
+use crate::mesos::{MasterSpec, ZooKeeperUrl};
 
 /// A Mesos framework with OVN networking built in.
 #[derive(Debug, Parser)]
@@ -105,13 +105,28 @@ pub struct MasterArgs {
     #[arg(long, env = "OVN_MESOS_MASTER", value_parser = MasterSpec::parse)]
     pub master: MasterSpec,
 
-    /// The state dir: the framework id and the task records.
+    /// The state dir: the framework id and the task records (not used with
+    /// `--zk`).
     #[arg(
         long,
         env = "OVN_MESOS_STATE_DIR",
         default_value = "/var/lib/ovn-mesos"
     )]
     pub state_dir: PathBuf,
+
+    /// High availability: `zk://HOST:PORT[,HOST:PORT...]/PATH`. The instances
+    /// given the same URL elect one leader there (a Curator-compatible latch
+    /// under `PATH/leader`), which schedules; the others stand by. The
+    /// framework id, the definitions and the deployments are kept under
+    /// `PATH/state` instead of the state dir.
+    #[arg(long, env = "OVN_MESOS_ZK", value_parser = ZooKeeperUrl::parse)]
+    pub zk: Option<ZooKeeperUrl>,
+
+    /// The ZooKeeper session timeout of `--zk`: a leader cut off from
+    /// ZooKeeper this long stops scheduling, and a standby takes over once
+    /// ZooKeeper expires the session.
+    #[arg(long, env = "OVN_MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = duration::parse_flag)]
+    pub zk_session_timeout: Duration,
 
     /// Speak JSON to the master instead of protobuf.
     #[arg(long, env = "OVN_MESOS_JSON")]
@@ -150,6 +165,12 @@ pub struct RunArgs {
     /// Where the HTTP API listens (`/v1/services`, `/v1/tasks`, `/health`, `/metrics`).
     #[arg(long, env = "OVN_MESOS_API", default_value = "127.0.0.1:8089")]
     pub api: std::net::SocketAddr,
+
+    /// The API's `HOST:PORT` as the other instances and clients reach it
+    /// (with `--zk`, the leader publishes it; standbys redirect there);
+    /// default: `--api`, with this host's name for an unspecified address.
+    #[arg(long, env = "OVN_MESOS_ADVERTISE_API")]
+    pub advertise_api: Option<String>,
 
     /// The executor: a path on the agents, or an http(s)/file URI the agents
     /// fetch (default: `ovn-mesos-executor` beside this binary).

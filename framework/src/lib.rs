@@ -10,7 +10,9 @@
 //! * [`scheduler`]: the pure scheduler core and the event loop with its
 //!   workers behind `ovn-mesos run`;
 //! * [`mesos`]: the v1 scheduler API connection (subscribe, events, calls);
-//! * [`state`]: the state dir (framework id, task records);
+//! * [`state`]: the state dir (framework id, task records), or the shared
+//!   state in ZooKeeper with `--zk`;
+//! * [`ha`]: leader election in ZooKeeper (`run --zk`);
 //! * [`api`]: the HTTP API, its snapshot and the Prometheus metrics;
 //! * [`run`]: `ovn-mesos run` and `ovn-mesos teardown`;
 //! * [`cpu`]: lowering a background thread's CPU priority;
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod client;
 pub(crate) mod cpu;
 pub mod exit;
+pub mod ha;
 pub(crate) mod launch;
 pub mod mesos;
 pub mod network;

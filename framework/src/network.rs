@@ -23,7 +23,9 @@ pub async fn connect_nb(global: &GlobalArgs) -> Result<Client> {
     let remote = global.nb_remote();
     let config = ClientConfig::new(&remote, ovn::nb::NB_DB)
         .with_context(|| format!("bad --nb {remote:?}"))?;
-    let mut config = ovn::services::monitor_services(topology::monitor_nb(config));
+    // NB_Global holds the leader epoch of `run --zk` (one row).
+    let mut config =
+        ovn::services::monitor_services(topology::monitor_nb(config)).monitor("NB_Global");
     config.connect_timeout = global.db_timeout;
     Client::connect(config)
         .await

@@ -105,6 +105,9 @@ pub fn scheduler_config(args: &RunArgs) -> Result<SchedulerConfig> {
 
 /// `ovn-mesos run`: until SIGTERM/SIGINT.
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
+    if let Some(zk) = &args.master.zk {
+        return crate::ha::run(global, args, zk).await;
+    }
     let config = scheduler_config(args)?;
     let listener = TcpListener::bind(args.api)
         .await
@@ -126,6 +129,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
         metrics,
         commands: Some(scheduler.commands()),
         events: Some(scheduler.events()),
+        ha: None,
     };
     let reloads = scheduler.commands();
     let hub = scheduler.events();
@@ -146,7 +150,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
 }
 
 /// Asks the scheduler to read its task files again at every SIGHUP.
-async fn forward_sighup(commands: api::Commands) {
+pub(crate) async fn forward_sighup(commands: api::Commands) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(hup) => hup,
@@ -164,7 +168,7 @@ async fn forward_sighup(commands: api::Commands) {
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => tokio::select! {
@@ -189,11 +193,20 @@ pub async fn teardown(
     out: &mut impl Write,
 ) -> Result<()> {
     let dir: &PathBuf = &args.master.state_dir;
-    let mut store = StateStore::open(dir)?;
+    let (mut store, zk) = match &args.master.zk {
+        None => (StateStore::open(dir)?, None),
+        Some(url) => {
+            let (store, held) = shared_state(url, args.master.zk_session_timeout).await?;
+            (store, Some(held))
+        }
+    };
     let Some(framework_id) = store.framework_id().cloned() else {
         bail!(
-            "no framework id in state dir {}: nothing to tear down",
-            dir.display()
+            "no framework id in {}: nothing to tear down",
+            match &args.master.zk {
+                None => format!("state dir {}", dir.display()),
+                Some(_) => store.location(),
+            }
         );
     };
     let config = mesos_config(&args.master);
@@ -262,12 +275,61 @@ pub async fn teardown(
         store.remove_task(id)?;
     }
     store.clear_framework_id()?;
+    store.settle().await;
+    if let Some((_client, _lock, failed)) = &zk {
+        if let Some(reason) = failed.borrow().clone() {
+            bail!("cannot delete the framework id from ZooKeeper: {reason}");
+        }
+    }
     writeln!(
         out,
         "deleted {deleted_ports} task port(s), {deleted_lbs} service load balancer(s), {deleted_groups} port group(s), {} task record(s) and the framework id",
         ids.len()
     )?;
     Ok(())
+}
+
+/// The session, the latch and the write-failure channel `teardown` holds
+/// while it changes the shared state.
+type HeldState = (
+    zookeeper_client::Client,
+    Arc<zookeeper_client::OwnedLockClient>,
+    watch::Receiver<Option<String>>,
+);
+
+/// The shared state of `--zk` for `teardown`: refused while any instance
+/// runs (a leader would go on scheduling, a standby would lead next with
+/// the framework gone), else read under the latch.
+async fn shared_state(
+    url: &crate::mesos::ZooKeeperUrl,
+    session_timeout: Duration,
+) -> Result<(StateStore, HeldState)> {
+    let client = crate::ha::connect(
+        url,
+        session_timeout,
+        session_timeout.max(Duration::from_secs(5)),
+    )
+    .await
+    .context("--zk")?;
+    let running = crate::ha::contenders(&client, url)
+        .await
+        .with_context(|| format!("cannot read the election under {url}"))?;
+    if running > 0 {
+        bail!("{running} ovn-mesos instance(s) are in the election under {url}: stop them all before teardown");
+    }
+    let lock = tokio::time::timeout(
+        session_timeout,
+        crate::ha::campaign(&client, url, "teardown"),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "an ovn-mesos instance took the latch under {url}: stop them all before teardown"
+        )
+    })??;
+    let (failed_tx, failed) = watch::channel(None);
+    let store = StateStore::open_zk(lock.clone(), &url.path, failed_tx).await?;
+    Ok((store, (client, lock, failed)))
 }
 
 #[cfg(test)]

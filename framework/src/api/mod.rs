@@ -13,7 +13,7 @@
 //! let (publish, snapshot) = tokio::sync::watch::channel(Arc::new(Snapshot::default()));
 //! let metrics = Arc::new(Metrics::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let state = ApiState { snapshot, metrics: metrics.clone(), commands: None, events: None };
+//! let state = ApiState { snapshot, metrics: metrics.clone(), commands: None, events: None, ha: None };
 //! let server = tokio::spawn(serve(listener, state, async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! }));
@@ -40,7 +40,7 @@ pub use control::{
 };
 pub use events::{ApiEvent, EventHub};
 pub use metrics::Metrics;
-pub use routes::{router, ApiState, METRICS_CONTENT_TYPE};
+pub use routes::{router, ApiState, HaRole, METRICS_CONTENT_TYPE};
 pub use server::serve;
 pub use snapshot::{DefinitionView, DeploymentView, ServiceView, Snapshot, TaskView};
 pub use view::{Head, TaskSource, Views};

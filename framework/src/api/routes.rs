@@ -18,8 +18,13 @@
 //! | `GET /v1/deployments` | `{"deployments":[DeploymentView...]}` |
 //! | `DELETE /v1/deployments/{definition}` | cancels the definition's deployment: back to the definition it replaced; 200 `{"definition":"..","result":"cancelled","deployment":".."}`, 409 when none is under way |
 //! | `GET /v1/events` | Server-Sent Events, one JSON object with a `type` each; `?event_type=T` (repeatable) filters |
-//! | `GET /health` | 200 `{"status":"ok",..}` when connected, else 503 `{"status":"disconnected",..}` |
+//! | `GET /health` | 200 `{"status":"ok","role":"leader","leader":"<api>",..}` when connected, else 503 `{"status":"disconnected",..}`; a standby of `--zk`: 200 `{"status":"standby","role":"standby","leader":"<the leader's api>"}`, 503 while no instance leads |
 //! | `GET /metrics` | Prometheus text, `text/plain; version=0.0.4` |
+//!
+//! A standby of `--zk` answers `/health` and `/metrics` itself and every
+//! other request with 307 to the same path on the leader's advertised API
+//! address (method and body are kept, as `curl -L` and the `ovn-mesos`
+//! client follow it), or 503 while no instance leads.
 //!
 //! Unknown paths answer 404 and other methods 405, both `{"error":"..."}`.
 //! A refused change answers 400 (a bad body or field, an unknown network),
@@ -60,6 +65,33 @@ pub struct ApiState {
     pub commands: Option<Commands>,
     /// The event stream; without it `/v1/events` answers 503.
     pub events: Option<EventHub>,
+    /// This instance's role in an HA framework (`--zk`); none for a single
+    /// instance, which always leads.
+    pub ha: Option<HaRole>,
+}
+
+/// What `/health` and the standby redirects need of the election.
+#[derive(Clone, Debug)]
+pub struct HaRole {
+    /// This instance's advertised API address.
+    pub advertise: String,
+    /// This instance leads (and schedules).
+    pub leading: watch::Receiver<bool>,
+    /// The leader's advertised API address, as the latch in ZooKeeper says.
+    pub leader: watch::Receiver<Option<String>>,
+}
+
+impl HaRole {
+    fn leading(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    fn leader(&self) -> Option<String> {
+        if self.leading() {
+            return Some(self.advertise.clone());
+        }
+        self.leader.borrow().clone()
+    }
 }
 
 impl ApiState {
@@ -94,7 +126,46 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            standby_redirect,
+        ))
         .with_state(state)
+}
+
+/// On a standby, everything but `/health` and `/metrics` goes to the
+/// leader: 307 to the same path and query on its advertised address.
+async fn standby_redirect(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(ha) = state.ha.as_ref().filter(|ha| !ha.leading()) else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    if path == "/health" || path == "/metrics" {
+        return next.run(request).await;
+    }
+    let Some(leader) = ha.leader() else {
+        return ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "this instance stands by and no instance leads yet; retry".into(),
+        }
+        .into_response();
+    };
+    let target = match request.uri().path_and_query() {
+        Some(pq) => format!("http://{leader}{pq}"),
+        None => format!("http://{leader}{path}"),
+    };
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [(header::LOCATION, target)],
+        Json(ErrorBody {
+            error: &format!("this instance stands by; the leader is {leader}"),
+        }),
+    )
+        .into_response()
 }
 
 /// An error answer: `status` with the one-line body `{"error":"<message>"}`.
@@ -131,6 +202,11 @@ struct TaskList<'a> {
 #[derive(Serialize)]
 struct Health<'a> {
     status: &'static str,
+    /// `leader` or `standby`.
+    role: &'static str,
+    /// The leader's advertised API address, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leader: Option<String>,
     framework_id: Option<&'a str>,
     master: &'a str,
 }
@@ -233,6 +309,21 @@ async fn kill_task(
 }
 
 async fn health(State(state): State<ApiState>) -> Response {
+    if let Some(ha) = state.ha.as_ref().filter(|ha| !ha.leading()) {
+        let leader = ha.leader();
+        let status = match leader {
+            Some(_) => StatusCode::OK,
+            None => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let body = Health {
+            status: "standby",
+            role: "standby",
+            leader,
+            framework_id: None,
+            master: "",
+        };
+        return (status, Json(body)).into_response();
+    }
     let snapshot = state.current();
     let (status, word) = if snapshot.connected {
         (StatusCode::OK, "ok")
@@ -241,6 +332,8 @@ async fn health(State(state): State<ApiState>) -> Response {
     };
     let body = Health {
         status: word,
+        role: "leader",
+        leader: state.ha.as_ref().map(|ha| ha.advertise.clone()),
         framework_id: snapshot.framework_id.as_deref(),
         master: &snapshot.master,
     };

@@ -56,12 +56,21 @@ mod tests {
     }
 
     async fn start_with(snapshot: Snapshot, commands: Option<crate::api::Commands>) -> Running {
+        start_ha(snapshot, commands, None).await
+    }
+
+    async fn start_ha(
+        snapshot: Snapshot,
+        commands: Option<crate::api::Commands>,
+        ha: Option<crate::api::HaRole>,
+    ) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (publish, receiver) = watch::channel(Arc::new(snapshot));
         let metrics = Arc::new(Metrics::default());
         let state = ApiState {
             events: None,
+            ha,
             snapshot: receiver,
             metrics: metrics.clone(),
             commands,
@@ -189,6 +198,62 @@ mod tests {
         assert_eq!(status, 503);
         assert_eq!(body["status"], "disconnected");
         assert!(body["framework_id"].is_null());
+        api.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_standby_says_who_leads_and_redirects_to_it() {
+        let (leading_tx, leading) = watch::channel(false);
+        let (leader_tx, leader) = watch::channel(None);
+        let role = crate::api::HaRole {
+            advertise: "10.0.0.2:8089".into(),
+            leading,
+            leader,
+        };
+        let api = start_ha(busy_snapshot(), None, Some(role)).await;
+        // No leader yet: 503 everywhere but /metrics.
+        let (status, body) = api.get("/health").await;
+        assert_eq!((status, &body["role"]), (503, &json!("standby")), "{body}");
+        assert!(body["leader"].is_null(), "{body}");
+        assert_eq!(api.get("/v1/tasks").await.0, 503);
+        assert_eq!(api.call(reqwest::Method::GET, "/metrics").await.0, 200);
+
+        leader_tx.send_replace(Some("10.0.0.1:8089".into()));
+        let (status, body) = api.get("/health").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["status"], "standby");
+        assert_eq!(body["leader"], "10.0.0.1:8089");
+        let no_follow = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for (method, path) in [
+            (reqwest::Method::POST, "/v1/definitions"),
+            (reqwest::Method::PUT, "/v1/definitions/web/instances"),
+            (reqwest::Method::GET, "/v1/tasks?x=1"),
+            (reqwest::Method::DELETE, "/v1/tasks/t1"),
+        ] {
+            let response = no_follow
+                .request(method.clone(), format!("{}{path}", api.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 307, "{method} {path}");
+            assert_eq!(
+                response.headers()["location"].to_str().unwrap(),
+                format!("http://10.0.0.1:8089{path}"),
+                "{method} {path}"
+            );
+        }
+
+        // Elected: it serves, and names itself.
+        leading_tx.send_replace(true);
+        let (status, body) = api.get("/health").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["role"], "leader");
+        assert_eq!(body["leader"], "10.0.0.2:8089");
+        assert_eq!(body["framework_id"], "fw-1");
+        assert_eq!(api.get("/v1/tasks").await.0, 200);
         api.stop().await;
     }
 

@@ -46,6 +46,15 @@ pub struct ZooKeeperUrl {
 }
 
 impl ZooKeeperUrl {
+    /// Parses `zk://HOST:PORT[,HOST:PORT...]/PATH`; the error says what is
+    /// wrong.
+    pub fn parse(url: &str) -> Result<ZooKeeperUrl, String> {
+        match strip_zk_scheme(url.trim()) {
+            Some(rest) => parse_zk(rest),
+            None => Err("expected zk://HOST:PORT[,HOST:PORT...]/PATH".to_string()),
+        }
+    }
+
     /// The servers as a ZooKeeper connect string: `h1:p1,h2:p2`.
     pub fn connect_string(&self) -> String {
         self.servers.join(",")

@@ -178,7 +178,11 @@ impl Driver {
                 Step::Command(Command::Definition { request, reply }) => {
                     let (answer, effects) = self.definition_request(request);
                     let result = self.execute(effects, session.as_ref(), &ports, &inputs_tx);
-                    let _ = reply.send(answer);
+                    // Answered once the change is durable (at once for the
+                    // state dir; after the queued writes for ZooKeeper).
+                    self.store.then(Box::new(move || {
+                        let _ = reply.send(answer);
+                    }));
                     if let Err(e) = result {
                         break Err(e);
                     }
@@ -426,6 +430,7 @@ impl Driver {
         if let Err(e) = self.store.flush() {
             error!(error = %Chain(&e), "cannot write a task record; the next start repairs it from the NB");
         }
+        self.store.settle().await;
         info!(
             tasks = self.core.book().len(),
             "stopping; tasks keep running and the next start fails over to them"

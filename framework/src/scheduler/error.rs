@@ -32,3 +32,17 @@ pub enum SchedulerError {
         source: MesosError,
     },
 }
+
+impl SchedulerError {
+    /// Retrying cannot help: a bad task file or stored definition, state
+    /// that is corrupt or too new, or the master's refusal. (A standby
+    /// that wins the election with it stops instead of leading.)
+    pub fn is_config(&self) -> bool {
+        match self {
+            SchedulerError::TaskFiles(_)
+            | SchedulerError::Definitions(_)
+            | SchedulerError::Mesos { .. } => true,
+            SchedulerError::State(e) => e.is_corrupt(),
+        }
+    }
+}

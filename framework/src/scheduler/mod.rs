@@ -133,11 +133,27 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         view_tx: watch::Sender<Arc<Snapshot>>,
     ) -> Result<Scheduler, SchedulerError> {
+        // A bad task file is refused before the state dir is made.
+        load_paths(&config.task_paths)?;
+        let store = StateStore::open(&config.state_dir)?;
+        let hub = EventHub::new(EVENT_BACKLOG);
+        Self::prepare_with(config, store, hub, nb, metrics, view_tx).await
+    }
+
+    /// [`Scheduler::prepare`] with an open store (the shared state of an
+    /// HA leader) and the event hub the API already serves.
+    pub async fn prepare_with(
+        config: SchedulerConfig,
+        mut store: StateStore,
+        hub: EventHub,
+        nb: Client,
+        metrics: Arc<Metrics>,
+        view_tx: watch::Sender<Arc<Snapshot>>,
+    ) -> Result<Scheduler, SchedulerError> {
         let (files, warnings) = load_paths(&config.task_paths)?;
         for w in &warnings {
             warn!("{w}");
         }
-        let mut store = StateStore::open(&config.state_dir)?;
         // The task files are applied to the stored definitions (see
         // `catalog`), resolved, and only then written.
         let stored = store.definitions().clone();
@@ -161,7 +177,7 @@ impl Scheduler {
         info!(
             services = services.len(),
             templates = services.members().count(),
-            state_dir = %config.state_dir.display(),
+            state = %store.location(),
             "task files loaded"
         );
         let tenants = services.iter().map(|s| s.key.tenant.clone());
@@ -192,7 +208,7 @@ impl Scheduler {
                 view_tx,
                 views: Views::default(),
                 vips,
-                hub: EventHub::new(EVENT_BACKLOG),
+                hub,
             },
             commands,
             commands_rx,
@@ -228,4 +244,4 @@ impl Scheduler {
 const COMMAND_QUEUE: usize = 64;
 /// How many events a client of `GET /v1/events` may fall behind before it
 /// is dropped.
-const EVENT_BACKLOG: usize = 4096;
+pub const EVENT_BACKLOG: usize = 4096;

@@ -14,12 +14,18 @@
 //! batches ([`StateStore::queue_task`], [`StateStore::flush`]). A corrupt or newer file
 //! is an error naming it, never a silent reset. OVN NB stays the source of
 //! truth for network rows; this store only remembers what the framework did.
+//!
+//! With `--zk` the same store keeps the framework id and the definitions in
+//! ZooKeeper instead ([`zk`], [`StateStore::open_zk`]), shared by the
+//! instances of an HA framework, and keeps no task records: the NB's task
+//! ports are the records a new leader adopts.
 
 mod atomic;
 mod definitions;
 mod lock;
 mod record;
 mod writer;
+pub mod zk;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -88,6 +94,34 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
+    /// ZooKeeper refused or failed a read or a write of the shared state.
+    #[error("cannot use the ZooKeeper state {znode}")]
+    ZooKeeper {
+        znode: String,
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// A znode of the shared state is not what this store writes; it is
+    /// left untouched for an operator to inspect.
+    #[error("ZooKeeper state {znode} is corrupt: {reason}; fix or delete it, then restart")]
+    ZnodeCorrupt { znode: String, reason: String },
+    /// The writer of the shared state stopped after a failed write (the
+    /// instance is stepping down).
+    #[error("the ZooKeeper state {state} is no longer written by this instance (a write failed)")]
+    ZkWriterGone { state: String },
+}
+
+impl StateError {
+    /// The stored state is not what this store reads (corrupt, or written
+    /// by a newer ovn-mesos): an operator must look.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StateError::Corrupt { .. }
+                | StateError::ZnodeCorrupt { .. }
+                | StateError::UnsupportedVersion { .. }
+        )
+    }
 }
 
 fn holder(pid: &Option<u32>) -> String {
@@ -97,19 +131,33 @@ fn holder(pid: &Option<u32>) -> String {
     }
 }
 
-/// The open, locked state dir, with its content in memory.
+/// The open, locked state dir (or the shared state in ZooKeeper), with
+/// its content in memory.
 #[derive(Debug)]
 pub struct StateStore {
+    backend: Backend,
+    framework_id: Option<FrameworkId>,
+    tasks: BTreeMap<TaskId, TaskRecord>,
+    definitions: BTreeMap<TemplateId, StoredDefinition>,
+}
+
+/// Where the state is kept.
+#[derive(Debug)]
+enum Backend {
+    Dir(DirBackend),
+    ZooKeeper(zk::ZkBackend),
+}
+
+/// The state dir.
+#[derive(Debug)]
+struct DirBackend {
     dir: PathBuf,
     tasks_dir: PathBuf,
     /// Declared before the lock: dropping the store writes what is queued
     /// before the lock is released.
     writer: writer::Writer,
     _lock: lock::DirLock,
-    framework_id: Option<FrameworkId>,
-    tasks: BTreeMap<TaskId, TaskRecord>,
     definitions_dir: PathBuf,
-    definitions: BTreeMap<TemplateId, StoredDefinition>,
 }
 
 impl StateStore {
@@ -178,15 +226,62 @@ impl StateStore {
         }
         info!(dir = %dir.display(), framework_id = ?framework_id.as_ref().map(|f| f.as_str()), tasks = tasks.len(), definitions = definitions.len(), "state loaded");
         Ok(StateStore {
-            writer: writer::Writer::new(tasks_dir.clone()),
-            dir,
-            tasks_dir,
-            _lock: lock,
+            backend: Backend::Dir(DirBackend {
+                writer: writer::Writer::new(tasks_dir.clone()),
+                dir,
+                tasks_dir,
+                _lock: lock,
+                definitions_dir,
+            }),
             framework_id,
             tasks,
-            definitions_dir,
             definitions,
         })
+    }
+
+    /// Opens the shared state under the ZooKeeper znode `path` (creating
+    /// `<path>/state` when missing) for the holder of `lock`, the leader:
+    /// every write is guarded by the lock. `failed` gets the reason of
+    /// the first write that failed, after which nothing more is written.
+    pub async fn open_zk(
+        lock: std::sync::Arc<zookeeper_client::OwnedLockClient>,
+        path: &str,
+        failed: tokio::sync::watch::Sender<Option<String>>,
+    ) -> Result<Self, StateError> {
+        let loaded = zk::open(lock, path, failed).await?;
+        info!(state = %loaded.backend.state, framework_id = ?loaded.framework_id.as_ref().map(|f| f.as_str()), definitions = loaded.definitions.len(), "shared state loaded from ZooKeeper");
+        Ok(StateStore {
+            backend: Backend::ZooKeeper(loaded.backend),
+            framework_id: loaded.framework_id,
+            tasks: BTreeMap::new(),
+            definitions: loaded.definitions,
+        })
+    }
+
+    /// Where the state is: the state dir, or the ZooKeeper znode.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Dir(d) => d.dir.display().to_string(),
+            Backend::ZooKeeper(z) => format!("zookeeper {}", z.state),
+        }
+    }
+
+    /// Runs `then` once every change made so far is durable: at once for
+    /// the state dir (its writes are synchronous), after the queued writes
+    /// for ZooKeeper; never if one of those failed.
+    pub fn then(&self, then: Box<dyn FnOnce() + Send>) {
+        match &self.backend {
+            Backend::Dir(_) => then(),
+            Backend::ZooKeeper(z) => z.then(then),
+        }
+    }
+
+    /// Waits for the ZooKeeper writes queued so far (at a graceful stop);
+    /// nothing to wait for with a state dir.
+    pub async fn settle(&self) {
+        if let Backend::ZooKeeper(z) = &self.backend {
+            z.flush().await;
+        }
     }
 
     /// The framework id the master gave at the first SUBSCRIBED.
@@ -203,7 +298,14 @@ impl StateStore {
             version: FORMAT_VERSION,
             framework_id: id.clone(),
         };
-        write_json(&self.dir, FRAMEWORK_FILE, &file)?;
+        match &self.backend {
+            Backend::Dir(d) => write_json(&d.dir, FRAMEWORK_FILE, &file)?,
+            Backend::ZooKeeper(z) => {
+                let znode = z.framework_znode();
+                let bytes = json_bytes(Path::new(&znode), &file)?;
+                z.put(znode, bytes)?;
+            }
+        }
         info!(framework_id = %id, "framework id saved");
         self.framework_id = Some(id.clone());
         Ok(())
@@ -211,10 +313,17 @@ impl StateStore {
 
     /// Forgets the framework id (after TEARDOWN: the next run registers anew).
     pub fn clear_framework_id(&mut self) -> Result<(), StateError> {
-        atomic::remove_durably(&self.dir, FRAMEWORK_FILE).map_err(|source| StateError::Write {
-            path: self.dir.join(FRAMEWORK_FILE),
-            source,
-        })?;
+        match &self.backend {
+            Backend::Dir(d) => {
+                atomic::remove_durably(&d.dir, FRAMEWORK_FILE).map_err(|source| {
+                    StateError::Write {
+                        path: d.dir.join(FRAMEWORK_FILE),
+                        source,
+                    }
+                })?;
+            }
+            Backend::ZooKeeper(z) => z.delete(z.framework_znode())?,
+        }
         self.framework_id = None;
         Ok(())
     }
@@ -228,12 +337,15 @@ impl StateStore {
             return Ok(());
         }
         self.flush()?;
+        let Backend::Dir(d) = &self.backend else {
+            return Ok(());
+        };
         let name = task_file_name(&record.task_id);
         let file = TaskFile {
             version: FORMAT_VERSION,
             task: record,
         };
-        write_json(&self.tasks_dir, &name, &file)?;
+        write_json(&d.tasks_dir, &name, &file)?;
         tracing::debug!(task = %file.task.task_id, state = file.task.state.as_str_name(), "task record saved");
         self.tasks.insert(file.task.task_id.clone(), file.task);
         Ok(())
@@ -242,19 +354,25 @@ impl StateStore {
     /// Deletes a task's record; returns it if there was one.
     pub fn remove_task(&mut self, id: &TaskId) -> Result<Option<TaskRecord>, StateError> {
         self.flush()?;
-        let name = task_file_name(id);
-        atomic::remove_durably(&self.tasks_dir, &name).map_err(|source| StateError::Write {
-            path: self.tasks_dir.join(&name),
-            source,
-        })?;
+        if let Backend::Dir(d) = &self.backend {
+            let name = task_file_name(id);
+            atomic::remove_durably(&d.tasks_dir, &name).map_err(|source| StateError::Write {
+                path: d.tasks_dir.join(&name),
+                source,
+            })?;
+        }
         Ok(self.tasks.remove(id))
     }
 
     /// Adds or replaces a task's record now and queues its file for the
     /// background writer (a record equal to the stored one is not
     /// rewritten). Durable once [`StateStore::flush`] returns; a failure is
-    /// logged by the writer and reported by the next flush.
+    /// logged by the writer and reported by the next flush. The ZooKeeper
+    /// state keeps no task records (the NB's task ports are the records).
     pub fn queue_task(&mut self, record: TaskRecord) -> Result<(), StateError> {
+        let Backend::Dir(d) = &mut self.backend else {
+            return Ok(());
+        };
         if self.tasks.get(&record.task_id) == Some(&record) {
             return Ok(());
         }
@@ -263,13 +381,13 @@ impl StateStore {
             version: FORMAT_VERSION,
             task: record,
         };
-        let bytes = json_bytes(&self.tasks_dir.join(&name), &file)?;
+        let bytes = json_bytes(&d.tasks_dir.join(&name), &file)?;
         self.tasks.insert(file.task.task_id.clone(), file.task);
-        if let Err((name, bytes)) = self.writer.queue(name, Some(bytes)) {
+        if let Err((name, bytes)) = d.writer.queue(name, Some(bytes)) {
             let bytes = bytes.unwrap_or_default();
-            atomic::write_atomic(&self.tasks_dir, &name, &bytes).map_err(|source| {
+            atomic::write_atomic(&d.tasks_dir, &name, &bytes).map_err(|source| {
                 StateError::Write {
-                    path: self.tasks_dir.join(&name),
+                    path: d.tasks_dir.join(&name),
                     source,
                 }
             })?;
@@ -280,10 +398,13 @@ impl StateStore {
     /// Removes a task's record now and queues the removal of its file;
     /// returns the record if there was one.
     pub fn queue_removal(&mut self, id: &TaskId) -> Result<Option<TaskRecord>, StateError> {
+        let Backend::Dir(d) = &mut self.backend else {
+            return Ok(None);
+        };
         let name = task_file_name(id);
-        if let Err((name, _)) = self.writer.queue(name, None) {
-            atomic::remove_durably(&self.tasks_dir, &name).map_err(|source| StateError::Write {
-                path: self.tasks_dir.join(&name),
+        if let Err((name, _)) = d.writer.queue(name, None) {
+            atomic::remove_durably(&d.tasks_dir, &name).map_err(|source| StateError::Write {
+                path: d.tasks_dir.join(&name),
                 source,
             })?;
         }
@@ -293,10 +414,13 @@ impl StateStore {
     /// Waits until every queued change is on disk; the first file that
     /// could not be written, if any (the others were).
     pub fn flush(&mut self) -> Result<(), StateError> {
-        match self.writer.flush().into_iter().next() {
+        let Backend::Dir(d) = &mut self.backend else {
+            return Ok(());
+        };
+        match d.writer.flush().into_iter().next() {
             None => Ok(()),
             Some((name, source)) => Err(StateError::Write {
-                path: self.tasks_dir.join(name),
+                path: d.tasks_dir.join(name),
                 source,
             }),
         }
@@ -328,11 +452,18 @@ impl StateStore {
             version: FORMAT_VERSION,
             definition,
         };
-        write_json(
-            &self.definitions_dir,
-            &definition_file_name(&file.definition.id),
-            &file,
-        )?;
+        match &self.backend {
+            Backend::Dir(d) => write_json(
+                &d.definitions_dir,
+                &definition_file_name(&file.definition.id),
+                &file,
+            )?,
+            Backend::ZooKeeper(z) => {
+                let znode = z.definition_znode(&file.definition.id);
+                let bytes = json_bytes(Path::new(&znode), &file)?;
+                z.put(znode, bytes)?;
+            }
+        }
         self.definitions
             .insert(file.definition.id.clone(), file.definition);
         Ok(())
@@ -340,13 +471,18 @@ impl StateStore {
 
     /// Removes a definition's file durably.
     pub fn remove_definition(&mut self, id: &TemplateId) -> Result<(), StateError> {
-        let name = definition_file_name(id);
-        atomic::remove_durably(&self.definitions_dir, &name).map_err(|source| {
-            StateError::Write {
-                path: self.definitions_dir.join(&name),
-                source,
+        match &self.backend {
+            Backend::Dir(d) => {
+                let name = definition_file_name(id);
+                atomic::remove_durably(&d.definitions_dir, &name).map_err(|source| {
+                    StateError::Write {
+                        path: d.definitions_dir.join(&name),
+                        source,
+                    }
+                })?;
             }
-        })?;
+            Backend::ZooKeeper(z) => z.delete(z.definition_znode(id))?,
+        }
         self.definitions.remove(id);
         Ok(())
     }
