@@ -3,7 +3,10 @@
 //! ruby with a recording stub, defines the seed's three VMs and address plan;
 //! each VM's provisioning, rendered into a temporary DESTDIR with the
 //! Vagrantfile's own environment, writes the expected units and config
-//! files; and the rendered chassis settings, applied through the shared
+//! files, in the default mode and in the high-availability mode (`LAB_HA=1`:
+//! ZooKeeper on the master, whose rendered unit starts a real server, and a
+//! Mesos master and an ovn-mesos instance on every VM, all through
+//! `zk://`); and the rendered chassis settings, applied through the shared
 //! `ovn-chassis.sh`, configure a real Open_vSwitch database.
 
 mod vagrant_common;
@@ -15,11 +18,12 @@ use std::process::Command;
 use ovn_mesos_tests::LocalOvs;
 use vagrant_common::files::files_under;
 use vagrant_common::rendered::{
-    check_args_file, check_master_files, check_mesos_unit, env_file, expect,
+    check_args_file, check_framework_files, check_mesos_unit, check_ovn_central, env_file, expect,
 };
 use vagrant_common::vagrantfile::Plan;
+use vagrant_common::zookeeper::{check_zookeeper_files, run_rendered_server};
 use vagrant_common::{
-    output, render_command, run, tool, vagrant_dir, Vm, GATEWAY_IP, LAB, MASTER_IP,
+    output, render_command, run, tool, vagrant_dir, Mode, Vm, GATEWAY_IP, LAB, MASTER_IP,
 };
 
 /// Every shell script under `vagrant/` (by extension or bash shebang).
@@ -61,17 +65,21 @@ fn render(plan: &Plan, vm: &Vm, mesos_impl: &str) -> tempfile::TempDir {
     dest
 }
 
-fn expected_files(vm: &Vm) -> BTreeSet<String> {
+fn expected_files(vm: &Vm, mode: Mode) -> BTreeSet<String> {
     let mut files: BTreeSet<String> = ["etc/default/ovn-chassis"].map(String::from).into();
-    files.insert(format!("etc/systemd/system/mesos-{}.service", vm.role));
+    for role in mode.mesos_roles(vm) {
+        files.insert(format!("etc/systemd/system/mesos-{role}.service"));
+    }
     files.insert(format!("home/vagrant/setup_{}_args.sh", vm.role));
     if vm.gateway_nic_ip.is_some() {
         files.insert("etc/systemd/system/ovn-mesos-gateway-nic.service".into());
     }
     if vm.role == "master" {
+        files.insert("etc/default/ovn-central".into());
+    }
+    if mode.runs_framework(vm) {
         files.extend(
             [
-                "etc/default/ovn-central",
                 "etc/default/ovn-mesos",
                 "etc/systemd/system/ovn-mesos.service",
             ]
@@ -80,6 +88,9 @@ fn expected_files(vm: &Vm) -> BTreeSet<String> {
         for task in ["apachecoke", "apachepepsi", "nginxcoke", "nginxpepsi"] {
             files.insert(format!("etc/ovn-mesos/tasks/{task}.json"));
         }
+    }
+    if mode.runs_zookeeper(vm) {
+        files.extend(vagrant_common::zookeeper::FILES.map(String::from));
     }
     files
 }
@@ -100,6 +111,7 @@ fn every_script_under_vagrant_passes_bash_n_and_shellcheck() {
         "ovn-chassis.sh",
         "ovn-mesos-service.sh",
         "lab-args.sh",
+        "zookeeper.sh",
     ] {
         assert!(
             names.contains(needed),
@@ -254,37 +266,78 @@ fn the_vagrantfile_defines_the_three_vms_with_the_seed_address_plan() {
 }
 
 #[test]
-fn each_vm_renders_its_units_and_config_files() {
-    let plan = Plan::load().expect("evaluate the Vagrantfile");
-    for vm in &LAB {
-        for mesos_impl in ["mesos-local", "mesos"] {
-            let what = format!("{} ({mesos_impl})", vm.name);
-            let dest = render(&plan, vm, mesos_impl);
-            let dest = dest.path();
+fn lab_ha_is_passed_to_every_vm_only_when_set() {
+    for mode in Mode::ALL {
+        let plan = Plan::load_with(mode.host_settings()).expect("evaluate the Vagrantfile");
+        for vm in &LAB {
+            let env = vagrant_env(&plan, vm);
             assert_eq!(
-                files_under(dest).unwrap(),
-                expected_files(vm),
-                "{what}: rendered files"
+                env.get("LAB_HA").map(String::as_str),
+                mode.is_ha().then_some("1"),
+                "{} ({mode}): LAB_HA",
+                vm.name
             );
+        }
+    }
+}
 
-            let chassis = env_file(dest, "etc/default/ovn-chassis");
-            expect(&chassis, "SYSTEM_ID", vm.name, &what);
-            expect(&chassis, "ENCAP_IP", vm.overlay_ip, &what);
-            expect(
-                &chassis,
-                "OVN_REMOTE",
-                &format!("tcp:{MASTER_IP}:6642"),
-                &what,
-            );
-            expect(&chassis, "DATAPATH_TYPE", "system", &what);
-
-            check_mesos_unit(dest, vm, mesos_impl);
-            check_args_file(dest, vm);
-            if vm.role == "master" {
-                check_master_files(dest);
+#[test]
+fn each_vm_renders_its_units_and_config_files() {
+    for mode in Mode::ALL {
+        let plan = Plan::load_with(mode.host_settings()).expect("evaluate the Vagrantfile");
+        for vm in &LAB {
+            for mesos_impl in ["mesos-local", "mesos"] {
+                check_rendered_vm(&plan, vm, mesos_impl, mode);
             }
         }
     }
+}
+
+/// Renders `vm` with the Vagrantfile's environment in `mode` and checks
+/// every file.
+fn check_rendered_vm(plan: &Plan, vm: &Vm, mesos_impl: &str, mode: Mode) {
+    let what = format!("{} ({mesos_impl}, {mode})", vm.name);
+    let dest = render(plan, vm, mesos_impl);
+    let dest = dest.path();
+    assert_eq!(
+        files_under(dest).unwrap(),
+        expected_files(vm, mode),
+        "{what}: rendered files"
+    );
+
+    let chassis = env_file(dest, "etc/default/ovn-chassis");
+    expect(&chassis, "SYSTEM_ID", vm.name, &what);
+    expect(&chassis, "ENCAP_IP", vm.overlay_ip, &what);
+    expect(
+        &chassis,
+        "OVN_REMOTE",
+        &format!("tcp:{MASTER_IP}:6642"),
+        &what,
+    );
+    expect(&chassis, "DATAPATH_TYPE", "system", &what);
+
+    for role in mode.mesos_roles(vm) {
+        check_mesos_unit(dest, vm, role, mesos_impl, mode);
+    }
+    check_args_file(dest, vm);
+    if vm.role == "master" {
+        check_ovn_central(dest);
+    }
+    if mode.runs_framework(vm) {
+        check_framework_files(dest, vm, mode);
+    }
+    if mode.runs_zookeeper(vm) {
+        check_zookeeper_files(dest);
+    }
+}
+
+#[test]
+fn the_rendered_zookeeper_unit_starts_a_real_zookeeper() {
+    let plan = Plan::load_with(Mode::Ha.host_settings()).expect("evaluate the Vagrantfile");
+    let master = LAB.iter().find(|vm| Mode::Ha.runs_zookeeper(vm)).unwrap();
+    let dest = render(&plan, master, "mesos-local");
+    check_zookeeper_files(dest.path());
+    run_rendered_server(dest.path()).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 #[test]
@@ -330,26 +383,71 @@ fn the_rendered_chassis_settings_configure_open_vswitch_through_ovn_chassis_sh()
 
 #[test]
 fn bad_settings_stop_the_renderer_with_a_one_line_reason() {
-    let plan = Plan::load().expect("evaluate the Vagrantfile");
-    let master = vagrant_env(&plan, &LAB[0]);
-    let cases: [(&str, &str, Option<&str>, &str); 3] = [
-        ("LAB_ROLE", "boss", None, "LAB_ROLE must be master or agent"),
+    let default_plan = Plan::load().expect("evaluate the Vagrantfile");
+    let ha_plan = Plan::load_with(Mode::Ha.host_settings()).expect("evaluate the Vagrantfile");
+    let master = vagrant_env(&default_plan, &LAB[0]);
+    let ha_agent = vagrant_env(&ha_plan, &LAB[2]);
+    type Case<'a> = (
+        &'a BTreeMap<String, String>,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+    );
+    let cases: [Case; 7] = [
         (
+            &master,
+            "LAB_ROLE",
+            "boss",
+            None,
+            "LAB_ROLE must be master or agent",
+        ),
+        (
+            &master,
             "MESOS_IMPL",
             "marathon",
             None,
             "MESOS_IMPL must be auto, mesos or mesos-local",
         ),
         (
+            &master,
             "GATEWAY_NIC",
             "",
             Some("GATEWAY_NIC"),
             "GATEWAY_NIC is not set",
         ),
+        (
+            &master,
+            "LAB_HA",
+            "2",
+            None,
+            "LAB_HA must be 0 or 1, not '2'",
+        ),
+        (
+            &master,
+            "LAB_HA",
+            "yes",
+            None,
+            "LAB_HA must be 0 or 1, not 'yes'",
+        ),
+        (
+            &ha_agent,
+            "LAB_HA",
+            "true",
+            None,
+            "LAB_HA must be 0 or 1, not 'true'",
+        ),
+        (
+            &ha_agent,
+            "OVN_MESOS_API",
+            "localhost",
+            None,
+            "OVN_MESOS_API must be HOST:PORT, not 'localhost'",
+        ),
     ];
-    for (name, value, remove, message) in cases {
+    for (env, name, value, remove, message) in cases {
         let dest = tempfile::tempdir().unwrap();
-        let mut cmd = render_command(&master, dest.path(), "mesos-local");
+        let mut cmd = render_command(env, dest.path(), "mesos-local");
         cmd.env(name, value);
         if let Some(var) = remove {
             cmd.env_remove(var);
@@ -357,9 +455,10 @@ fn bad_settings_stop_the_renderer_with_a_one_line_reason() {
         let out = output(&mut cmd).unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name}={value:?} was accepted");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
         assert!(
-            stderr.contains(message),
-            "{name}={value:?}: stderr was {stderr}"
+            errors.len() == 1 && errors[0].contains(message),
+            "{name}={value:?}: expected one error line with {message:?}, stderr was {stderr}"
         );
     }
 }

@@ -86,6 +86,35 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
+# ha_mode: true in the high-availability lab (LAB_HA=1): ZooKeeper on the
+# master, a Mesos master and an ovn-mesos instance on every VM.
+ha_mode() {
+  [ "${LAB_HA:-0}" = 1 ]
+}
+
+# The lab's ZooKeeper (LAB_HA=1): one standalone server on the master.
+ZK_PORT=2181
+
+# zk_url PATH: the zk:// URL of PATH (mesos, ovn-mesos) in the lab's ZooKeeper.
+zk_url() {
+  printf 'zk://%s:%s/%s' "$MASTER_IP" "$ZK_PORT" "$1"
+}
+
+# exec_start_lines: an ExecStart= setting from stdin, the command and then
+# one argument per line, continued with backslashes.
+exec_start_lines() {
+  local line first=1
+  while IFS= read -r line; do
+    if [ "$first" = 1 ]; then
+      printf 'ExecStart=%s' "$line"
+      first=0
+    else
+      printf ' \\\n    %s' "$line"
+    fi
+  done
+  echo
+}
+
 # enable_now UNIT...: reloads systemd and enables and starts UNIT.
 enable_now() {
   render_only && return 0

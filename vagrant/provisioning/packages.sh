@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # packages.sh: installs Open vSwitch and OVN from the distribution (Debian 12
 # or Ubuntu 22.04/24.04: no third-party repository), ovn-central on the master,
-# and what the shipped tasks and the executor need on agents.
+# and what the shipped tasks and the executor need on agents; with LAB_HA=1
+# also ZooKeeper and a headless JRE on the master (zookeeper.sh runs it).
 #
-# Environment: LAB_ROLE (master|agent). With RENDER_ONLY=1 it does nothing.
+# Environment: LAB_ROLE (master|agent), LAB_HA (0|1). With RENDER_ONLY=1 it
+# does nothing.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +19,13 @@ packages_for() {
   # every VM is an OVN chassis (the master hosts coke's gateway router)
   echo openvswitch-switch ovn-host iproute2 ethtool curl ca-certificates rsync
   case "$role" in
-    master) echo ovn-central ;;
+    master)
+      echo ovn-central
+      # the package ships the jars and no service: zookeeper.sh writes one
+      if ha_mode; then
+        echo zookeeper default-jre-headless
+      fi
+      ;;
     # the shipped tasks run apache2 and nginx (python3 is their fallback)
     agent) echo apache2 nginx-light python3 ;;
   esac

@@ -18,6 +18,10 @@
 #   DATAPATH_TYPE system (the VMs' kernel datapath, default) | netdev (the
 #                userspace datapath, for hosts without the openvswitch module;
 #                see ovn-host.sh)
+#   LAB_HA       0 (default) | 1: high availability: ZooKeeper on the master
+#                (zookeeper.sh), a Mesos master on every VM, all of them and
+#                the agents through zk://MASTER_IP:2181/mesos, and ovn-mesos on
+#                every VM electing its leader in zk://MASTER_IP:2181/ovn-mesos
 #   DESTDIR      root for every written file (default /)
 #
 # With --render-only (or RENDER_ONLY=1) every step only writes its files under
@@ -45,14 +49,19 @@ main() {
     master | agent) ;;
     *) die "LAB_ROLE must be master or agent, not '$LAB_ROLE'" ;;
   esac
+  case "${LAB_HA:-0}" in
+    0 | 1) ;;
+    *) die "LAB_HA must be 0 or 1, not '$LAB_HA'" ;;
+  esac
   export LAB_NODE LAB_ROLE OVERLAY_IP MASTER_IP
+  export LAB_HA=${LAB_HA:-0}
   export GATEWAY_IP=${GATEWAY_IP:-10.10.1.1}
   export LAB_SRC=${LAB_SRC:-/ovn-mesos}
   export LAB_USER=${LAB_USER:-vagrant}
   export MESOS_IMPL=${MESOS_IMPL:-auto}
   export PUBLIC_IP2=${PUBLIC_IP2:-}
   export GATEWAY_NIC=${GATEWAY_NIC:-}
-  log "$LAB_NODE ($LAB_ROLE) at $OVERLAY_IP, master $MASTER_IP$(render_only && echo ', render only')"
+  log "$LAB_NODE ($LAB_ROLE) at $OVERLAY_IP, master $MASTER_IP$(ha_mode && echo ', high availability')$(render_only && echo ', render only')"
 
   "$HERE/packages.sh"
   "$HERE/binaries.sh"
@@ -60,8 +69,11 @@ main() {
     "$HERE/ovn-central.sh"
   fi
   "$HERE/ovn-host.sh"
+  if ha_mode && [ "$LAB_ROLE" = master ]; then
+    "$HERE/zookeeper.sh"
+  fi
   "$HERE/mesos.sh"
-  if [ "$LAB_ROLE" = master ]; then
+  if [ "$LAB_ROLE" = master ] || ha_mode; then
     "$HERE/ovn-mesos-service.sh"
   fi
   if [ -n "$PUBLIC_IP2" ]; then

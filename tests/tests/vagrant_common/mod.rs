@@ -1,11 +1,12 @@
-//! Helpers of the `vagrant/` lab tests: the lab's expected address plan, the
-//! check tools (found or a clear failure), the Vagrantfile evaluated by ruby
-//! with a recording stub of `Vagrant.configure`, and the provisioning
-//! renderer run into a temporary DESTDIR.
+//! Helpers of the `vagrant/` lab tests: the lab's expected address plan and
+//! its two modes, the check tools (found or a clear failure), the Vagrantfile
+//! evaluated by ruby with a recording stub of `Vagrant.configure`, and the
+//! provisioning renderer run into a temporary DESTDIR.
 
 pub mod files;
 pub mod rendered;
 pub mod vagrantfile;
+pub mod zookeeper;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,79 @@ pub const MASTER_IP: &str = "10.10.1.11";
 pub const GATEWAY_IP: &str = "10.10.1.1";
 /// The gateway NIC name given to the renderer (a VM detects its own).
 pub const GATEWAY_NIC: &str = "enp0s9";
+
+/// The lab's ZooKeeper with `LAB_HA=1`: one server on the master.
+pub const ZK_ADDRESS: &str = "10.10.1.11:2181";
+/// Where the Mesos masters elect their leader (and the agents and the
+/// framework find it) with `LAB_HA=1`.
+pub const MESOS_ZK: &str = "zk://10.10.1.11:2181/mesos";
+/// Where the ovn-mesos instances elect their leader with `LAB_HA=1`.
+pub const OVN_MESOS_ZK: &str = "zk://10.10.1.11:2181/ovn-mesos";
+/// The port of the framework's HTTP API (`OVN_MESOS_API` left at its default).
+pub const API_PORT: u16 = 8089;
+
+/// The lab's modes: one Mesos master and one framework on `mesos-master`
+/// (the default), or high availability (`LAB_HA=1`): ZooKeeper on
+/// `mesos-master`, a Mesos master and an ovn-mesos instance on every VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Default,
+    Ha,
+}
+
+impl Mode {
+    /// Both modes.
+    pub const ALL: [Mode; 2] = [Mode::Default, Mode::Ha];
+
+    /// The host settings of `vagrant up` that select the mode.
+    pub fn host_settings(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Mode::Default => &[],
+            Mode::Ha => &[("LAB_HA", "1")],
+        }
+    }
+
+    /// True with `LAB_HA=1`.
+    pub fn is_ha(self) -> bool {
+        self == Mode::Ha
+    }
+
+    /// The Mesos master as the agents and the framework are given it.
+    pub fn mesos_master(self) -> String {
+        match self {
+            Mode::Default => format!("{MASTER_IP}:5050"),
+            Mode::Ha => MESOS_ZK.to_string(),
+        }
+    }
+
+    /// The Mesos daemons of `vm`: its role, and a master on every VM with
+    /// `LAB_HA=1`.
+    pub fn mesos_roles(self, vm: &Vm) -> Vec<&'static str> {
+        match (self, vm.role) {
+            (Mode::Ha, "agent") => vec!["master", "agent"],
+            (_, role) => vec![role],
+        }
+    }
+
+    /// Whether `vm` runs `ovn-mesos run` (`ovn-mesos.service`).
+    pub fn runs_framework(self, vm: &Vm) -> bool {
+        self.is_ha() || vm.role == "master"
+    }
+
+    /// Whether `vm` runs the lab's ZooKeeper.
+    pub fn runs_zookeeper(self, vm: &Vm) -> bool {
+        self.is_ha() && vm.role == "master"
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Default => "default",
+            Mode::Ha => "LAB_HA=1",
+        })
+    }
+}
 
 /// One VM of the lab as the seed's address plan has it.
 #[derive(Debug, Clone, Copy)]

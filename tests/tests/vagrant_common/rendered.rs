@@ -1,21 +1,29 @@
-//! Checks of one VM's rendered provisioning files: the Mesos unit (its
-//! command line parsed by `mesos-local`'s CLI for the fallback), the
-//! walk-through's args file, and the master's OVN central, `ovn-mesos`
-//! unit and `/etc/default/ovn-mesos` (parsed by `ovn-mesos run`'s CLI).
+//! Checks of one VM's rendered provisioning files: the Mesos units (their
+//! command lines parsed by `mesos-local`'s CLI for the fallback), the
+//! walk-through's args file, the master's OVN central, and the `ovn-mesos`
+//! unit and `/etc/default/ovn-mesos` (parsed by `ovn-mesos run`'s CLI) where
+//! the framework runs; in both modes of the lab.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use mesos_local::cli::{Cli, Command as LocalCommand};
 use ovn_mesos::cli::Cli as OvnMesosCli;
 
 use super::files::{flags, parse_env_file, Unit};
-use super::{repo, run, tool, Vm, GATEWAY_IP, GATEWAY_NIC, MASTER_IP};
+use super::{
+    repo, run, tool, Mode, Vm, API_PORT, GATEWAY_IP, GATEWAY_NIC, MASTER_IP, MESOS_ZK, OVN_MESOS_ZK,
+};
 
 /// The agent attribute naming an agent's OVN chassis (`ovn-chassis:<VM>`).
 pub const CHASSIS_ATTRIBUTE: &str = "ovn-chassis";
+
+/// The ZooKeeper session timeout of the Mesos masters and agents with
+/// `LAB_HA=1` (Mesos' default).
+pub const ZK_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn read(dest: &Path, rel: &str) -> String {
     std::fs::read_to_string(dest.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -53,18 +61,27 @@ pub fn expect(vars: &BTreeMap<String, String>, name: &str, value: &str, what: &s
     );
 }
 
-pub fn check_mesos_unit(dest: &Path, vm: &Vm, mesos_impl: &str) {
-    let rel = format!("etc/systemd/system/mesos-{}.service", vm.role);
-    let words = unit(dest, &rel).exec_start().unwrap();
-    let what = format!("{} {rel}", vm.name);
-    let master = format!("{MASTER_IP}:5050");
+/// `mesos-ROLE.service` of `vm`: the daemon, its address, hostname and work
+/// dir, and where it finds the leading master (`mode`).
+pub fn check_mesos_unit(dest: &Path, vm: &Vm, role: &str, mesos_impl: &str, mode: Mode) {
+    let rel = format!("etc/systemd/system/mesos-{role}.service");
+    let unit = unit(dest, &rel);
+    let words = unit.exec_start().unwrap();
+    let what = format!("{} {rel} ({mode})", vm.name);
+    let master = mode.mesos_master();
     let attributes = format!("{CHASSIS_ATTRIBUTE}:{}", vm.name);
+    let after = unit.value("Unit", "After").unwrap();
+    assert_eq!(
+        after.split_whitespace().any(|u| u == "zookeeper.service"),
+        mode.runs_zookeeper(vm),
+        "{what}: ordered after ZooKeeper exactly where it runs: {after}"
+    );
     if mesos_impl == "mesos-local" {
         assert_eq!(words[0], "/usr/local/bin/mesos-local", "{what}");
         // the fallback's command line must be what mesos-local accepts
         let cli = Cli::try_parse_from(&words)
             .unwrap_or_else(|e| panic!("{what}: mesos-local refuses {words:?}: {e}"));
-        match (vm.role, cli.command) {
+        match (role, cli.command) {
             ("master", LocalCommand::Master(m)) => {
                 assert_eq!(
                     (m.ip.to_string(), m.port, m.hostname.as_deref()),
@@ -72,6 +89,15 @@ pub fn check_mesos_unit(dest: &Path, vm: &Vm, mesos_impl: &str) {
                     "{what}"
                 );
                 assert!(m.work_dir.is_some(), "{what}: no work dir");
+                let zk = m.zk.zk.as_ref().map(ToString::to_string);
+                let expected = mode.is_ha().then(|| MESOS_ZK.to_string());
+                assert_eq!(zk, expected, "{what}: --zk");
+                if mode.is_ha() {
+                    assert_eq!(
+                        m.zk.zk_session_timeout, ZK_SESSION_TIMEOUT,
+                        "{what}: --zk-session-timeout"
+                    );
+                }
             }
             ("agent", LocalCommand::Agent(a)) => {
                 assert_eq!(
@@ -85,19 +111,47 @@ pub fn check_mesos_unit(dest: &Path, vm: &Vm, mesos_impl: &str) {
                     Some(attributes.as_str()),
                     "{what}: attributes"
                 );
+                if mode.is_ha() {
+                    assert_eq!(
+                        a.zk_session_timeout, ZK_SESSION_TIMEOUT,
+                        "{what}: --zk-session-timeout"
+                    );
+                }
             }
             (role, other) => panic!("{what}: a {role} runs {other:?}"),
         }
         return;
     }
-    assert_eq!(words[0], format!("/usr/sbin/mesos-{}", vm.role), "{what}");
+    assert_eq!(words[0], format!("/usr/sbin/mesos-{role}"), "{what}");
     let flags = flags(&words[1..]).unwrap_or_else(|e| panic!("{what}: {e:#}"));
     expect(&flags, "ip", vm.overlay_ip, &what);
     expect(&flags, "advertise_ip", vm.overlay_ip, &what);
     expect(&flags, "hostname", vm.name, &what);
     assert!(flags.contains_key("work_dir"), "{what}: no --work_dir");
-    if vm.role == "master" {
+    if role == "master" {
         expect(&flags, "port", "5050", &what);
+        let ha_flags = ["zk", "quorum", "zk_session_timeout", "registry", "log_dir"];
+        if !mode.is_ha() {
+            for flag in ha_flags {
+                assert!(!flags.contains_key(flag), "{what}: --{flag} without LAB_HA");
+            }
+            return;
+        }
+        // three masters: a majority of their replicated log, in work_dir
+        expect(&flags, "zk", MESOS_ZK, &what);
+        expect(&flags, "quorum", "2", &what);
+        expect(&flags, "zk_session_timeout", "10secs", &what);
+        expect(&flags, "registry", "replicated_log", &what);
+        let log_dir = flags.get("log_dir").map(String::as_str).unwrap_or_default();
+        assert!(
+            log_dir.starts_with("/var/log/mesos"),
+            "{what}: --log_dir={log_dir}"
+        );
+        assert_eq!(
+            unit.value("Service", "LogsDirectory").ok(),
+            log_dir.strip_prefix("/var/log/"),
+            "{what}: systemd creates the --log_dir"
+        );
         return;
     }
     expect(&flags, "port", "5051", &what);
@@ -157,7 +211,8 @@ pub fn check_args_file(dest: &Path, vm: &Vm) {
     .unwrap_or_else(|e| panic!("{what}: {e:#}"));
 }
 
-pub fn check_master_files(dest: &Path) {
+/// The master's `/etc/default/ovn-central`: NB and SB on tcp for every VM.
+pub fn check_ovn_central(dest: &Path) {
     let central = env_file(dest, "etc/default/ovn-central");
     let opts: BTreeSet<&str> = central["OVN_CTL_OPTS"].split_whitespace().collect();
     for opt in [
@@ -173,54 +228,82 @@ pub fn check_master_files(dest: &Path) {
             "ovn-central: {opt} missing from {opts:?}"
         );
     }
+}
 
+/// `ovn-mesos.service`, `/etc/default/ovn-mesos` (parsed by `ovn-mesos
+/// run`'s CLI) and the task files of a VM that runs the framework: with
+/// `LAB_HA=1` the instance follows the Mesos masters and elects its leader in
+/// ZooKeeper, and serves and advertises its API on the VM's overlay address.
+pub fn check_framework_files(dest: &Path, vm: &Vm, mode: Mode) {
+    let what = format!("{} ovn-mesos ({mode})", vm.name);
     let service = unit(dest, "etc/systemd/system/ovn-mesos.service");
     assert_eq!(
         service.value("Service", "EnvironmentFile").unwrap(),
-        "/etc/default/ovn-mesos"
+        "/etc/default/ovn-mesos",
+        "{what}"
     );
     assert_eq!(
         service.exec_start().unwrap(),
-        ["/usr/local/bin/ovn-mesos", "run"]
+        ["/usr/local/bin/ovn-mesos", "run"],
+        "{what}"
     );
+    let after: BTreeSet<&str> = service
+        .value("Unit", "After")
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert!(
-        service
-            .value("Unit", "After")
-            .unwrap()
-            .contains("mesos-master.service"),
-        "ovn-mesos starts after the Mesos master"
+        after.contains("mesos-master.service"),
+        "{what}: ovn-mesos starts after the Mesos master"
+    );
+    assert_eq!(
+        after.contains("zookeeper.service"),
+        mode.is_ha(),
+        "{what}: ovn-mesos starts after ZooKeeper with LAB_HA=1"
     );
 
     let vars = env_file(dest, "etc/default/ovn-mesos");
-    let what = "/etc/default/ovn-mesos";
-    expect(
-        &vars,
-        "OVN_MESOS_MASTER",
-        &format!("{MASTER_IP}:5050"),
-        what,
-    );
-    expect(&vars, "OVN_MESOS_TASKS", "/etc/ovn-mesos/tasks", what);
-    expect(&vars, "OVN_NB_DB", &format!("tcp:{MASTER_IP}:6641"), what);
-    expect(&vars, "OVN_MESOS_STATE_DIR", "/var/lib/ovn-mesos", what);
+    let what = format!("{what}: /etc/default/ovn-mesos");
+    expect(&vars, "OVN_MESOS_MASTER", &mode.mesos_master(), &what);
+    expect(&vars, "OVN_MESOS_TASKS", "/etc/ovn-mesos/tasks", &what);
+    expect(&vars, "OVN_NB_DB", &format!("tcp:{MASTER_IP}:6641"), &what);
+    expect(&vars, "OVN_MESOS_STATE_DIR", "/var/lib/ovn-mesos", &what);
     expect(
         &vars,
         "OVN_MESOS_EXECUTOR",
         "/usr/local/bin/ovn-mesos-executor",
-        what,
+        &what,
     );
     expect(
         &vars,
         "OVN_MESOS_CHASSIS_ATTRIBUTE",
         CHASSIS_ATTRIBUTE,
-        what,
+        &what,
     );
+    if mode.is_ha() {
+        // the others proxy writes to the leader at the address it advertises
+        let api = format!("{}:{API_PORT}", vm.overlay_ip);
+        expect(&vars, "OVN_MESOS_ZK", OVN_MESOS_ZK, &what);
+        expect(&vars, "OVN_MESOS_API", &api, &what);
+        expect(&vars, "OVN_MESOS_ADVERTISE_API", &api, &what);
+    } else {
+        expect(
+            &vars,
+            "OVN_MESOS_API",
+            &format!("127.0.0.1:{API_PORT}"),
+            &what,
+        );
+        for name in ["OVN_MESOS_ZK", "OVN_MESOS_ADVERTISE_API"] {
+            assert!(!vars.contains_key(name), "{what}: {name} without LAB_HA");
+        }
+    }
     check_run_reads(&vars);
     for task in ["apachecoke", "apachepepsi", "nginxcoke", "nginxpepsi"] {
         let shipped = std::fs::read(repo().join(format!("tasks/{task}.json"))).unwrap();
         assert_eq!(
             std::fs::read(dest.join(format!("etc/ovn-mesos/tasks/{task}.json"))).unwrap(),
             shipped,
-            "{task}.json differs from tasks/"
+            "{what}: {task}.json differs from tasks/"
         );
     }
 }

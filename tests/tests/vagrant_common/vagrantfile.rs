@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{repo, run, tool, vagrant_dir};
 
 /// Host variables the Vagrantfile reads; removed so the defaults are checked.
-const HOST_SETTINGS: [&str; 12] = [
+const HOST_SETTINGS: [&str; 13] = [
     "LAB_BOX",
     "LAB_MEMORY",
     "LAB_CPUS",
@@ -26,6 +26,7 @@ const HOST_SETTINGS: [&str; 12] = [
     "OVN_MESOS_AUTOSTART",
     "OVN_MESOS_API",
     "DATAPATH_TYPE",
+    "LAB_HA",
 ];
 
 /// One recorded call: `node.vm.network "private_network", ip: ...`.
@@ -56,12 +57,24 @@ impl Plan {
     /// Evaluates `vagrant/Vagrantfile` with the recorder of
     /// `scripts/vagrantfile-plan.rb` (no host settings).
     pub fn load() -> anyhow::Result<Plan> {
+        Plan::load_with(&[])
+    }
+
+    /// Evaluates `vagrant/Vagrantfile` with only the given host settings
+    /// (`("LAB_HA", "1")`), as `LAB_HA=1 vagrant up` would.
+    pub fn load_with(settings: &[(&str, &str)]) -> anyhow::Result<Plan> {
         let mut cmd = Command::new(tool("ruby"));
         cmd.arg(repo().join("scripts/vagrantfile-plan.rb"))
             .arg("--json")
             .arg(vagrant_dir().join("Vagrantfile"));
         for name in HOST_SETTINGS {
             cmd.env_remove(name);
+        }
+        for (name, value) in settings {
+            if !HOST_SETTINGS.contains(name) {
+                bail!("{name} is no host setting the Vagrantfile reads");
+            }
+            cmd.env(name, value);
         }
         let json: Value = serde_json::from_str(&run(&mut cmd)?)
             .context("the Vagrantfile stub printed no JSON")?;
