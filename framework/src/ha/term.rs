@@ -254,6 +254,8 @@ impl Instance<'_> {
         let end = self.lead(client, lock).await;
         self.leading.send_replace(false);
         self.term.send_replace(None);
+        // A standby's /metrics shows no tasks of a term that is over.
+        self.view_tx.send_replace(Arc::new(Snapshot::default()));
         end
     }
 
