@@ -229,6 +229,12 @@ pub async fn teardown(
     )?;
 
     let nb = connect_nb(global).await?;
+    if zk.is_some() {
+        // A former leader frozen past its session writes nothing more.
+        ovn::nb::nb_global::bump_epoch(&nb, ovn::nb::nb_global::LEADER_EPOCH)
+            .await
+            .context("cannot raise the NB leader epoch")?;
+    }
     let ports: Vec<_> = nb.read(|cache| {
         list_task_ports(cache)
             .into_iter()
@@ -276,8 +282,13 @@ pub async fn teardown(
     }
     store.clear_framework_id()?;
     store.settle().await;
-    if let Some((_client, _lock, failed)) = &zk {
-        if let Some(reason) = failed.borrow().clone() {
+    if let Some((client, lock, failed)) = zk {
+        let failed = failed.borrow().clone();
+        drop(store);
+        drop(lock);
+        // The latch node goes with the session, now.
+        crate::ha::close(client).await;
+        if let Some(reason) = failed {
             bail!("cannot delete the framework id from ZooKeeper: {reason}");
         }
     }

@@ -25,6 +25,8 @@ mod setup;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -561,6 +563,12 @@ fn a_deployment_and_zookeeper_outage_survive_leader_changes() {
         .unwrap()
         .to_owned();
 
+    let nb = world.central.nb_remote();
+    wait_for("bench-web's VIP to have its 10 backends", WAIT, || {
+        Ok((vip_backends(&nb) == Some(10)).then_some(()))
+    })
+    .unwrap();
+
     // A deployment of bench0 with a long drain: kill the leader while old
     // tasks are still draining.
     let definition = world.get(&a, "/v1/definitions/bench0").unwrap();
@@ -590,6 +598,11 @@ fn a_deployment_and_zookeeper_outage_survive_leader_changes() {
             .then_some(()))
     })
     .unwrap();
+    // The VIP's backends while the leader changes: the new leader adopts
+    // the tasks from their ports and must not empty the VIP before Mesos
+    // answers its reconciliation.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = start_backend_sampler(world.central.nb_remote(), sampling.clone());
     a.kill9();
     let killed = Instant::now();
     let second = world.wait_leader(&[&b]);
@@ -621,6 +634,18 @@ fn a_deployment_and_zookeeper_outage_survive_leader_changes() {
         },
     )
     .unwrap_or_else(|e| panic!("{e:#}\n{}", tail(&b.log_text(), 40)));
+    sampling.store(false, Ordering::Relaxed);
+    let samples = sampler.join().unwrap();
+    let fewest = samples.iter().min().copied().unwrap_or(0);
+    eprintln!(
+        "bench-web's backends during the takeover: {} samples, fewest {fewest}",
+        samples.len()
+    );
+    assert!(samples.len() >= 5, "the sampler ran: {samples:?}");
+    assert!(
+        fewest > 0,
+        "the VIP was emptied during the takeover: {samples:?}"
+    );
     let tasks = world.wait_running(&b, TASKS);
     check_no_duplicate_or_leak(&world, &tasks);
     // The tasks of the old version were replaced, not adopted as new ones.
@@ -766,6 +791,49 @@ fn bad_zookeeper_urls_and_a_dead_zookeeper_are_one_line_each() {
         assert_eq!(lines.len(), 1, "{zk}: one line: {stderr}");
         assert!(lines[0].contains(expected), "{zk}: {stderr}");
     }
+}
+
+/// bench-web's backends on its gateway VIP (`None` if ovn-nbctl failed).
+fn vip_backends(nb: &str) -> Option<usize> {
+    let out = Command::new("ovn-nbctl")
+        .args([
+            &format!("--db={nb}"),
+            "--timeout=5",
+            "--bare",
+            "--columns=vips",
+        ])
+        .args([
+            "find",
+            "Load_Balancer",
+            "external_ids:ovn-mesos/service=bench-web",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `172.16.0.2:32350=10.128.0.3:8080,10.128.0.4:8080 10.96.0.2:32350=...`
+    Some(
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix("172.16.0.2:32350="))
+            .map(|v| v.split(',').filter(|b| !b.is_empty()).count())
+            .unwrap_or(0),
+    )
+}
+
+/// Counts bench-web's backends every 20 ms until `running` is cleared.
+fn start_backend_sampler(
+    nb: String,
+    running: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<usize>> {
+    std::thread::spawn(move || {
+        let mut counts = Vec::new();
+        while running.load(Ordering::Relaxed) {
+            counts.extend(vip_backends(&nb));
+            // Pacing between samples, not waiting for a condition.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        counts
+    })
 }
 
 fn free_port() -> u16 {

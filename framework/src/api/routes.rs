@@ -86,11 +86,17 @@ impl HaRole {
         *self.leading.borrow()
     }
 
+    /// Who leads: this instance, or the one the latch names (never this
+    /// instance when it does not lead: its own node of an earlier session
+    /// may linger until that session expires).
     fn leader(&self) -> Option<String> {
         if self.leading() {
             return Some(self.advertise.clone());
         }
-        self.leader.borrow().clone()
+        self.leader
+            .borrow()
+            .clone()
+            .filter(|leader| *leader != self.advertise)
     }
 }
 

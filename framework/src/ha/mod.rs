@@ -53,6 +53,22 @@ pub enum HaError {
     },
 }
 
+impl HaError {
+    /// ZooKeeper refused for good (ACLs, a bad path): retrying cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            HaError::ZooKeeper {
+                source: zk::Error::NoAuth
+                    | zk::Error::InvalidAcl
+                    | zk::Error::BadArguments(_)
+                    | zk::Error::NoChildrenForEphemerals,
+                ..
+            }
+        )
+    }
+}
+
 /// The latch's znode: `PATH/leader`.
 pub fn leader_znode(url: &ZooKeeperUrl) -> String {
     format!("{}/leader", url.path)
@@ -164,7 +180,9 @@ pub async fn observe(client: zk::Client, url: ZooKeeperUrl, leader: watch::Sende
             Ok((_, watcher)) => Some(watcher),
             // No instance ever campaigned: wait for the latch's znode.
             Err(zk::Error::NoNode) => match client.check_and_watch_stat(&dir).await {
-                Ok((_, watcher)) => {
+                // Made since the listing: list (and watch its children) again.
+                Ok((Some(_), _)) => continue,
+                Ok((None, watcher)) => {
                     leader.send_replace(None);
                     Some(watcher)
                 }
@@ -197,9 +215,13 @@ pub async fn observe(client: zk::Client, url: ZooKeeperUrl, leader: watch::Sende
 }
 
 /// Completes, with the reason, when this session can no longer back a
-/// leader: expired, closed, refused, or cut off from every server for
-/// `timeout` (the session timeout: the ensemble has expired it by then).
-pub async fn session_lost(client: &zk::Client, timeout: Duration) -> String {
+/// leader: expired, closed, refused, or disconnected for 3/5 of the
+/// session timeout the ensemble granted. The client reports a silent
+/// connection as disconnected after 2/5 of it, so a leader cut off from
+/// ZooKeeper stops by the time the ensemble may expire its session; a
+/// connection that just moved to another member is back well before.
+pub async fn session_lost(client: &zk::Client) -> String {
+    let timeout = client.session_timeout() * 3 / 5;
     let mut watcher = client.state_watcher();
     let mut state = watcher.state();
     loop {
@@ -212,8 +234,8 @@ pub async fn session_lost(client: &zk::Client, timeout: Duration) -> String {
                     Ok(next) => state = next,
                     Err(_) => {
                         return format!(
-                            "no ZooKeeper server answered for {timeout:?} (the session timeout)"
-                        )
+                        "disconnected from ZooKeeper for {timeout:?} (3/5 of the session timeout)"
+                    )
                     }
                 }
             }
@@ -226,6 +248,20 @@ pub async fn session_lost(client: &zk::Client, timeout: Duration) -> String {
         }
     }
 }
+
+/// Closes the session before the process ends, so that its latch node
+/// goes at once (a standby leads now, not after the session timeout).
+pub async fn close(client: zk::Client) {
+    let mut watcher = client.state_watcher();
+    drop(client);
+    let closed = async { while !watcher.changed().await.is_terminated() {} };
+    if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+        warn!("the ZooKeeper session did not close in time; the standbys wait for it to expire");
+    }
+}
+
+/// How long a stop waits for the session to close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Completes when the lock node goes (an operator deleted it, or the
 /// session that held it ended).

@@ -32,7 +32,7 @@ use crate::cli::{GlobalArgs, RunArgs};
 use crate::mesos::ZooKeeperUrl;
 use crate::network::connect_nb;
 use crate::run::{forward_sighup, scheduler_config, shutdown_signal};
-use crate::scheduler::{Scheduler, SchedulerConfig, EVENT_BACKLOG};
+use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerError, EVENT_BACKLOG};
 use crate::state::StateStore;
 use ovn::report::Chain;
 
@@ -49,11 +49,11 @@ enum TermEnd {
 
 /// What the terms share.
 struct Instance<'a> {
+    global: &'a GlobalArgs,
     url: &'a ZooKeeperUrl,
     session_timeout: Duration,
     advertise: String,
     config: SchedulerConfig,
-    nb: Client,
     metrics: Arc<Metrics>,
     view_tx: watch::Sender<Arc<Snapshot>>,
     hub: EventHub,
@@ -66,7 +66,7 @@ struct Instance<'a> {
 
 /// The API address the leader publishes: `--advertise-api`, else `--api`
 /// with this host's name for an unspecified address.
-pub fn advertise_api(args: &RunArgs) -> Result<String> {
+pub fn advertise_api(args: &RunArgs, bound: std::net::SocketAddr) -> Result<String> {
     if let Some(given) = &args.advertise_api {
         let given = given.trim();
         let valid = given
@@ -75,23 +75,25 @@ pub fn advertise_api(args: &RunArgs) -> Result<String> {
         anyhow::ensure!(valid, "bad --advertise-api {given:?}: expected HOST:PORT");
         return Ok(given.to_owned());
     }
-    if !args.api.ip().is_unspecified() {
-        return Ok(args.api.to_string());
+    if !bound.ip().is_unspecified() {
+        return Ok(bound.to_string());
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").context(
         "cannot read this host's name for the advertised API address; give --advertise-api",
     )?;
-    Ok(format!("{}:{}", host.trim(), args.api.port()))
+    Ok(format!("{}:{}", host.trim(), bound.port()))
 }
 
 /// `ovn-mesos run --zk`: until SIGTERM/SIGINT.
 pub async fn run(global: &GlobalArgs, args: &RunArgs, url: &ZooKeeperUrl) -> Result<()> {
-    let config = scheduler_config(args)?;
-    let advertise = advertise_api(args)?;
+    let mut config = scheduler_config(args)?;
+    config.stop_on_failover = true;
     let session_timeout = args.master.zk_session_timeout;
     let listener = TcpListener::bind(args.api)
         .await
         .with_context(|| format!("cannot listen on --api {}", args.api))?;
+    let bound = listener.local_addr().context("the API's address")?;
+    let advertise = advertise_api(args, bound)?;
     // A dead ZooKeeper at start is one line, like a dead NB.
     let first = super::connect(url, session_timeout, session_timeout.max(CONNECT_AT_START))
         .await
@@ -127,12 +129,16 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, url: &ZooKeeperUrl) -> Res
         shutdown_signal().await;
         stop_tx.send_replace(true);
     });
+    // Each term has its own NB connection (closed when the term ends, so
+    // what a lost term's workers still send is refused); this one only
+    // checks the NB at start, a dead one is one line.
+    nb.close().await;
     let instance = Instance {
+        global,
         url,
         session_timeout,
         advertise,
         config,
-        nb: nb.clone(),
         metrics,
         view_tx,
         hub: hub.clone(),
@@ -149,7 +155,6 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, url: &ZooKeeperUrl) -> Res
         Ok(Err(e)) => warn!(error = %Chain(&e), "HTTP API failed"),
         Err(e) => warn!(error = %Chain(&e), "HTTP API task failed"),
     }
-    nb.close().await;
     result
 }
 
@@ -201,7 +206,7 @@ impl Instance<'_> {
             self.leader.send_replace(None);
             match end {
                 TermEnd::Stopped(result) => {
-                    close(client).await;
+                    super::close(client).await;
                     return result;
                 }
                 TermEnd::Lost(reason) => {
@@ -242,11 +247,13 @@ impl Instance<'_> {
     async fn stand_by_and_lead(&self, client: &zk::Client) -> TermEnd {
         let lock = tokio::select! {
             lock = super::campaign(client, self.url, &self.advertise) => lock,
-            reason = super::session_lost(client, self.session_timeout) => return TermEnd::Lost(reason),
+            reason = super::session_lost(client) => return TermEnd::Lost(reason),
             () = stopped(self.stop.clone()) => return TermEnd::Stopped(Ok(())),
         };
         let lock = match lock {
             Ok(lock) => lock,
+            // Refused (ACLs, a bad path): retrying cannot help.
+            Err(e) if e.is_permanent() => return TermEnd::Stopped(Err(e.into())),
             Err(e) => return TermEnd::Lost(Chain(&e).to_string()),
         };
         info!(zk = %self.url, latch = lock.lock_path(), "elected leader");
@@ -259,17 +266,37 @@ impl Instance<'_> {
         end
     }
 
-    /// One term: fence the NB, read the shared state, schedule.
+    /// One term, on its own NB connection.
     async fn lead(&self, client: &zk::Client, lock: Arc<zk::OwnedLockClient>) -> TermEnd {
+        let nb = tokio::select! {
+            nb = connect_nb(self.global) => match nb {
+                Ok(nb) => nb,
+                Err(e) => return TermEnd::Lost(format!("{e:#}")),
+            },
+            reason = super::session_lost(client) => return TermEnd::Lost(reason),
+        };
+        let end = self.lead_on(client, lock, &nb).await;
+        // What the term's workers still send after a lost term is refused.
+        nb.close().await;
+        end
+    }
+
+    /// One term: fence the NB, read the shared state, schedule.
+    async fn lead_on(
+        &self,
+        client: &zk::Client,
+        lock: Arc<zk::OwnedLockClient>,
+        nb: &Client,
+    ) -> TermEnd {
         let lost = async {
             tokio::select! {
-                reason = super::session_lost(client, self.session_timeout) => reason,
+                reason = super::session_lost(client) => reason,
                 reason = super::lock_gone(&lock) => reason,
             }
         };
         tokio::pin!(lost);
         let fence = tokio::select! {
-            fence = bump_epoch(&self.nb, LEADER_EPOCH) => match fence {
+            fence = bump_epoch(nb, LEADER_EPOCH) => match fence {
                 Ok(fence) => fence,
                 Err(e) => return TermEnd::Lost(format!("cannot raise the NB leader epoch: {}", Chain(&e))),
             },
@@ -283,7 +310,8 @@ impl Instance<'_> {
         let store = tokio::select! {
             store = StateStore::open_zk(lock.clone(), &self.url.path, failed_tx) => match store {
                 Ok(store) => store,
-                Err(e) => return TermEnd::Lost(format!("cannot read the shared state: {}", Chain(&e))),
+                Err(e) if e.is_corrupt() => return TermEnd::Stopped(Err(e.into())),
+            Err(e) => return TermEnd::Lost(format!("cannot read the shared state: {}", Chain(&e))),
             },
             reason = &mut lost => return TermEnd::Lost(reason),
         };
@@ -292,7 +320,7 @@ impl Instance<'_> {
                 self.config.clone(),
                 store,
                 self.hub.clone(),
-                self.nb.clone(),
+                nb.clone(),
                 self.metrics.clone(),
                 self.view_tx.clone(),
             ) => prepared,
@@ -308,12 +336,17 @@ impl Instance<'_> {
         let result = tokio::select! {
             result = scheduler.run(stopped(self.stop.clone())) => result,
             reason = &mut lost => return TermEnd::Lost(reason),
-            reason = deposed(&self.nb, epoch) => return TermEnd::Lost(reason),
+            reason = deposed(nb, epoch) => return TermEnd::Lost(reason),
             reason = failed.wait_for(Option::is_some) => {
                 let reason = reason.map(|r| r.clone().unwrap_or_default()).unwrap_or_default();
                 return TermEnd::Lost(format!("a write of the shared state failed: {reason}"));
             }
         };
+        if let Err(SchedulerError::FailedOver) = &result {
+            return TermEnd::Lost(
+                "the Mesos master failed the framework over to another instance".into(),
+            );
+        }
         if let Err(e) = &result {
             error!(error = %Chain(e), "the scheduler stopped");
         }
@@ -322,34 +355,25 @@ impl Instance<'_> {
     }
 }
 
-/// Closes the session before the process ends, so that its latch node
-/// goes at once (a standby leads now, not after the session timeout).
-async fn close(client: zk::Client) {
-    let mut watcher = client.state_watcher();
-    drop(client);
-    let closed = async { while !watcher.changed().await.is_terminated() {} };
-    if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
-        warn!("the ZooKeeper session did not close in time; the standbys wait for it to expire");
-    }
-}
-
-/// How long a stop waits for the session to close.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-/// Completes once another instance raised the NB leader epoch past `epoch`.
+/// Completes once the NB leader epoch is no longer `epoch` (another
+/// instance raised it, or it was removed or rewound: every write of this
+/// term would be refused).
 async fn deposed(nb: &Client, epoch: u64) -> String {
-    let newer = |cache: &ovn::ovsdb::Cache| {
-        nb_global(cache)
-            .and_then(|g| g.external_ids.get(LEADER_EPOCH)?.parse::<u64>().ok())
-            .is_some_and(|now| now > epoch)
+    let current = |cache: &ovn::ovsdb::Cache| {
+        nb_global(cache).and_then(|g| g.external_ids.get(LEADER_EPOCH)?.parse::<u64>().ok())
     };
     loop {
         if nb
-            .wait_until("a newer leader epoch", Duration::from_secs(3600), newer)
+            .wait_until("another leader epoch", Duration::from_secs(3600), |cache| {
+                current(cache) != Some(epoch)
+            })
             .await
             .is_ok()
         {
-            return format!("another instance raised the NB leader epoch past {epoch}");
+            return match nb.read(current) {
+                Some(now) => format!("the NB leader epoch is {now}, not this term's {epoch}"),
+                None => format!("the NB leader epoch {epoch} is gone"),
+            };
         }
     }
 }

@@ -186,6 +186,12 @@ impl MesosError {
         }
     }
 
+    /// Whether the master handed the framework to another scheduler that
+    /// subscribed with its id (the ERROR "Framework failed over").
+    pub fn is_failed_over(&self) -> bool {
+        matches!(self, MesosError::MasterError(m) if m.contains("failed over"))
+    }
+
     /// Whether the master removed the framework, so its id must be
     /// forgotten before subscribing again.
     pub fn is_framework_removed(&self) -> bool {

@@ -246,6 +246,12 @@ impl Driver {
                             }
                             link = Link::Subscribing(self.subscribe());
                         }
+                        // Another instance took the framework over: an HA
+                        // leader's term is over, it must not take it back.
+                        e if e.is_failed_over() && self.core.config().stop_on_failover => {
+                            warn!(error = %Chain(&e), "another instance subscribed with this framework id; not resubscribing");
+                            break Err(SchedulerError::FailedOver);
+                        }
                         // ZooKeeper names another leading master: go to it
                         // at once (the old one is gone or no longer leads).
                         e @ MesosError::LeaderChanged { .. } => {

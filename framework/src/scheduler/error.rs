@@ -23,6 +23,12 @@ pub enum SchedulerError {
     #[error(transparent)]
     State(#[from] StateError),
 
+    /// Another instance subscribed with the framework id and the master
+    /// failed the framework over to it (an HA leader that was deposed:
+    /// it must not take the framework back).
+    #[error("the Mesos master failed the framework over to another instance")]
+    FailedOver,
+
     /// The master refused the framework for good (e.g. a bad role or
     /// principal); retrying cannot help.
     #[error("Mesos master {master}")]
@@ -43,6 +49,7 @@ impl SchedulerError {
             | SchedulerError::Definitions(_)
             | SchedulerError::Mesos { .. } => true,
             SchedulerError::State(e) => e.is_corrupt(),
+            SchedulerError::FailedOver => false,
         }
     }
 }

@@ -85,6 +85,9 @@ pub struct SchedulerConfig {
     /// Resubscription backoff bounds.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Stop (instead of resubscribing) when the master fails the
+    /// framework over to another instance: an HA leader's term ends there.
+    pub stop_on_failover: bool,
 }
 
 impl SchedulerConfig {
@@ -110,6 +113,7 @@ impl SchedulerConfig {
             resync_interval: Duration::from_secs(60),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(15),
+            stop_on_failover: false,
         }
     }
 }

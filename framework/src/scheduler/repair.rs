@@ -125,9 +125,37 @@ pub(super) async fn recover(
         }
         core.recovered(LiveTask::new(record, now));
     }
+    // A task its service's load balancer serves was a running backend
+    // when the last scheduler wrote it: it stays one until reconciliation
+    // says otherwise, so a new leader (which has no records) does not
+    // empty the VIPs before Mesos answers.
+    let serving: BTreeSet<(String, String, std::net::Ipv4Addr)> = nb.read(|cache| {
+        ovn::services::list_services(cache)
+            .into_iter()
+            .flat_map(|s| {
+                let backends = s
+                    .vips
+                    .iter()
+                    .flat_map(|v| v.backends.iter())
+                    .chain(s.east_west.iter().flat_map(|e| e.backends.iter()))
+                    .map(|b| *b.ip())
+                    .collect::<Vec<_>>();
+                backends
+                    .into_iter()
+                    .map(move |ip| (s.tenant.clone(), s.name.clone(), ip))
+            })
+            .collect()
+    });
     for (task_id, port) in ports {
-        let record = adopted(&port);
-        info!(task = %task_id, ip = %port.ip, agent = ?port.agent, version = ?port.version, "task port without a record adopted; reconciliation decides");
+        let mut record = adopted(&port);
+        let served = port.service.as_ref().is_some_and(|service| {
+            serving.contains(&(port.tenant.clone(), service.clone(), port.ip))
+        });
+        if served {
+            record.state = mesos_proto::v1::TaskState::TaskRunning;
+            record.healthy = Some(true);
+        }
+        info!(task = %task_id, ip = %port.ip, agent = ?port.agent, version = ?port.version, backend = served, "task port without a record adopted; reconciliation decides");
         persist(store, &record);
         core.recovered(LiveTask::new(record, now));
         report.adopted += 1;

@@ -105,6 +105,13 @@ pub enum StateError {
     /// left untouched for an operator to inspect.
     #[error("ZooKeeper state {znode} is corrupt: {reason}; fix or delete it, then restart")]
     ZnodeCorrupt { znode: String, reason: String },
+    /// A definition too large for a znode (ZooKeeper's 1 MiB).
+    #[error("{znode} would hold {bytes} bytes; ZooKeeper takes at most {max}")]
+    TooLarge {
+        znode: String,
+        bytes: usize,
+        max: usize,
+    },
     /// The writer of the shared state stopped after a failed write (the
     /// instance is stepping down).
     #[error("the ZooKeeper state {state} is no longer written by this instance (a write failed)")]
@@ -302,7 +309,7 @@ impl StateStore {
             Backend::Dir(d) => write_json(&d.dir, FRAMEWORK_FILE, &file)?,
             Backend::ZooKeeper(z) => {
                 let znode = z.framework_znode();
-                let bytes = json_bytes(Path::new(&znode), &file)?;
+                let bytes = compact_bytes(&znode, &file)?;
                 z.put(znode, bytes)?;
             }
         }
@@ -460,7 +467,7 @@ impl StateStore {
             )?,
             Backend::ZooKeeper(z) => {
                 let znode = z.definition_znode(&file.definition.id);
-                let bytes = json_bytes(Path::new(&znode), &file)?;
+                let bytes = compact_bytes(&znode, &file)?;
                 z.put(znode, bytes)?;
             }
         }
@@ -523,6 +530,14 @@ fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<
     let path = dir.join(name);
     let bytes = json_bytes(&path, value)?;
     atomic::write_atomic(dir, name, &bytes).map_err(|source| StateError::Write { path, source })
+}
+
+/// A znode's content: compact JSON (a znode holds at most 1 MiB).
+fn compact_bytes<T: serde::Serialize>(znode: &str, value: &T) -> Result<Vec<u8>, StateError> {
+    serde_json::to_vec(value).map_err(|e| StateError::ZnodeCorrupt {
+        znode: znode.to_owned(),
+        reason: format!("cannot serialize: {e}"),
+    })
 }
 
 /// A state file's content: pretty JSON and a final newline.

@@ -40,6 +40,13 @@ pub const FRAMEWORK_ZNODE: &str = "framework-id";
 /// The znode holding one child per definition, under the state znode.
 pub const DEFINITIONS_ZNODE: &str = "definitions";
 
+/// The pause before a write interrupted by a lost connection is sent again.
+const RESEND_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The largest znode ZooKeeper takes by default (`jute.maxbuffer`, 1 MiB),
+/// less room for the request around it.
+pub const MAX_ZNODE_BYTES: usize = 1_000_000;
+
 /// One queued job of the writer.
 enum Job {
     /// Create or replace a znode's data.
@@ -171,8 +178,16 @@ impl ZkBackend {
         )
     }
 
-    /// Queues a write of `bytes` to `znode`.
+    /// Queues a write of `bytes` to `znode`; more than ZooKeeper takes is
+    /// refused here, with nothing queued.
     pub(super) fn put(&self, znode: String, bytes: Vec<u8>) -> Result<(), StateError> {
+        if bytes.len() > MAX_ZNODE_BYTES {
+            return Err(StateError::TooLarge {
+                znode,
+                bytes: bytes.len(),
+                max: MAX_ZNODE_BYTES,
+            });
+        }
         self.send(Job::Put { znode, bytes })
     }
 
@@ -202,41 +217,72 @@ impl ZkBackend {
     }
 }
 
-/// The writer: one job after the other, each write guarded by the lock;
-/// the first failure ends it.
+/// Whether a write may succeed if sent again in the same session: the
+/// connection moved to another member while it was in flight.
+fn transient(e: &zk::Error) -> bool {
+    matches!(
+        e,
+        zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::Custom(_)
+    )
+}
+
+/// Sends one write: `Some(bytes)` sets the znode, `None` deletes it. Each
+/// is idempotent: a create that finds the node made sets it, a delete of
+/// a missing node is done.
+async fn send_once(
+    lock: &zk::OwnedLockClient,
+    znode: &str,
+    bytes: Option<&[u8]>,
+) -> Result<(), zk::Error> {
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    match bytes {
+        Some(bytes) => match lock.set_data(znode, bytes, None).await {
+            Err(zk::Error::NoNode) => match lock.create(znode, bytes, &persistent).await {
+                Err(zk::Error::NodeExists) => lock.set_data(znode, bytes, None).await.map(|_| ()),
+                other => other.map(|_| ()),
+            },
+            other => other.map(|_| ()),
+        },
+        None => match lock.delete(znode, None).await {
+            Ok(()) | Err(zk::Error::NoNode) => Ok(()),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// The writer: one job after the other, each write guarded by the lock
+/// (sent again while the session lives if the connection dropped under
+/// it); the first failure ends it.
 async fn write(
     lock: Arc<zk::OwnedLockClient>,
     mut rx: mpsc::UnboundedReceiver<Job>,
     failed: watch::Sender<Option<String>>,
 ) {
-    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     while let Some(job) = rx.recv().await {
-        let result = match &job {
-            Job::Put { znode, bytes } => match lock.set_data(znode, bytes, None).await {
-                Err(zk::Error::NoNode) => lock
-                    .create(znode, bytes, &persistent)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| (znode, e)),
-                other => other.map(|_| ()).map_err(|e| (znode, e)),
-            },
-            Job::Delete { znode } => match lock.delete(znode, None).await {
-                Ok(()) | Err(zk::Error::NoNode) => Ok(()),
-                Err(e) => Err((znode, e)),
-            },
-            Job::Then(_) | Job::Flush(_) => Ok(()),
+        let (znode, bytes) = match job {
+            Job::Then(then) => {
+                then();
+                continue;
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Job::Put { znode, bytes } => (znode, Some(bytes)),
+            Job::Delete { znode } => (znode, None),
+        };
+        let result = loop {
+            match send_once(&lock, &znode, bytes.as_deref()).await {
+                Err(e) if transient(&e) && !lock.client().state().is_terminated() => {
+                    debug!(znode, error = %Chain(&e), "ZooKeeper write interrupted; sending it again");
+                    tokio::time::sleep(RESEND_PAUSE).await;
+                }
+                other => break other,
+            }
         };
         match result {
-            Ok(()) => match job {
-                Job::Then(then) => then(),
-                Job::Flush(done) => {
-                    let _ = done.send(());
-                }
-                Job::Put { znode, .. } | Job::Delete { znode } => {
-                    debug!(znode, "state written to ZooKeeper")
-                }
-            },
-            Err((znode, e)) => {
+            Ok(()) => debug!(znode, "state written to ZooKeeper"),
+            Err(e) => {
                 let reason = match e {
                     zk::Error::RuntimeInconsistent => {
                         format!("writing {znode}: this instance no longer holds the leader lock")

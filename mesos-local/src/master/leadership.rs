@@ -34,6 +34,9 @@ use super::events::now_secs;
 use super::Master;
 use crate::zookeeper::{self, MasterDetector, ZkConfig};
 
+/// The pause before a follower that lost its candidacy contends again.
+const CONTEND_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Master {
     /// Whether this master leads (the detected leader is itself).
     pub(crate) fn elected(&self) -> bool {
@@ -125,6 +128,11 @@ impl Master {
                 return;
             }
             warn!(%reason, "Lost candidacy as a follower... Contend again");
+            // A contention refused at once (ACLs) must not spin.
+            tokio::select! {
+                () = tokio::time::sleep(CONTEND_AGAIN_AFTER) => {}
+                () = self.cancel.cancelled() => return,
+            }
         }
     }
 
