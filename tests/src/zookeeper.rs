@@ -9,6 +9,15 @@
 //! chosen by the harness (bound to port 0, read, released); a start that
 //! loses a port race ("Address already in use") is retried with new ports.
 //!
+//! [`ZooKeeper::start_with`] and [`ZooKeeper::ensemble_with`] place the
+//! servers elsewhere ([`Placement`]): another listening address and a fixed
+//! client port (the lab's 10.10.1.11:2181), inside a network namespace (the
+//! JVM runs under `ip netns exec`, which execs it, so the pid is still the
+//! JVM's; the harness' four-letter words are sent from inside the namespace
+//! too), in a directory of the caller's. [`ZooKeeper::detach`] leaves the
+//! servers running for a caller that stops them by pid later (the lab, whose
+//! state file records the pid).
+//!
 //! Servers run as `java` [`JVM_OPTIONS`] `-cp` [`CLASSPATH`] [`MAIN_CLASS`]
 //! `zk{i+1}.cfg`, directly (not the packaged scripts, no systemd), with
 //! tickTime [`TICK_MS`] ms so that elections and session expiry are fast, and
@@ -24,7 +33,8 @@
 //! then SIGKILL, by pid of the child process the harness holds, so a stopped
 //! member leaves no process (not even a zombie) and no pid is ever reused
 //! under our feet. Dropping a [`ZooKeeper`] stops every member and removes the
-//! directory unless `OVN_MESOS_KEEP_TEST_DIR=1`.
+//! directory (a temp dir of its own, not a [`Placement::dir`]) unless
+//! `OVN_MESOS_KEEP_TEST_DIR=1`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -171,6 +181,63 @@ impl Mode {
     }
 }
 
+/// Where the servers of [`ZooKeeper::start_with`] /
+/// [`ZooKeeper::ensemble_with`] run; the default (what [`ZooKeeper::start`]
+/// and [`ZooKeeper::ensemble`] use) is loopback, free ports, this network
+/// namespace and a fresh temp dir removed on drop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The address the servers listen on (client and quorum ports);
+    /// default 127.0.0.1. In a network namespace it must be one of its
+    /// addresses.
+    pub address: Option<Ipv4Addr>,
+    /// The client port of a standalone server (refused for an ensemble);
+    /// default a free port.
+    pub client_port: Option<u16>,
+    /// The network namespace (a name under `/var/run/netns`) the servers
+    /// run in; default this process' namespace.
+    pub netns: Option<String>,
+    /// The directory of the configs, data and logs (created if missing; it
+    /// must hold no `zk*` files); it is left in place on drop, for its owner
+    /// to remove. Default: a fresh temp dir, removed on drop.
+    pub dir: Option<PathBuf>,
+}
+
+impl Placement {
+    fn address(&self) -> Ipv4Addr {
+        self.address.unwrap_or(Ipv4Addr::LOCALHOST)
+    }
+
+    /// Whether a start that lost a port race may be tried again: only with
+    /// free ports and a directory of our own (a fixed port would be lost
+    /// again; a given directory already holds the first attempt's files).
+    fn retryable(&self) -> bool {
+        self.client_port.is_none() && self.dir.is_none()
+    }
+}
+
+/// The directory of an instance: a temp dir of ours or the caller's.
+#[derive(Debug)]
+enum Files {
+    /// Removed on drop (unless `OVN_MESOS_KEEP_TEST_DIR=1`).
+    Temp(WorkDir),
+    /// The caller's ([`Placement::dir`]), left in place.
+    Given(PathBuf),
+}
+
+impl Files {
+    fn path(&self) -> &Path {
+        match self {
+            Files::Temp(w) => w.path(),
+            Files::Given(p) => p,
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+}
+
 /// The running `java` of one member: the child we spawned (kept so that we
 /// reap it and its pid cannot be reused while we hold it).
 #[derive(Debug)]
@@ -187,7 +254,10 @@ struct Member {
     log4j: PathBuf,
     log: PathBuf,
     out: PathBuf,
+    address: Ipv4Addr,
     client_port: u16,
+    /// The network namespace it runs in, if not ours.
+    netns: Option<String>,
     process: Option<Process>,
     dir: PathBuf,
 }
@@ -198,11 +268,12 @@ impl Member {
     }
 
     fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port))
+        SocketAddr::from((self.address, self.client_port))
     }
 
-    /// Spawns `java ... QuorumPeerMain zk{id}.cfg`; stdout and stderr are
-    /// appended to `zk{id}.out`.
+    /// Spawns `java ... QuorumPeerMain zk{id}.cfg` (under `ip netns exec
+    /// <netns>` when it has one); stdout and stderr are appended to
+    /// `zk{id}.out`.
     fn spawn(&mut self) -> anyhow::Result<()> {
         let out = OpenOptions::new()
             .create(true)
@@ -212,7 +283,15 @@ impl Member {
         let err = out
             .try_clone()
             .with_context(|| format!("cannot open {}", self.out.display()))?;
-        let mut cmd = Command::new(JAVA);
+        let mut cmd = match &self.netns {
+            None => Command::new(JAVA),
+            Some(ns) => {
+                // `ip netns exec` execs the JVM: the child's pid is the JVM's.
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, JAVA]);
+                cmd
+            }
+        };
         cmd.args(JVM_OPTIONS)
             .arg(format!(
                 "-Dlog4j.configuration=file:{}",
@@ -295,21 +374,29 @@ impl Member {
 }
 
 /// A ZooKeeper server or ensemble. Dropping it stops every member (by pid)
-/// and removes the directory unless `OVN_MESOS_KEEP_TEST_DIR=1`.
+/// and removes its own temp dir unless `OVN_MESOS_KEEP_TEST_DIR=1`.
 #[derive(Debug)]
 pub struct ZooKeeper {
     members: Vec<Member>,
     allowed: Vec<String>,
     started_in: Duration,
+    /// Where the members run and the harness sends its four-letter words.
+    netns: Option<String>,
     // Last: removed after the members have stopped.
-    work: WorkDir,
+    work: Files,
 }
 
 impl ZooKeeper {
     /// Starts a standalone server and returns once `srvr` says
     /// `Mode: standalone`.
     pub fn start() -> anyhow::Result<ZooKeeper> {
-        Self::start_with_retries(1, false)
+        Self::start_with(&Placement::default())
+    }
+
+    /// [`Self::start`] placed as `placement` says, e.g. on
+    /// 10.10.1.11:2181 inside a lab's `mesos-master` namespace.
+    pub fn start_with(placement: &Placement) -> anyhow::Result<ZooKeeper> {
+        Self::start_with_retries(1, false, placement)
     }
 
     /// Starts an ensemble of `members` servers (3 for a quorum that survives
@@ -317,19 +404,34 @@ impl ZooKeeper {
     /// One member gives a standalone server (ZooKeeper runs a single
     /// configured server standalone).
     pub fn ensemble(members: usize) -> anyhow::Result<ZooKeeper> {
+        Self::ensemble_with(members, &Placement::default())
+    }
+
+    /// [`Self::ensemble`] placed as `placement` says (its `client_port`
+    /// only for one member).
+    pub fn ensemble_with(members: usize, placement: &Placement) -> anyhow::Result<ZooKeeper> {
         if members == 0 {
             bail!("a ZooKeeper ensemble needs at least one member");
         }
-        Self::start_with_retries(members, members > 1)
+        if members > 1 && placement.client_port.is_some() {
+            bail!("a fixed client port is for a standalone server, not an ensemble of {members}");
+        }
+        Self::start_with_retries(members, members > 1, placement)
     }
 
-    fn start_with_retries(members: usize, quorum: bool) -> anyhow::Result<ZooKeeper> {
+    fn start_with_retries(
+        members: usize,
+        quorum: bool,
+        placement: &Placement,
+    ) -> anyhow::Result<ZooKeeper> {
         check_installed()?;
         let mut attempt = 1;
         loop {
-            match Self::launch(members, quorum) {
+            match Self::launch(members, quorum, placement) {
                 Ok(zk) => return Ok(zk),
-                Err((e, lost_port_race)) if lost_port_race && attempt < START_ATTEMPTS => {
+                Err((e, lost_port_race))
+                    if lost_port_race && placement.retryable() && attempt < START_ATTEMPTS =>
+                {
                     warn!(attempt, error = %format!("{e:#}"), "port taken, retrying with new ports");
                     attempt += 1;
                 }
@@ -339,9 +441,25 @@ impl ZooKeeper {
     }
 
     /// One start attempt; on failure also says whether a port was taken.
-    fn launch(members: usize, quorum: bool) -> Result<ZooKeeper, (anyhow::Error, bool)> {
-        let work = WorkDir::new().map_err(|e| (e, false))?;
-        let ports = free_ports(if quorum { 3 * members } else { 1 }).map_err(|e| (e, false))?;
+    fn launch(
+        members: usize,
+        quorum: bool,
+        placement: &Placement,
+    ) -> Result<ZooKeeper, (anyhow::Error, bool)> {
+        let work = match &placement.dir {
+            None => Files::Temp(WorkDir::new().map_err(|e| (e, false))?),
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))
+                    .map_err(|e| (e, false))?;
+                Files::Given(dir.clone())
+            }
+        };
+        let mut ports = free_ports(if quorum { 3 * members } else { 1 }).map_err(|e| (e, false))?;
+        if let Some(port) = placement.client_port {
+            ports[0] = port;
+        }
+        let address = placement.address();
         let mut zk = ZooKeeper {
             members: Vec::with_capacity(members),
             allowed: HARNESS_ERRORS
@@ -350,13 +468,14 @@ impl ZooKeeper {
                 .map(|e| e.to_string())
                 .collect(),
             started_in: Duration::ZERO,
+            netns: placement.netns.clone(),
             work,
         };
         let servers: Vec<String> = if quorum {
             (0..members)
                 .map(|i| {
                     format!(
-                        "server.{}=127.0.0.1:{}:{}",
+                        "server.{}={address}:{}:{}",
                         i + 1,
                         ports[3 * i + 1],
                         ports[3 * i + 2]
@@ -369,7 +488,7 @@ impl ZooKeeper {
         for i in 0..members {
             let client_port = ports[if quorum { 3 * i } else { 0 }];
             let member = zk
-                .prepare(i + 1, client_port, &servers)
+                .prepare(i + 1, address, client_port, &servers)
                 .map_err(|e| (e, false))?;
             zk.members.push(member);
         }
@@ -389,7 +508,13 @@ impl ZooKeeper {
     }
 
     /// Writes `zk{id}.cfg`, `zk{id}.log4j` and `zk{id}/myid`.
-    fn prepare(&self, id: usize, client_port: u16, servers: &[String]) -> anyhow::Result<Member> {
+    fn prepare(
+        &self,
+        id: usize,
+        address: Ipv4Addr,
+        client_port: u16,
+        servers: &[String],
+    ) -> anyhow::Result<Member> {
         let name = format!("zk{id}");
         let data = self.work.file(&name);
         std::fs::create_dir(&data).with_context(|| format!("cannot create {}", data.display()))?;
@@ -400,7 +525,7 @@ impl ZooKeeper {
              syncLimit={SYNC_LIMIT}\n\
              dataDir={}\n\
              clientPort={client_port}\n\
-             clientPortAddress=127.0.0.1\n\
+             clientPortAddress={address}\n\
              maxClientCnxns=0\n\
              4lw.commands.whitelist=*\n\
              admin.enableServer=false\n\
@@ -427,7 +552,9 @@ impl ZooKeeper {
             log4j: self.work.file(&format!("{name}.log4j")),
             log,
             out: self.work.file(&format!("{name}.out")),
+            address,
             client_port,
+            netns: self.netns.clone(),
             process: None,
             dir: self.work.path().to_path_buf(),
         };
@@ -458,12 +585,14 @@ impl ZooKeeper {
         self.started_in
     }
 
-    /// `127.0.0.1:<client port>` of member `i`. Panics if out of range.
+    /// `<address>:<client port>` of member `i` (`127.0.0.1:<port>` unless
+    /// placed elsewhere). Panics if out of range.
     pub fn member_address(&self, i: usize) -> String {
         self.members[i].addr().to_string()
     }
 
-    /// Every member's client address: `127.0.0.1:p1,127.0.0.1:p2,...`.
+    /// Every member's client address: `127.0.0.1:p1,127.0.0.1:p2,...`
+    /// (or their [`Placement::address`]).
     pub fn connect_string(&self) -> String {
         (0..self.members.len())
             .map(|i| self.member_address(i))
@@ -471,7 +600,8 @@ impl ZooKeeper {
             .join(",")
     }
 
-    /// `zk://127.0.0.1:p1,127.0.0.1:p2,.../<path>` (Mesos' `--zk` form); a
+    /// `zk://127.0.0.1:p1,127.0.0.1:p2,.../<path>` (Mesos' `--zk` form; or
+    /// the members' [`Placement::address`]); a
     /// leading `/` of `path` is ignored.
     pub fn zk_url(&self, path: &str) -> String {
         format!(
@@ -497,11 +627,32 @@ impl ZooKeeper {
     }
 
     /// Sends the four-letter word `cmd` (`ruok`, `srvr`, `mntr`, ...) to
-    /// member `i` and returns the answer.
+    /// member `i` (from inside its network namespace, if it has one) and
+    /// returns the answer.
     pub fn four_letter(&self, i: usize, cmd: &str) -> anyhow::Result<String> {
         let m = &self.members[i];
-        four_letter(m.addr(), cmd)
-            .with_context(|| format!("`{cmd}` to {} ({})", m.name(), m.addr()))
+        let addr = m.addr();
+        match &self.netns {
+            None => four_letter(addr, cmd),
+            Some(ns) => crate::lab::in_netns(ns, || four_letter(addr, cmd))?,
+        }
+        .with_context(|| format!("`{cmd}` to {} ({addr})", m.name()))
+    }
+
+    /// The network namespace the members run in, `None` for this
+    /// process' own.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// Leaves the members running and the directory in place, and forgets
+    /// them: whoever detaches stops them by pid ([`Self::pid`], read
+    /// before) and removes the directory (the lab does both at its
+    /// teardown, from its state file).
+    pub fn detach(self) {
+        // Dropping a `Child` neither kills nor waits; skipping our Drop
+        // skips the stop and the removal.
+        std::mem::forget(self);
     }
 
     /// Whether member `i` answers `ruok` with `imok` (it runs and its client
@@ -842,6 +993,19 @@ mod tests {
         assert!(!is_error_line(
             "\tat org.apache.zookeeper.ERROR.x(X.java:1)"
         ));
+    }
+
+    #[test]
+    fn a_fixed_client_port_is_for_a_standalone_server() {
+        let fixed = Placement {
+            client_port: Some(2181),
+            ..Placement::default()
+        };
+        let err = ZooKeeper::ensemble_with(3, &fixed).unwrap_err().to_string();
+        assert!(err.contains("standalone"), "{err}");
+        assert!(!fixed.retryable(), "a fixed port is lost again");
+        assert!(Placement::default().retryable());
+        assert_eq!(Placement::default().address(), Ipv4Addr::LOCALHOST);
     }
 
     #[test]

@@ -2,17 +2,23 @@
 //! OVS/OVN, mesos-local) on this machine, for the demo and for poking.
 //!
 //! ```text
-//! ovn-mesos-lab up     [--dir D] [--seed] [--no-mesos]   start, leave running, print how to poke
-//! ovn-mesos-lab exec   [--dir D] HOST -- ARGV...         run ARGV inside HOST with its OVS/OVN env
-//! ovn-mesos-lab seed   [--dir D]                         the seed's network steps (ovn-mesos CLI)
-//! ovn-mesos-lab status [--dir D]                         what runs, what exists
-//! ovn-mesos-lab down   [--dir D]                         stop a running or interrupted lab
+//! ovn-mesos-lab up     [--dir D] [--seed] [--no-mesos] [--ha]   start, leave running, print how to poke
+//! ovn-mesos-lab exec   [--dir D] HOST -- ARGV...                run ARGV inside HOST with its OVS/OVN env
+//! ovn-mesos-lab seed   [--dir D]                                the seed's network steps (ovn-mesos CLI)
+//! ovn-mesos-lab status [--dir D]                                what runs, what exists
+//! ovn-mesos-lab pid    [--dir D] NAME                           the pid of the lab's running process NAME
+//! ovn-mesos-lab down   [--dir D]                                stop a running or interrupted lab
 //! ```
 //!
+//! `--ha` adds ZooKeeper on 10.10.1.11:2181 (in `mesos-master`) and runs a
+//! mesos-local master in each of the three hosts, contending through it
+//! (`zk://10.10.1.11:2181/mesos`); the agents follow the leader.
+//!
 //! `up` also writes `D/lab.env` (shell variables: `LAB_DIR`, `NB`, `MESOS_MASTER`,
-//! the binaries) for scripts that run further steps (`. D/lab.env`). The
-//! demo uses the seed's namespace names (no prefix), so one demo lab runs at
-//! a time. Bad usage exits 64.
+//! `MESOS_MASTERS`, in HA mode `ZK`, the binaries) for scripts that run
+//! further steps (`. D/lab.env`). The demo uses the seed's namespace names
+//! (no prefix), so one demo lab runs at a time. Bad usage exits 64; `pid` of
+//! a process that is not running exits 1.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +27,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use mesos_local::testing::{workspace_binary, MESOS_LOCAL};
 use ovn_mesos_tests::binaries::{OVN_MESOS, OVN_MESOS_EXECUTOR};
+use ovn_mesos_tests::lab::plan::{ZK_MESOS_PATH, ZK_OVN_MESOS_PATH};
 use ovn_mesos_tests::lab::state::{is_running, netns_exists};
 use ovn_mesos_tests::lab::{host_command, seed_steps, Host, Lab, LabConfig, LabState};
 use tracing_subscriber::EnvFilter;
@@ -52,6 +59,10 @@ enum Cmd {
         /// Do not start mesos-local.
         #[arg(long)]
         no_mesos: bool,
+        /// High availability: ZooKeeper on 10.10.1.11:2181 and a mesos-local
+        /// master in each host, contending through it.
+        #[arg(long)]
+        ha: bool,
     },
     /// Run a command inside a host (mesos-master, mesos-agent1, mesos-agent2, outside).
     Exec {
@@ -70,6 +81,13 @@ enum Cmd {
     Status {
         #[command(flatten)]
         dir: DirArg,
+    },
+    /// Print the pid of the lab's process NAME (as `status` lists it, e.g.
+    /// `mesos-master-agent1` or `mesos-master/zookeeper`) if it runs.
+    Pid {
+        #[command(flatten)]
+        dir: DirArg,
+        name: String,
     },
     /// Stop the lab (also one whose `up` was interrupted).
     Down {
@@ -115,9 +133,11 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             dir,
             seed,
             no_mesos,
+            ha,
         } => {
             let mut config = LabConfig::demo(dir.dir);
             config.mesos = !no_mesos;
+            config.ha = ha;
             let lab = Lab::start(config)?;
             if seed {
                 lab.network_init_seed()?;
@@ -156,6 +176,26 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { dir } => status(&dir.dir),
+        Cmd::Pid { dir, name } => {
+            let state = LabState::load(&dir.dir)?;
+            match state
+                .processes
+                .iter()
+                .find(|p| p.name == name && is_running(p))
+            {
+                Some(p) => {
+                    println!("{}", p.pid);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!(
+                        "ovn-mesos-lab: no running process {name:?} in {}",
+                        dir.dir.display()
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Cmd::Down { dir } => {
             if Lab::cleanup_stale(&dir.dir)? {
                 println!("lab in {} stopped and removed", dir.dir.display());
@@ -207,6 +247,18 @@ fn write_env(lab: &Lab) -> anyhow::Result<()> {
     var("NB", &lab.nb_remote());
     var("NB_UNIX", &lab.nb_unix_remote());
     var("MESOS_MASTER", &lab.mesos_master());
+    let masters: Vec<String> = lab
+        .mesos_master_hosts()
+        .into_iter()
+        .map(|h| lab.mesos_master_of(h))
+        .collect();
+    var("MESOS_MASTERS", &masters.join(" "));
+    if lab.config().ha {
+        var("ZK", &lab.config().zookeeper_address());
+        if let Some(url) = lab.zk_url(ZK_OVN_MESOS_PATH) {
+            var("ZK_OVN_MESOS", &url);
+        }
+    }
     for host in Host::ALL {
         let key = host.short().to_uppercase();
         var(&format!("NETNS_{key}"), &lab.netns(host));
@@ -234,13 +286,23 @@ fn print_howto(lab: &Lab) {
          \x20 ovn-mesos-lab exec --dir {d} mesos-agent1 -- ovs-vsctl show\n\
          \x20 ovn-mesos-lab exec --dir {d} mesos-agent1 -- ovs-appctl -t ovs-vswitchd tnl/neigh/show\n\
          \x20 ip netns exec {m} env OVS_RUNDIR={d}/master OVN_RUNDIR={d}/master ovn-sbctl show\n\
-         \x20 ip netns exec {o} curl -s http://{mm}/state      # mesos master\n\
+         \x20 ip netns exec {o} curl {curl} http://{mm}/state      # mesos master{ha}\n\
          \x20 ip netns exec {o} curl 10.10.1.12:32350         # a VIP on coke's gateway, once a service exists\n\
          variables for scripts: . {d}/lab.env\n\
          \n\
          stop: ovn-mesos-lab down --dir {d}",
         lab.startup_time().as_secs_f64(),
         o = lab.netns(Host::Outside),
-        mm = lab.mesos_master(),
+        mm = lab.mesos_master_of(Host::Master),
+        curl = if lab.config().ha { "-sL" } else { "-s" },
+        ha = if lab.config().ha {
+            format!(
+                " (the leader's, through a redirect)\n\
+                 \x20 masters in every host, leader elected in ZooKeeper at {} (path {ZK_MESOS_PATH})",
+                lab.config().zookeeper_address()
+            )
+        } else {
+            String::new()
+        },
     );
 }

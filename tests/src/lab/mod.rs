@@ -14,6 +14,11 @@
 //! # anyhow::Ok(())
 //! ```
 //!
+//! With [`LabConfig::ha`] the lab also runs ZooKeeper on 10.10.1.11:2181 in
+//! `mesos-master` and one `mesos-local master` per chassis host contending
+//! through it ([`plan`], [`ha`]); [`Lab::mesos_master`] is then
+//! `zk://10.10.1.11:2181/mesos`.
+//!
 //! Every step is logged (`tracing`, target `ovn_mesos_tests::lab`) with its
 //! time. Everything created is listed in `<dir>/lab-state.json` as it is
 //! created, so [`Lab::stop`], `Drop` and [`Lab::cleanup_stale`] (after an
@@ -22,6 +27,7 @@
 mod binaries;
 mod container;
 mod enter;
+mod ha;
 mod hosts;
 mod mesos;
 pub mod plan;
@@ -39,12 +45,14 @@ use tracing::info;
 use crate::daemon::Daemon;
 use crate::logs::LogCheck;
 use crate::workdir::{run_command, STATE_VARS};
+use crate::zookeeper::ZooKeeper;
 
 /// Kept here for callers that name it through the lab.
 pub use crate::binaries::ovn_mesos_binary;
 pub use binaries::chassis_script;
 pub use container::Container;
 pub use enter::in_netns;
+pub use ha::ZOOKEEPER_PROCESS;
 pub use plan::{Host, LabConfig};
 pub use seed::{seed_steps, SeedStep};
 pub use state::LabState;
@@ -57,6 +65,8 @@ pub struct Lab {
     state: LabState,
     daemons: Vec<(Host, Daemon)>,
     children: Vec<Child>,
+    /// HA mode: the ZooKeeper server (its pid is in the state too).
+    zookeeper: Option<ZooKeeper>,
     containers: u32,
     startup: Duration,
     stopped: bool,
@@ -82,6 +92,7 @@ impl Lab {
             dir,
             daemons: Vec::new(),
             children: Vec::new(),
+            zookeeper: None,
             containers: 0,
             startup: Duration::ZERO,
             stopped: false,
@@ -113,8 +124,16 @@ impl Lab {
             "chassis registered, geneve mesh, tunnel neighbours",
             Lab::wait_tunnels,
         )?;
+        if self.config.ha {
+            self.step("ZooKeeper on 10.10.1.11:2181", Lab::start_zookeeper)?;
+        }
         if self.config.mesos {
-            self.step("mesos-local master and agents", Lab::start_mesos)?;
+            let what = if self.config.ha {
+                "3 mesos-local masters through ZooKeeper, 2 agents"
+            } else {
+                "mesos-local master and agents"
+            };
+            self.step(what, Lab::start_mesos)?;
         }
         Ok(())
     }
@@ -197,9 +216,11 @@ impl Lab {
         format!("unix:{}", self.host_dir(host).join("db.sock").display())
     }
 
-    /// The mesos master, `10.10.1.11:5050` (inside the lab's namespaces).
+    /// The mesos master, `10.10.1.11:5050` (inside the lab's namespaces);
+    /// in HA mode the masters' group, `zk://10.10.1.11:2181/mesos`.
     pub fn mesos_master(&self) -> String {
-        format!("{}:{}", Host::Master.ip(), plan::MESOS_MASTER_PORT)
+        self.zk_url(plan::ZK_MESOS_PATH)
+            .unwrap_or_else(|| self.mesos_master_of(Host::Master))
     }
 
     /// The environment of commands run in `host` ([`Lab::exec`]), see [`host_env`].
@@ -281,6 +302,9 @@ impl Lab {
         for (_, d) in self.daemons.drain(..) {
             std::mem::forget(d);
         }
+        if let Some(zk) = self.zookeeper.take() {
+            zk.detach();
+        }
         self.children.clear();
         self.dir.clone()
     }
@@ -297,6 +321,8 @@ impl Lab {
         for child in &mut self.children {
             let _ = child.try_wait();
         }
+        // Stopped by the teardown (by pid): this reaps it.
+        drop(self.zookeeper.take());
         let took = t.elapsed();
         info!(ms = took.as_millis() as u64, "lab stopped");
         result.map(|_| took)

@@ -10,6 +10,11 @@
 //! <p>outside       eth0 10.10.1.1 (the underlying host)
 //! ```
 //!
+//! In HA mode ([`LabConfig::ha`]) ZooKeeper listens on 10.10.1.11:2181 in
+//! `mesos-master`, and every chassis host runs a `mesos-local master` on
+//! `<host ip>:5050` contending through it (`zk://10.10.1.11:2181/mesos`), as
+//! the seed's three VMs would with one master each.
+//!
 //! `<p>` is [`LabConfig::prefix`]: empty for the demo, unique per lab in
 //! tests so several labs run at once. Link names live inside the lab's own
 //! namespaces, so they only need to be unique per lab.
@@ -32,6 +37,17 @@ pub const SB_PORT: u16 = 6642;
 pub const MESOS_MASTER_PORT: u16 = 5050;
 /// `mesos-local agent` port on each agent.
 pub const MESOS_AGENT_PORT: u16 = 5051;
+/// ZooKeeper's client port on the master, in HA mode.
+pub const ZOOKEEPER_PORT: u16 = 2181;
+/// The ZooKeeper path of the Mesos masters' group, in HA mode.
+pub const ZK_MESOS_PATH: &str = "/mesos";
+/// The ZooKeeper path of the framework's election and state, in HA mode
+/// (`ovn-mesos run --zk zk://10.10.1.11:2181/ovn-mesos`).
+pub const ZK_OVN_MESOS_PATH: &str = "/ovn-mesos";
+/// The ZooKeeper session timeout of the masters and agents (and of the
+/// framework instances the demo starts), in HA mode: how long a SIGKILLed
+/// leader stays named.
+pub const ZK_SESSION_TIMEOUT: &str = "2secs";
 /// The physical network name of the gateways' localnet ports.
 pub const PHYSNET: &str = "physnet";
 /// The host NIC of a gateway (the seed's third interface, `enp0s9`).
@@ -57,6 +73,9 @@ impl Host {
     pub const CHASSIS: [Host; 3] = [Host::Master, Host::Agent1, Host::Agent2];
     /// The hosts that run a `mesos-local agent`.
     pub const AGENTS: [Host; 2] = [Host::Agent1, Host::Agent2];
+    /// The hosts that run a `mesos-local master` in HA mode (in the
+    /// default mode only [`Host::Master`] does).
+    pub const MASTERS: [Host; 3] = Host::CHASSIS;
 
     /// The host name: the chassis `system-id` and the agent's `--hostname`.
     pub fn name(self) -> &'static str {
@@ -148,6 +167,10 @@ pub struct LabConfig {
     pub dir: Option<PathBuf>,
     /// Start `mesos-local master` and agents.
     pub mesos: bool,
+    /// High availability: ZooKeeper on 10.10.1.11:2181 in `mesos-master`,
+    /// and (with [`LabConfig::mesos`]) one `mesos-local master --zk` in
+    /// each of the three hosts, the agents following the leader.
+    pub ha: bool,
     /// MTU of the underlay.
     pub underlay_mtu: u32,
     /// MTU of containers' `eth0` (at most `underlay_mtu - 58` with geneve).
@@ -177,6 +200,7 @@ impl LabConfig {
             ),
             dir: None,
             mesos: true,
+            ha: false,
             underlay_mtu: 1500,
             container_mtu: 1400,
         }
@@ -202,6 +226,23 @@ impl LabConfig {
         std::iter::once(self.underlay_netns())
             .chain(Host::ALL.into_iter().map(|h| self.netns(h)))
             .collect()
+    }
+
+    /// `10.10.1.11:2181`, ZooKeeper's client address in HA mode.
+    pub fn zookeeper_address(&self) -> String {
+        format!("{}:{ZOOKEEPER_PORT}", Host::Master.ip())
+    }
+
+    /// `zk://10.10.1.11:2181<path>` (`path` with or without its leading
+    /// `/`), `None` unless HA.
+    pub fn zk_url(&self, path: &str) -> Option<String> {
+        self.ha.then(|| {
+            format!(
+                "zk://{}/{}",
+                self.zookeeper_address(),
+                path.trim_start_matches('/')
+            )
+        })
     }
 
     /// Refuses MTUs that break geneve (58 bytes of encapsulation).
@@ -268,6 +309,21 @@ mod tests {
         );
         assert!(a.netns(Host::Agent1).starts_with(&a.prefix));
         assert_eq!(a.all_netns().len(), 5);
+    }
+
+    #[test]
+    fn only_an_ha_lab_has_zookeeper_urls() {
+        let mut c = LabConfig::for_test();
+        assert_eq!(c.zk_url(ZK_MESOS_PATH), None);
+        c.ha = true;
+        assert_eq!(
+            c.zk_url(ZK_MESOS_PATH).as_deref(),
+            Some("zk://10.10.1.11:2181/mesos")
+        );
+        assert_eq!(
+            c.zk_url("ovn-mesos").as_deref(),
+            Some("zk://10.10.1.11:2181/ovn-mesos")
+        );
     }
 
     #[test]

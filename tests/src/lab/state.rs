@@ -3,8 +3,8 @@
 //! its handle and cleans up after a lab whose owner died
 //! ([`super::Lab::cleanup_stale`]).
 //!
-//! Teardown order: processes by rank (workloads and mesos-local, then
-//! ovn-controller, `ovs-vswitchd` with `exit --cleanup`, the Open_vSwitch
+//! Teardown order: processes by rank (workloads and mesos-local, ZooKeeper,
+//! then ovn-controller, `ovs-vswitchd` with `exit --cleanup`, the Open_vSwitch
 //! databases, northd, NB/SB), each graceful (`ovs-appctl -t <ctl> exit`) then
 //! SIGTERM then SIGKILL, by pid and only if its start time still matches;
 //! then links (`ip -n <ns> link del`, so veths go before their namespaces,
@@ -38,16 +38,18 @@ pub mod rank {
     pub const MESOS_AGENT: u8 = 1;
     /// `mesos-local master`.
     pub const MESOS_MASTER: u8 = 2;
+    /// ZooKeeper (HA mode), after the masters and agents that use it.
+    pub const ZOOKEEPER: u8 = 3;
     /// `ovn-controller` (removes its chassis and tunnel ports; needs SB).
-    pub const CONTROLLER: u8 = 3;
+    pub const CONTROLLER: u8 = 4;
     /// `ovs-vswitchd` (`exit --cleanup` removes its tap devices).
-    pub const VSWITCHD: u8 = 4;
+    pub const VSWITCHD: u8 = 5;
     /// The hosts' Open_vSwitch database servers.
-    pub const OVSDB: u8 = 5;
+    pub const OVSDB: u8 = 6;
     /// `ovn-northd`.
-    pub const NORTHD: u8 = 6;
+    pub const NORTHD: u8 = 7;
     /// NB and SB database servers.
-    pub const CENTRAL_DB: u8 = 7;
+    pub const CENTRAL_DB: u8 = 8;
 }
 
 /// A process the lab started.
