@@ -17,10 +17,14 @@
 //! [`Detection`] on a watch channel; nothing else awaits ZooKeeper. It
 //! never creates znodes (unlike Mesos' group, which creates the path): a
 //! missing path is "no master", watched until it appears. ZooKeeper trouble
-//! (no session, lost connection) keeps the last detection for the
-//! detector's timeout, then publishes [`Detection::Failed`] and keeps
-//! trying; a subscription to a master is not dropped for it, only for
-//! another leader or an empty group.
+//! keeps the last detection: no session, or a session that ended, for the
+//! detector's timeout, then [`Detection::Failed`] is published and it
+//! keeps trying (a connection that is only down publishes nothing until
+//! the client gives its session up, about 7/5 of the session timeout
+//! after it last heard a server). A subscription to a master is not
+//! dropped for it, only for another leader or an empty group. Only
+//! `json.info_` members count (Mesos 1.0 and later write them); Mesos' own
+//! detector takes the lowest member of any label.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
