@@ -274,6 +274,7 @@ impl Instance<'_> {
                 Err(e) => return TermEnd::Lost(format!("{e:#}")),
             },
             reason = super::session_lost(client) => return TermEnd::Lost(reason),
+            () = stopped(self.stop.clone()) => return TermEnd::Stopped(Ok(())),
         };
         let end = self.lead_on(client, lock, &nb).await;
         // What the term's workers still send after a lost term is refused.
@@ -301,6 +302,7 @@ impl Instance<'_> {
                 Err(e) => return TermEnd::Lost(format!("cannot raise the NB leader epoch: {}", Chain(&e))),
             },
             reason = &mut lost => return TermEnd::Lost(reason),
+            () = stopped(self.stop.clone()) => return TermEnd::Stopped(Ok(())),
         };
         info!(
             epoch = fence.epoch,
@@ -314,6 +316,7 @@ impl Instance<'_> {
             Err(e) => return TermEnd::Lost(format!("cannot read the shared state: {}", Chain(&e))),
             },
             reason = &mut lost => return TermEnd::Lost(reason),
+            () = stopped(self.stop.clone()) => return TermEnd::Stopped(Ok(())),
         };
         let prepared = tokio::select! {
             prepared = Scheduler::prepare_with(
@@ -325,6 +328,7 @@ impl Instance<'_> {
                 self.view_tx.clone(),
             ) => prepared,
             reason = &mut lost => return TermEnd::Lost(reason),
+            () = stopped(self.stop.clone()) => return TermEnd::Stopped(Ok(())),
         };
         let scheduler = match prepared {
             Ok(scheduler) => scheduler,
