@@ -123,7 +123,6 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
         }
     };
     info!(api = %args.api, "HTTP API listening");
-    let (stop_api, api_stopped) = oneshot::channel::<()>();
     let state = ApiState {
         snapshot: view_rx,
         metrics,
@@ -134,19 +133,39 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<()> {
     let reloads = scheduler.commands();
     let hub = scheduler.events();
     tokio::spawn(forward_sighup(reloads));
-    let api = tokio::spawn(api::serve(listener, state, async move {
-        let _ = api_stopped.await;
-    }));
+    let api = ApiTask::spawn(listener, state);
     let result = scheduler.run(shutdown_signal()).await;
-    hub.close();
-    let _ = stop_api.send(());
-    match api.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %Chain(&e), "HTTP API failed"),
-        Err(e) => warn!(error = %Chain(&e), "HTTP API task failed"),
-    }
+    api.stop(&hub).await;
     nb.close().await;
     result.map_err(Into::into)
+}
+
+/// The HTTP API, served in a task of its own until [`ApiTask::stop`].
+pub(crate) struct ApiTask {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ApiTask {
+    pub(crate) fn spawn(listener: TcpListener, state: ApiState) -> ApiTask {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(api::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        ApiTask { stop, task }
+    }
+
+    /// Ends `hub`'s event streams (they would hold the server open), stops
+    /// the server and waits for it.
+    pub(crate) async fn stop(self, hub: &api::EventHub) {
+        hub.close();
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %Chain(&e), "HTTP API failed"),
+            Err(e) => warn!(error = %Chain(&e), "HTTP API task failed"),
+        }
+    }
 }
 
 /// Asks the scheduler to read its task files again at every SIGHUP.

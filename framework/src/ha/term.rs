@@ -23,15 +23,15 @@ use anyhow::{Context, Result};
 use ovn::nb::nb_global::{bump_epoch, nb_global, LEADER_EPOCH};
 use ovn::ovsdb::Client;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 use zookeeper_client as zk;
 
-use crate::api::{self, ApiState, Command, Commands, EventHub, HaRole, Metrics, Snapshot};
+use crate::api::{ApiState, Command, Commands, EventHub, HaRole, Metrics, Snapshot};
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::mesos::ZooKeeperUrl;
 use crate::network::connect_nb;
-use crate::run::{forward_sighup, scheduler_config, shutdown_signal};
+use crate::run::{forward_sighup, scheduler_config, shutdown_signal, ApiTask};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerError, EVENT_BACKLOG};
 use crate::state::StateStore;
 use ovn::report::Chain;
@@ -119,11 +119,8 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, url: &ZooKeeperUrl) -> Res
             leader: leader_rx,
         }),
     };
-    let (stop_api, api_stopped) = oneshot::channel::<()>();
     info!(api = %args.api, advertise = %advertise, zk = %url, "HTTP API listening; standing by for leadership");
-    let api = tokio::spawn(api::serve(listener, state, async move {
-        let _ = api_stopped.await;
-    }));
+    let api = ApiTask::spawn(listener, state);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -148,13 +145,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, url: &ZooKeeperUrl) -> Res
         stop,
     };
     let result = instance.serve(first).await;
-    hub.close();
-    let _ = stop_api.send(());
-    match api.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %Chain(&e), "HTTP API failed"),
-        Err(e) => warn!(error = %Chain(&e), "HTTP API task failed"),
-    }
+    api.stop(&hub).await;
     result
 }
 
