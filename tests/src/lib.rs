@@ -10,6 +10,9 @@
 //! * [`wait_for`] / [`poll::wait_for_async`]: poll a condition with a deadline.
 //! * [`binaries`]: the `ovn-mesos`, `ovn-mesos-executor` and `mesos-local`
 //!   binaries tests run, built on demand by one helper.
+//! * [`ha`]: `ovn-mesos run --zk` instances as child processes and what the
+//!   HA test and bench read of them (`/health`, `/v1/tasks`, the leader, the
+//!   NB's task ports, the master's frameworks).
 //!
 //! Everything an instance starts lives in its own `ovn-mesos-test-XXXXXX`
 //! directory (`OVS_*`/`OVN_*` dirs point there), so tests run in parallel in
@@ -22,6 +25,7 @@ pub mod central;
 pub mod chassis;
 pub mod daemon;
 pub mod dump;
+pub mod ha;
 pub mod lab;
 pub mod logs;
 pub mod ovs;

@@ -29,7 +29,9 @@ use ovn_mesos_tests::lab::plan::{
     NB_PORT, ZK_MESOS_PATH, ZK_OVN_MESOS_PATH, ZK_SESSION_TIMEOUT, ZOOKEEPER_PORT,
 };
 use ovn_mesos_tests::lab::state::rank;
-use ovn_mesos_tests::lab::{in_netns, Host, Lab, LabConfig, ZOOKEEPER_PROCESS};
+use ovn_mesos_tests::lab::{
+    in_netns, wait_task_ports_removed, Host, Lab, LabConfig, ZOOKEEPER_PROCESS,
+};
 use ovn_mesos_tests::wait_for;
 use ovn_mesos_tests::workdir::run_command;
 use ovn_mesos_tests::zookeeper::{four_letter, Mode};
@@ -42,7 +44,7 @@ mod probe;
 #[path = "e2e_lab/support.rs"]
 mod support;
 
-use probe::{wait_both_backends, COKE_VIP, PEPSI_VIP};
+use probe::{curl_backend, wait_both_backends, Curl, COKE_VIP, PEPSI_VIP};
 
 /// The framework instances' API port (on each host's underlay address).
 const API_PORT: u16 = 8089;
@@ -56,22 +58,9 @@ const CURLS_AROUND: usize = 10;
 
 /// A lab in HA mode (ZooKeeper, three masters).
 fn ha_lab() -> Lab {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OVN_MESOS_LAB_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_test_writer()
-        .try_init();
     let mut config = LabConfig::for_test();
     config.ha = true;
-    let lab = Lab::start(config).expect("HA lab starts");
-    eprintln!(
-        "HA lab {} started in {} ms",
-        lab.config().prefix,
-        lab.startup_time().as_millis()
-    );
-    lab
+    support::start(config)
 }
 
 #[test]
@@ -115,20 +104,7 @@ fn the_ha_lab_runs_zookeeper_on_the_master_and_three_masters_electing_one() {
             "{name} is not in the lab state"
         );
         let url = format!("http://{}/state", lab.mesos_master_of(host));
-        let answer = lab
-            .exec(
-                Host::Outside,
-                &[
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code} %{redirect_url}",
-                    &url,
-                ],
-            )
-            .unwrap();
+        let answer = status_and_redirect(&lab, &url);
         if host == leader {
             assert!(answer.starts_with("200"), "{host}: {answer}");
         } else {
@@ -260,20 +236,7 @@ impl Instances {
                 }
             },
         )??;
-        wait_for(
-            "every executor to remove its task's port from br-int",
-            READY,
-            || {
-                for db in &self.agent_ovs {
-                    let mut cmd = std::process::Command::new("ovs-vsctl");
-                    cmd.args([&format!("--db={db}"), "--timeout=5", "list-ports", "br-int"]);
-                    if run_command(cmd)?.lines().any(|p| p.starts_with("ovnm")) {
-                        return Ok(None);
-                    }
-                }
-                Ok(Some(()))
-            },
-        )?;
+        wait_task_ports_removed(&self.agent_ovs, READY)?;
         Ok(out)
     }
 }
@@ -288,6 +251,14 @@ impl Drop for Instances {
             eprintln!("tearing the framework down: {e:#}");
         }
     }
+}
+
+/// `curl` of `url` from `outside`, redirects not followed: `<status>
+/// <redirect url>` (`307 http://...`, or `200 ` and nothing after it).
+fn status_and_redirect(lab: &Lab, url: &str) -> String {
+    let write_out = "%{http_code} %{redirect_url}";
+    let argv = ["curl", "-s", "-o", "/dev/null", "-w", write_out, url];
+    lab.exec(Host::Outside, &argv).unwrap()
 }
 
 /// `<host ip>:8089`, the API of the instance in `host`.
@@ -335,9 +306,6 @@ fn tasks(lab: &Lab, host: Host) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// One curl of the prober: when, which VIP, the answer or the error.
-type Curl = (Instant, &'static str, Result<String, String>);
-
 /// Curls both VIPs in turn from `outside` every [`CURL_EVERY`] until `stop`.
 fn curl_loop(outside: &str, stop: &AtomicBool, out: &Mutex<Vec<Curl>>) {
     let mut next = Instant::now();
@@ -346,23 +314,7 @@ fn curl_loop(outside: &str, stop: &AtomicBool, out: &Mutex<Vec<Curl>>) {
             return;
         }
         let at = Instant::now();
-        let result = std::process::Command::new("ip")
-            .args(["netns", "exec", outside, "curl", "-sS", "-m", "2"])
-            .arg(format!("http://{vip}/"))
-            .output()
-            .map_err(|e| e.to_string())
-            .and_then(|o| {
-                let body = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-                if o.status.success() && (body == "apache" || body == "nginx") {
-                    Ok(body)
-                } else {
-                    Err(format!(
-                        "{} {body:?} {}",
-                        o.status,
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    ))
-                }
-            });
+        let result = curl_backend(outside, vip);
         out.lock().unwrap().push((at, vip, result));
         next += CURL_EVERY;
         // The prober's own pace, not a wait for anything.
@@ -393,6 +345,20 @@ fn failures(curls: &Mutex<Vec<Curl>>, since: Instant) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Polls until the prober made [`CURLS_AROUND`] more curls, then fails
+/// the test if one since `since` failed (`what` happened then).
+fn assert_no_failed_curl(curls: &Mutex<Vec<Curl>>, since: Instant, what: &str) {
+    let seen = curls.lock().unwrap().len();
+    wait_curls(curls, seen, CURLS_AROUND);
+    let failed = failures(curls, since);
+    assert!(
+        failed.is_empty(),
+        "{} curls failed after {what}:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]
@@ -429,20 +395,7 @@ fn the_ha_demo_survives_the_leading_framework_and_master_sigkilled_without_a_fai
         );
         assert_eq!(body["leader"], api(leader), "{host}: {body}");
         let url = format!("http://{}/v1/tasks", api(host));
-        let answer = lab
-            .exec(
-                Host::Outside,
-                &[
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code} %{redirect_url}",
-                    &url,
-                ],
-            )
-            .unwrap();
+        let answer = status_and_redirect(&lab, &url);
         assert_eq!(
             answer,
             format!("307 http://{}/v1/tasks", api(leader)),
@@ -487,15 +440,7 @@ fn the_ha_demo_survives_the_leading_framework_and_master_sigkilled_without_a_fai
         })
         .unwrap_or_else(|e| panic!("{e:#}; before: {before:?}"));
         assert_eq!(after, before);
-        let seen = curls.lock().unwrap().len();
-        wait_curls(&curls, seen, CURLS_AROUND);
-        let failed = failures(&curls, killed);
-        assert!(
-            failed.is_empty(),
-            "{} curls failed after the framework leader was killed:\n{}",
-            failed.len(),
-            failed.join("\n")
-        );
+        assert_no_failed_curl(&curls, killed, "the framework leader was killed");
         // The killed instance, started again, stands by.
         instances.spawn(&mut lab, i);
         wait_for(&format!("{leader} to stand by"), READY, || {
@@ -561,15 +506,7 @@ fn the_ha_demo_survives_the_leading_framework_and_master_sigkilled_without_a_fai
             before.keys().cloned().collect::<Vec<_>>(),
             "the same tasks: nothing relaunched"
         );
-        let seen = curls.lock().unwrap().len();
-        wait_curls(&curls, seen, CURLS_AROUND);
-        let failed = failures(&curls, killed);
-        assert!(
-            failed.is_empty(),
-            "{} curls failed after the leading master was killed:\n{}",
-            failed.len(),
-            failed.join("\n")
-        );
+        assert_no_failed_curl(&curls, killed, "the leading master was killed");
     });
     let total = curls.lock().unwrap().len();
     eprintln!("{total} curls through {COKE_VIP} and {PEPSI_VIP}, none failed");

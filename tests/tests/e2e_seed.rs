@@ -167,32 +167,13 @@ fn a_killed_nginx_task_leaves_the_vip_and_its_replacement_joins_it() {
     assert!(svc.backends.contains(&format!("{}:80", replacement.ip)));
 }
 
-/// One request of the curl loop: when, which VIP, the answer or the error.
-type Probe = (Instant, &'static str, Result<String, String>);
-
 /// `curl` through both VIPs from `outside` every `period` until `stop`.
-fn curl_loop(outside: &str, period: Duration, stop: &AtomicBool, out: &Mutex<Vec<Probe>>) {
+fn curl_loop(outside: &str, period: Duration, stop: &AtomicBool, out: &Mutex<Vec<Curl>>) {
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         for vip in [COKE_VIP, PEPSI_VIP] {
             let at = Instant::now();
-            let url = format!("http://{vip}/");
-            let result = std::process::Command::new("ip")
-                .args(["netns", "exec", outside, "curl", "-sS", "-m", "2", &url])
-                .output()
-                .map_err(|e| e.to_string())
-                .and_then(|o| {
-                    let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                    if o.status.success() && (body == "apache" || body == "nginx") {
-                        Ok(body)
-                    } else {
-                        Err(format!(
-                            "{} {body:?} {}",
-                            o.status,
-                            String::from_utf8_lossy(&o.stderr).trim()
-                        ))
-                    }
-                });
+            let result = curl_backend(outside, vip);
             out.lock().unwrap().push((at, vip, result));
         }
         next += period;
@@ -223,7 +204,7 @@ fn the_vip_keeps_answering_while_the_framework_is_killed_and_restarted() {
     let lbs_before = nb_names(&lab, "Load_Balancer");
     let outside = lab.netns(Host::Outside);
     let stop = AtomicBool::new(false);
-    let probes: Mutex<Vec<Probe>> = Mutex::new(Vec::new());
+    let probes: Mutex<Vec<Curl>> = Mutex::new(Vec::new());
     let count_since = |t: Instant| probes.lock().unwrap().iter().filter(|p| p.0 >= t).count();
     let (killed, restarted, adopted) = std::thread::scope(|s| {
         s.spawn(|| curl_loop(&outside, Duration::from_millis(100), &stop, &probes));
@@ -259,7 +240,7 @@ fn the_vip_keeps_answering_while_the_framework_is_killed_and_restarted() {
         (killed, restarted, adopted)
     });
     let probes = probes.into_inner().unwrap();
-    let failed: Vec<&Probe> = probes.iter().filter(|p| p.2.is_err()).collect();
+    let failed: Vec<&Curl> = probes.iter().filter(|p| p.2.is_err()).collect();
     let mut seen: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (_, vip, r) in &probes {
         if let Ok(body) = r {

@@ -24,17 +24,17 @@ mod setup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use mesos_local::testing::ProcessCluster;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use ovn::nb::nb_global::LEADER_EPOCH;
 use ovn_mesos_tests::binaries::ovn_mesos_binary;
+use ovn_mesos_tests::ha::{self, Instance, Task};
 use ovn_mesos_tests::{wait_for, OvnCentral, ZooKeeper};
 use serde_json::Value;
 
@@ -46,14 +46,11 @@ const TAKEOVER: Duration = Duration::from_secs(4);
 const WAIT: Duration = Duration::from_secs(90);
 /// The znode of the framework's election and state.
 const ZK_PATH: &str = "/ovn-mesos";
+/// One request of the API (but `/health`).
+const REQUEST: Duration = Duration::from_secs(5);
 
-/// One `ovn-mesos run --zk`, killed by pid on drop.
-struct Instance {
-    name: String,
-    child: Child,
-    api: String,
-    log: PathBuf,
-}
+/// The leader's tasks: id -> state, IP and version.
+type Tasks = BTreeMap<String, Task>;
 
 /// The daemons, the cluster and the instances of one test.
 struct World {
@@ -92,16 +89,8 @@ impl World {
         let task_dir = work.path().join("tasks");
         std::fs::create_dir_all(&task_dir).unwrap();
         setup::task_files(&task_dir, tasks).expect("task files");
-        let cluster = ProcessCluster::start(
-            agents,
-            &work.path().join("mesos"),
-            &[
-                "--noop-hold",
-                "--resources",
-                "cpus:8;mem:8192;disk:4096;ports:[31000-32000]",
-            ],
-        )
-        .expect("mesos-local cluster");
+        let cluster =
+            ha::noop_cluster(agents, &work.path().join("mesos")).expect("mesos-local cluster");
         World {
             rt,
             http: reqwest::Client::new(),
@@ -124,29 +113,16 @@ impl World {
 
     /// Starts instance `name`; it answers `/health` once it stands by or leads.
     fn instance(&self, name: &str) -> Instance {
-        let api = setup::free_addr().unwrap();
-        let log = self.work.path().join(format!("{name}.log"));
-        let child = Command::new(&self.bin)
-            .args(["--nb", &self.central.nb_remote(), "run"])
-            .args(["--master", self.cluster.master()])
-            .args(["--api", &api, "--advertise-api", &api])
-            .args(["--zk", &self.zk_url(), "--zk-session-timeout", "2secs"])
-            .arg("--tasks")
-            .arg(&self.tasks)
-            .arg("--state-dir")
-            .arg(self.work.path().join(format!("{name}-state")))
-            .env("OVN_MESOS_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn ovn-mesos run");
-        let instance = Instance {
-            name: name.into(),
-            child,
-            api,
-            log,
+        let run = ha::Run {
+            bin: &self.bin,
+            nb: &self.central.nb_remote(),
+            master: self.cluster.master(),
+            tasks: &self.tasks,
+            work: self.work.path(),
+            log_filter: "info",
+            zk: Some((&self.zk_url(), SESSION)),
         };
+        let instance = Instance::spawn(name, &run).expect("spawn ovn-mesos run");
         wait_for(&format!("{name}: GET /health to answer"), WAIT, || {
             Ok(self.health(&instance).map(|_| ()))
         })
@@ -156,38 +132,24 @@ impl World {
 
     /// `/health`: status and body, if it answers.
     fn health(&self, i: &Instance) -> Option<(u16, Value)> {
-        self.rt.block_on(async {
-            let r = self
-                .http
-                .get(format!("http://{}/health", i.api))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .ok()?;
-            let status = r.status().as_u16();
-            Some((status, r.json().await.ok()?))
-        })
+        self.rt.block_on(ha::health(&self.http, &i.api))
     }
 
     /// The one subscribed leader among `instances` (None while there is
     /// none); a second one fails the test.
     fn leader<'a>(&self, instances: &[&'a Instance]) -> anyhow::Result<Option<&'a Instance>> {
-        let mut leaders = Vec::new();
-        for i in instances {
-            if let Some((status, body)) = self.health(i) {
-                if body["role"] == "leader" {
-                    leaders.push((i, status));
-                }
-            }
-        }
+        let leaders = self.rt.block_on(ha::leaders(&self.http, instances));
         if leaders.len() > 1 {
-            let names: Vec<_> = leaders.iter().map(|(i, _)| i.name.as_str()).collect();
+            let names: Vec<_> = leaders
+                .iter()
+                .map(|(k, _)| instances[*k].name.as_str())
+                .collect();
             bail!("more than one leader: {names:?}");
         }
         Ok(leaders
             .into_iter()
             .find(|(_, status)| *status == 200)
-            .map(|(i, _)| *i))
+            .map(|(k, _)| instances[k]))
     }
 
     fn wait_leader<'a>(&self, instances: &[&'a Instance]) -> &'a Instance {
@@ -197,76 +159,27 @@ impl World {
 
     /// GET a JSON path of an instance's API (following redirects).
     fn get(&self, i: &Instance, path: &str) -> anyhow::Result<Value> {
-        self.rt.block_on(async {
-            let r = self
-                .http
-                .get(format!("http://{}{path}", i.api))
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status().is_success(), "GET {path}: {}", r.status());
-            Ok(r.json().await?)
-        })
+        self.rt.block_on(ha::get(&self.http, &i.api, path, REQUEST))
     }
 
-    /// The leader's tasks: id -> (state, ip, version).
-    fn tasks(&self, i: &Instance) -> anyhow::Result<BTreeMap<String, (String, String, String)>> {
-        let body = self.get(i, "/v1/tasks")?;
-        let mut tasks = BTreeMap::new();
-        for t in body["tasks"].as_array().context("tasks")? {
-            let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
-            tasks.insert(s("id"), (s("state"), s("ip"), s("version")));
-        }
-        Ok(tasks)
+    /// The leader's tasks.
+    fn tasks(&self, i: &Instance) -> anyhow::Result<Tasks> {
+        self.rt.block_on(ha::tasks(&self.http, &i.api, REQUEST))
     }
 
     /// Waits until the leader `i` shows `n` tasks, all running.
-    fn wait_running(&self, i: &Instance, n: usize) -> BTreeMap<String, (String, String, String)> {
-        let mut last = BTreeMap::new();
+    fn wait_running(&self, i: &Instance, n: usize) -> Tasks {
+        let mut last = Tasks::new();
         wait_for(&format!("{}: {n} tasks TASK_RUNNING", i.name), WAIT, || {
             last = self.tasks(i)?;
-            let running = last.values().filter(|t| t.0 == "TASK_RUNNING").count();
-            Ok((running == n && last.len() == n).then(|| last.clone()))
+            Ok(ha::all_running(&last, n).then(|| last.clone()))
         })
-        .unwrap_or_else(|e| {
-            let states: BTreeMap<&str, usize> = last.values().fold(BTreeMap::new(), |mut m, t| {
-                *m.entry(t.0.as_str()).or_default() += 1;
-                m
-            });
-            panic!("{e:#}: {states:?}\n{}", i.log_text())
-        })
+        .unwrap_or_else(|e| panic!("{e:#}: {:?}\n{}", ha::states(&last), i.log_text()))
     }
 
     /// The task ports in the NB: task id -> ip.
     fn nb_ports(&self) -> BTreeMap<String, String> {
-        let out = self
-            .central
-            .nbctl(&[
-                "--format=csv",
-                "--data=bare",
-                "--no-headings",
-                "--columns=external_ids,addresses",
-                "find",
-                "Logical_Switch_Port",
-                "external_ids:ovn-mesos/kind=task-port",
-            ])
-            .expect("ovn-nbctl find");
-        let mut ports = BTreeMap::new();
-        for line in out.lines().filter(|l| !l.trim().is_empty()) {
-            let task = line
-                .split([' ', ',', '"'])
-                .find_map(|kv| kv.strip_prefix("ovn-mesos/task="))
-                .unwrap_or_else(|| panic!("no task id in {line}"))
-                .to_owned();
-            let ip = line
-                .rsplit(' ')
-                .next()
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_owned();
-            ports.insert(task, ip);
-        }
-        ports
+        ha::nb_ports(&self.central).expect("the NB's task ports")
     }
 
     /// The NB leader epoch.
@@ -285,25 +198,9 @@ impl World {
 
     /// The master's view: framework id -> (active, running task ids).
     fn master_frameworks(&self) -> BTreeMap<String, (bool, BTreeSet<String>)> {
-        let state = self
-            .rt
-            .block_on(mesos_local::testing::master_state(self.cluster.master()))
-            .expect("master /state");
-        let mut frameworks = BTreeMap::new();
-        for f in state["frameworks"].as_array().into_iter().flatten() {
-            let running = f["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|t| t["state"] == "TASK_RUNNING")
-                .filter_map(|t| t["id"].as_str().map(str::to_owned))
-                .collect();
-            frameworks.insert(
-                f["id"].as_str().unwrap_or_default().to_owned(),
-                (f["active"] == true, running),
-            );
-        }
-        frameworks
+        self.rt
+            .block_on(ha::master_frameworks(self.cluster.master()))
+            .expect("master /state")
     }
 
     /// A counter or gauge of an instance's `/metrics`.
@@ -325,62 +222,24 @@ impl World {
     }
 }
 
-impl Instance {
-    fn signal(&self, signal: Signal) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), signal);
-    }
-
-    fn kill9(&mut self) {
-        self.signal(Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.signal(Signal::SIGCONT);
-            self.signal(Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            self.kill9();
-        }
-    }
-}
-
 fn logs(instances: &[&Instance]) -> String {
     instances
         .iter()
-        .map(|i| format!("--- {} ---\n{}", i.name, tail(&i.log_text(), 40)))
+        .map(|i| i.tail(40))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 /// No task id twice, no IP twice, and the NB holds exactly the tasks' ports
 /// with their addresses.
-fn check_no_duplicate_or_leak(world: &World, tasks: &BTreeMap<String, (String, String, String)>) {
-    let ips: BTreeSet<&str> = tasks.values().map(|t| t.1.as_str()).collect();
+fn check_no_duplicate_or_leak(world: &World, tasks: &Tasks) {
+    let ips: BTreeSet<&str> = tasks.values().map(|t| t.ip.as_str()).collect();
     assert_eq!(ips.len(), tasks.len(), "an IP is held by two tasks");
-    let ports = world.nb_ports();
-    let want: BTreeMap<String, String> = tasks
-        .iter()
-        .map(|(id, t)| (id.clone(), t.1.clone()))
-        .collect();
-    assert_eq!(ports, want, "the NB's task ports are the running tasks'");
+    assert_eq!(
+        world.nb_ports(),
+        ha::ips(tasks),
+        "the NB's task ports are the running tasks'"
+    );
 }
 
 #[test]
@@ -539,7 +398,7 @@ fn a_standby_takes_over_a_launch_and_a_frozen_leader_is_fenced() {
     assert!(
         log.contains("standing by again"),
         "the deposed leader says it stepped down:\n{}",
-        tail(&log, 30)
+        second.tail(30)
     );
 }
 
@@ -629,11 +488,11 @@ fn a_deployment_and_zookeeper_outage_survive_leader_changes() {
                 && !bench0.is_empty()
                 && bench0
                     .iter()
-                    .all(|(_, t)| t.0 == "TASK_RUNNING" && t.2 == version))
+                    .all(|(_, t)| t.state == "TASK_RUNNING" && t.version == version))
             .then_some(()))
         },
     )
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", tail(&b.log_text(), 40)));
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", b.tail(40)));
     sampling.store(false, Ordering::Relaxed);
     let samples = sampler.join().unwrap();
     let fewest = samples.iter().min().copied().unwrap_or(0);
@@ -663,12 +522,7 @@ fn a_deployment_and_zookeeper_outage_survive_leader_changes() {
             .filter(|(_, body)| body["role"] == "standby")
             .map(|_| ()))
     })
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e:#} (ZooKeeper pid {zk_pid} killed)\n{}",
-            tail(&b.log_text(), 30)
-        )
-    });
+    .unwrap_or_else(|e| panic!("{e:#} (ZooKeeper pid {zk_pid} killed)\n{}", b.tail(30)));
     let (active, running) = world.master_frameworks()[&framework].clone();
     assert!(!active, "the framework is disconnected at the master");
     assert_eq!(running.len(), TASKS, "the tasks keep running");
@@ -698,7 +552,7 @@ fn a_deployment_and_zookeeper_outage_survive_leader_changes() {
     let status = wait_for("b to exit after SIGTERM", WAIT, || {
         Ok(b.child.try_wait()?)
     })
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", tail(&b.log_text(), 30)));
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", b.tail(30)));
     assert!(status.success(), "b exited {status}");
     world.wait_leader(&[&c]);
     let handover = stopped.elapsed();
@@ -758,7 +612,7 @@ fn a_zookeeper_member_lost_with_a_majority_kept_changes_nothing() {
             !i.log_text().contains("standing by again"),
             "{} lost its term:\n{}",
             i.name,
-            tail(&i.log_text(), 30)
+            i.tail(30)
         );
     }
 }
@@ -767,7 +621,7 @@ fn a_zookeeper_member_lost_with_a_majority_kept_changes_nothing() {
 fn bad_zookeeper_urls_and_a_dead_zookeeper_are_one_line_each() {
     let bin = ovn_mesos_binary().expect("ovn-mesos binary");
     let dir = tempfile::tempdir().unwrap();
-    let dead = format!("zk://127.0.0.1:{}/ovn-mesos", free_port());
+    let dead = format!("zk://{}/ovn-mesos", ha::free_addr().unwrap());
     for (zk, expected) in [
         ("zk://", "no ZooKeeper server"),
         ("zk://z1:2181", "no path"),
@@ -834,12 +688,4 @@ fn start_backend_sampler(
         }
         counts
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -55,22 +55,19 @@ mod setup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use mesos_local::testing::ProcessCluster;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use ovn_mesos_tests::bench::{env_usize, quantile};
 use ovn_mesos_tests::binaries::ovn_mesos_binary;
+use ovn_mesos_tests::ha::{self, Instance, Task};
 use ovn_mesos_tests::{wait_for_async, OvnCentral, ZooKeeper};
 use serde_json::Value;
 
 use setup::Scrape;
 
-/// 72 launches per agent (0.11 cpus, 48 MB each).
-const AGENT_RESOURCES: &str = "cpus:8;mem:8192;disk:4096;ports:[31000-32000]";
 /// The takeover bound: the session timeout + this.
 const TAKEOVER_MARGIN: Duration = Duration::from_secs(2);
 const TARGET_LAUNCH_RATIO: f64 = 0.9;
@@ -80,7 +77,7 @@ const POLL: Duration = Duration::from_millis(5);
 const METRICS_POLL: Duration = Duration::from_millis(10);
 /// Every other wait (an instance's API, a launch, a standby).
 const WAIT: Duration = Duration::from_secs(120);
-/// One HTTP request's limit.
+/// One `/v1/tasks` request's limit.
 const REQUEST: Duration = Duration::from_secs(2);
 const RUNNING: &str = "ovn_mesos_tasks{state=\"TASK_RUNNING\"}";
 const ZK_HA_PATH: &str = "/ovn-mesos-ha";
@@ -121,85 +118,23 @@ struct World {
     work: PathBuf,
 }
 
-/// One `ovn-mesos run`, stopped by pid on drop (SIGTERM, then SIGKILL).
-struct Instance {
-    name: String,
-    child: Child,
-    api: String,
-    log: PathBuf,
-    state_dir: PathBuf,
-    started: Instant,
-}
+/// `/v1/tasks`: task id -> state, IP and version.
+type Tasks = BTreeMap<String, Task>;
 
 impl World {
     /// Starts `ovn-mesos run` named `name` on the task files in `tasks`,
     /// with `--zk zk_url` when given.
     fn spawn(&self, name: &str, tasks: &Path, zk_url: Option<&str>) -> anyhow::Result<Instance> {
-        let api = setup::free_addr()?;
-        let log = self.work.join(format!("{name}.log"));
-        let state_dir = self.work.join(format!("{name}-state"));
-        let mut command = Command::new(&self.bin);
-        command
-            .args(["--nb", &self.central.nb_remote(), "run"])
-            .args(["--master", self.cluster.master(), "--api", &api])
-            .arg("--tasks")
-            .arg(tasks)
-            .arg("--state-dir")
-            .arg(&state_dir);
-        if let Some(url) = zk_url {
-            command
-                .args(["--advertise-api", &api, "--zk", url])
-                .args(["--zk-session-timeout", &session_flag(self.settings.session)]);
-        }
-        let started = Instant::now();
-        let child = command
-            .env("OVN_MESOS_LOG", &self.settings.log)
-            .env("NO_COLOR", "1")
-            .env_remove("OVN_MESOS_ZK")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("starting {}", self.bin.display()))?;
-        Ok(Instance {
-            name: name.to_owned(),
-            child,
-            api,
-            log,
-            state_dir,
-            started,
-        })
-    }
-
-    /// `/health`: status and body, if it answers.
-    async fn health(&self, api: &str) -> Option<(u16, Value)> {
-        let r = self
-            .http
-            .get(format!("http://{api}/health"))
-            .timeout(REQUEST)
-            .send()
-            .await
-            .ok()?;
-        let status = r.status().as_u16();
-        Some((status, r.json().await.ok()?))
-    }
-
-    /// `/v1/tasks`: task id -> (state, ip).
-    async fn tasks(&self, api: &str) -> anyhow::Result<BTreeMap<String, (String, String)>> {
-        let r = self
-            .http
-            .get(format!("http://{api}/v1/tasks"))
-            .timeout(REQUEST)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "GET /v1/tasks: {}", r.status());
-        let body: Value = r.json().await?;
-        let mut tasks = BTreeMap::new();
-        for t in body["tasks"].as_array().context("no tasks in /v1/tasks")? {
-            let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
-            tasks.insert(s("id"), (s("state"), s("ip")));
-        }
-        Ok(tasks)
+        let run = ha::Run {
+            bin: &self.bin,
+            nb: &self.central.nb_remote(),
+            master: self.cluster.master(),
+            tasks,
+            work: &self.work,
+            log_filter: &self.settings.log,
+            zk: zk_url.map(|url| (url, self.settings.session)),
+        };
+        Instance::spawn(name, &run)
     }
 
     /// Waits until `i` answers `/health` with `role` and 200, naming
@@ -216,7 +151,7 @@ impl World {
             let api = i.api.clone();
             async move {
                 alive?;
-                Ok(self.health(&api).await.filter(|(status, body)| {
+                Ok(ha::health(&self.http, &api).await.filter(|(status, body)| {
                     *status == 200
                         && body["role"] == role
                         && leader.is_none_or(|l| body["leader"] == l)
@@ -233,82 +168,27 @@ impl World {
         i: &mut Instance,
         n: usize,
         poll: Duration,
-    ) -> anyhow::Result<BTreeMap<String, (String, String)>> {
+    ) -> anyhow::Result<Tasks> {
         let deadline = Instant::now() + WAIT;
-        let mut last = BTreeMap::new();
+        let mut last = Tasks::new();
         loop {
             i.check_alive()?;
-            if let Ok(tasks) = self.tasks(&i.api).await {
-                let running = tasks.values().filter(|t| t.0 == "TASK_RUNNING").count();
-                if running == n && tasks.len() == n {
+            if let Ok(tasks) = ha::tasks(&self.http, &i.api, REQUEST).await {
+                if ha::all_running(&tasks, n) {
                     return Ok(tasks);
                 }
                 last = tasks;
             }
             if Instant::now() > deadline {
-                let mut states: BTreeMap<&str, usize> = BTreeMap::new();
-                for t in last.values() {
-                    *states.entry(t.0.as_str()).or_default() += 1;
-                }
                 bail!(
-                    "{}: {n} tasks TASK_RUNNING not seen in {WAIT:?}; last {states:?}\n{}",
+                    "{}: {n} tasks TASK_RUNNING not seen in {WAIT:?}; last {:?}\n{}",
                     i.name,
+                    ha::states(&last),
                     i.tail(30)
                 );
             }
             tokio::time::sleep(poll).await;
         }
-    }
-
-    /// The NB's task ports: task id -> ip.
-    fn nb_ports(&self) -> anyhow::Result<BTreeMap<String, String>> {
-        let out = self.central.nbctl(&[
-            "--format=csv",
-            "--data=bare",
-            "--no-headings",
-            "--columns=external_ids,addresses",
-            "find",
-            "Logical_Switch_Port",
-            "external_ids:ovn-mesos/kind=task-port",
-        ])?;
-        let mut ports = BTreeMap::new();
-        for line in out.lines().filter(|l| !l.trim().is_empty()) {
-            let task = line
-                .split([' ', ',', '"'])
-                .find_map(|kv| kv.strip_prefix("ovn-mesos/task="))
-                .with_context(|| format!("no task id in {line}"))?
-                .to_owned();
-            let ip = line
-                .rsplit(' ')
-                .next()
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_owned();
-            ports.insert(task, ip);
-        }
-        Ok(ports)
-    }
-
-    /// The master's frameworks: id -> (active, running task ids).
-    async fn master_frameworks(
-        &self,
-    ) -> anyhow::Result<BTreeMap<String, (bool, BTreeSet<String>)>> {
-        let state = mesos_local::testing::master_state(self.cluster.master()).await?;
-        let mut frameworks = BTreeMap::new();
-        for f in state["frameworks"].as_array().into_iter().flatten() {
-            let running = f["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|t| t["state"] == "TASK_RUNNING")
-                .filter_map(|t| t["id"].as_str().map(str::to_owned))
-                .collect();
-            frameworks.insert(
-                f["id"].as_str().unwrap_or_default().to_owned(),
-                (f["active"] == true, running),
-            );
-        }
-        Ok(frameworks)
     }
 
     /// The ZooKeeper server's zxid: its transactions so far (this epoch).
@@ -345,9 +225,8 @@ impl World {
                 .env("NO_COLOR", "1")
                 .env_remove("OVN_MESOS_ZK");
             if let Some(url) = zk_url {
-                command
-                    .args(["--zk", url])
-                    .args(["--zk-session-timeout", &session_flag(self.settings.session)]);
+                let session = ha::session_flag(self.settings.session);
+                command.args(["--zk", url, "--zk-session-timeout", &session]);
             }
             let out = tokio::process::Command::from(command)
                 .stdin(Stdio::null())
@@ -364,73 +243,8 @@ impl World {
         })
         .await??;
         setup::wait_resources_free(&self.http, self.cluster.master()).await?;
-        Ok((started.elapsed(), self.nb_ports()?.len()))
+        Ok((started.elapsed(), ha::nb_ports(&self.central)?.len()))
     }
-}
-
-impl Instance {
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    /// Fails, with the end of its log, if the process exited.
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("{} exited ({status})\n{}", self.name, self.tail(30));
-        }
-        Ok(())
-    }
-
-    /// SIGKILL; returns the instant it was sent, after reaping the process.
-    fn sigkill(&mut self) -> (Instant, SystemTime) {
-        let at = (Instant::now(), SystemTime::now());
-        let _ = kill(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
-        at
-    }
-
-    /// SIGTERM, then SIGKILL after 10 s; polls for the exit.
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = kill(self.pid(), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        eprintln!("{} did not stop 10 s after SIGTERM: SIGKILL", self.name);
-        let _ = kill(self.pid(), Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn tail(&self, lines: usize) -> String {
-        let text = self.log_text();
-        let all: Vec<&str> = text.lines().collect();
-        format!(
-            "--- last lines of {} ({}) ---\n{}",
-            self.name,
-            self.log.display(),
-            all[all.len().saturating_sub(lines)..].join("\n")
-        )
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn session_flag(session: Duration) -> String {
-    format!("{}ms", session.as_millis())
 }
 
 /// Seconds since the Unix epoch of a log line's RFC 3339 UTC timestamp
@@ -552,15 +366,11 @@ async fn takeover(world: &World) -> anyhow::Result<Takeover> {
     }
     // One of them leads, subscribed; the others stand by and name it.
     let first = wait_for_async("one of a, b, c to lead, subscribed", WAIT, || async {
-        let mut leaders = Vec::new();
-        for (k, i) in instances.iter().enumerate() {
-            if let Some((200, body)) = world.health(&i.api).await {
-                if body["role"] == "leader" {
-                    leaders.push(k);
-                }
-            }
-        }
-        Ok(leaders.first().copied())
+        let leaders = ha::leaders(&world.http, &instances).await;
+        Ok(leaders
+            .into_iter()
+            .find(|(_, status)| *status == 200)
+            .map(|(k, _)| k))
     })
     .await?;
     let mut leader = first;
@@ -569,8 +379,7 @@ async fn takeover(world: &World) -> anyhow::Result<Takeover> {
         world.wait_running(i, n, Duration::from_millis(20)).await?
     };
     let first_launch = started.elapsed();
-    let framework_id = world
-        .health(&instances[leader].api)
+    let framework_id = ha::health(&world.http, &instances[leader].api)
         .await
         .and_then(|(_, b)| b["framework_id"].as_str().map(str::to_owned))
         .context("the leader's /health has no framework id")?;
@@ -580,10 +389,7 @@ async fn takeover(world: &World) -> anyhow::Result<Takeover> {
             world.wait_role(i, "standby", Some(&leader_api)).await?;
         }
     }
-    let ips: BTreeMap<String, String> = first_tasks
-        .iter()
-        .map(|(id, t)| (id.clone(), t.1.clone()))
-        .collect();
+    let ips = ha::ips(&first_tasks);
     let mut violations = Vec::new();
     check_round(
         world,
@@ -604,21 +410,15 @@ async fn takeover(world: &World) -> anyhow::Result<Takeover> {
     let mut rounds = Vec::new();
     let mut dead = Vec::new();
     for round in 1..=s.kills {
-        let (killed_at, killed_wall) = instances[leader].sigkill();
+        let (killed_at, killed_wall) = (Instant::now(), SystemTime::now());
+        instances[leader].kill9();
         let killed = instances.remove(leader);
         // (a): another instance leads, subscribed.
         let deadline = killed_at + s.session * 5 + WAIT;
         let mut two_leaders = false;
         let (new, leads) = loop {
-            let answers =
-                futures::future::join_all(instances.iter().map(|i| world.health(&i.api))).await;
+            let leading = ha::leaders(&world.http, &instances).await;
             let seen = killed_at.elapsed();
-            let leading: Vec<usize> = answers
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.as_ref().is_some_and(|(_, b)| b["role"] == "leader"))
-                .map(|(k, _)| k)
-                .collect();
             if leading.len() > 1 && !two_leaders {
                 two_leaders = true;
                 violations.push(format!(
@@ -626,11 +426,7 @@ async fn takeover(world: &World) -> anyhow::Result<Takeover> {
                     leading.len()
                 ));
             }
-            if let Some(&k) = leading.iter().find(|&&k| {
-                answers[k]
-                    .as_ref()
-                    .is_some_and(|(status, _)| *status == 200)
-            }) {
+            if let Some((k, _)) = leading.into_iter().find(|(_, status)| *status == 200) {
                 break (k, seen);
             }
             for i in &mut instances {
@@ -651,8 +447,7 @@ async fn takeover(world: &World) -> anyhow::Result<Takeover> {
         let tasks = world.wait_running(&mut instances[new], n, POLL).await?;
         let reconciled = killed_at.elapsed();
         leader = new;
-        let health = world
-            .health(&instances[leader].api)
+        let health = ha::health(&world.http, &instances[leader].api)
             .await
             .map(|(_, b)| b)
             .unwrap_or_default();
@@ -752,7 +547,7 @@ async fn check_round(
     framework_id: &str,
     now_id: &str,
     ips: &BTreeMap<String, String>,
-    tasks: &BTreeMap<String, (String, String)>,
+    tasks: &Tasks,
     violations: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     if now_id != framework_id {
@@ -760,10 +555,7 @@ async fn check_round(
             "round {round}: framework id {now_id:?}, not {framework_id}"
         ));
     }
-    let now: BTreeMap<String, String> = tasks
-        .iter()
-        .map(|(id, t)| (id.clone(), t.1.clone()))
-        .collect();
+    let now = ha::ips(tasks);
     if &now != ips {
         let gone: Vec<_> = ips.keys().filter(|k| !now.contains_key(*k)).collect();
         let new: Vec<_> = now.keys().filter(|k| !ips.contains_key(*k)).collect();
@@ -785,7 +577,7 @@ async fn check_round(
             distinct.len()
         ));
     }
-    let ports = world.nb_ports()?;
+    let ports = ha::nb_ports(&world.central)?;
     if ports != now {
         violations.push(format!(
             "round {round}: the NB has {} task ports for {} tasks (or other addresses)",
@@ -793,7 +585,7 @@ async fn check_round(
             now.len()
         ));
     }
-    let frameworks = world.master_frameworks().await?;
+    let frameworks = ha::master_frameworks(world.cluster.master()).await?;
     let expected: BTreeSet<String> = now.keys().cloned().collect();
     match frameworks.get(framework_id) {
         Some((true, running)) if running == &expected && frameworks.len() == 1 => {}
@@ -953,11 +745,7 @@ async fn run(settings: Settings) -> anyhow::Result<bool> {
     let zk = ZooKeeper::start()?;
     let central = OvnCentral::start()?;
     setup::topology(&central.nb_remote(), setup::SUBNET).await?;
-    let cluster = ProcessCluster::start(
-        settings.agents,
-        &work.path().join("mesos"),
-        &["--noop-hold", "--resources", AGENT_RESOURCES],
-    )?;
+    let cluster = ha::noop_cluster(settings.agents, &work.path().join("mesos"))?;
     println!(
         "HA benchmark: {n} tasks under 3 `ovn-mesos run --zk` instances (session timeout {} ms), {kills} leader kills; \
          then {m} tasks launched with and without --zk; {} agents (mesos-local run --noop-hold, {}), real NB + ovn-northd, \

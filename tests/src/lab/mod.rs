@@ -380,6 +380,27 @@ pub fn host_command(state: &LabState, host: Host, argv: &[&str]) -> Command {
     cmd
 }
 
+/// Polls the agents' Open_vSwitch databases (`agent_ovs`, as
+/// [`Lab::ovs_remote`] names them: a `Drop` that has no lab handle can
+/// call this) until no task port (`ovnm...`) is on `br-int`: every
+/// executor removed its task's container.
+pub fn wait_task_ports_removed(agent_ovs: &[String], timeout: Duration) -> anyhow::Result<()> {
+    crate::poll::wait_for(
+        "every executor to remove its task's port from br-int",
+        timeout,
+        || {
+            for db in agent_ovs {
+                let mut cmd = Command::new("ovs-vsctl");
+                cmd.args([&format!("--db={db}"), "--timeout=5", "list-ports", "br-int"]);
+                if run_command(cmd)?.lines().any(|p| p.starts_with("ovnm")) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        },
+    )
+}
+
 /// `ip netns exec <netns> <argv...>`.
 fn netns_command(netns: &str, argv: &[&str]) -> Command {
     let mut cmd = Command::new("ip");

@@ -12,6 +12,12 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A fresh lab; its start time goes to stderr.
 pub fn lab() -> Lab {
+    start(LabConfig::for_test())
+}
+
+/// A fresh lab of `config`, its steps logged to the test's output
+/// (`OVN_MESOS_LAB_LOG`, `info` by default); its start time goes to stderr.
+pub fn start(config: LabConfig) -> Lab {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("OVN_MESOS_LAB_LOG")
@@ -19,9 +25,10 @@ pub fn lab() -> Lab {
         )
         .with_test_writer()
         .try_init();
-    let lab = Lab::start(LabConfig::for_test()).expect("lab starts");
+    let what = if config.ha { "HA lab" } else { "lab" };
+    let lab = Lab::start(config).unwrap_or_else(|e| panic!("{what} starts: {e:?}"));
     eprintln!(
-        "lab {} started in {} ms",
+        "{what} {} started in {} ms",
         lab.config().prefix,
         lab.startup_time().as_millis()
     );

@@ -15,7 +15,7 @@ use ovn_mesos::api::{ServiceView, TaskView};
 use ovn_mesos_tests::binaries::{executor_binary, ovn_mesos_binary};
 use ovn_mesos_tests::daemon::pid_is_alive;
 use ovn_mesos_tests::lab::plan::{MESOS_MASTER_PORT, NB_PORT};
-use ovn_mesos_tests::lab::{Host, Lab};
+use ovn_mesos_tests::lab::{wait_task_ports_removed, Host, Lab};
 use ovn_mesos_tests::wait_for;
 use ovn_mesos_tests::workdir::run_command;
 use serde::Deserialize;
@@ -145,25 +145,6 @@ impl Framework {
         run_command(cmd)
     }
 
-    /// Polls the agents' OVS databases until no task port (`ovnm...`) is on
-    /// `br-int`: every executor removed its container.
-    pub fn wait_containers_removed(&self) -> anyhow::Result<()> {
-        wait_for(
-            "every executor to remove its task's port from br-int",
-            READY,
-            || {
-                for db in &self.agent_ovs {
-                    let mut cmd = std::process::Command::new("ovs-vsctl");
-                    cmd.args([&format!("--db={db}"), "--timeout=5", "list-ports", "br-int"]);
-                    if run_command(cmd)?.lines().any(|p| p.starts_with("ovnm")) {
-                        return Ok(None);
-                    }
-                }
-                Ok(Some(()))
-            },
-        )
-    }
-
     /// Starts it again with the same state dir.
     pub fn restart(&mut self, lab: &mut Lab) {
         self.spawn(lab);
@@ -198,7 +179,9 @@ impl Drop for Framework {
                 Ok((!self.alive()).then_some(()))
             });
         }
-        let result = self.teardown().and_then(|_| self.wait_containers_removed());
+        let result = self
+            .teardown()
+            .and_then(|_| wait_task_ports_removed(&self.agent_ovs, READY));
         if let Err(e) = result {
             eprintln!("tearing the framework down: {e:#}");
         }

@@ -29,6 +29,30 @@ pub fn curl_vip(lab: &Lab, vip: &str) -> anyhow::Result<String> {
     )
 }
 
+/// One curl of a prober: when, which VIP, the answer or the error.
+pub type Curl = (Instant, &'static str, Result<String, String>);
+
+/// One `curl` of `http://<vip>/` from the namespace `outside`, 2 s at most,
+/// without the lab handle (for a prober thread): the body if it is
+/// `apache` or `nginx`, else the exit status, the body and curl's stderr.
+pub fn curl_backend(outside: &str, vip: &str) -> Result<String, String> {
+    let url = format!("http://{vip}/");
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", outside, "curl", "-sS", "-m", "2", &url])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let body = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    if o.status.success() && (body == "apache" || body == "nginx") {
+        Ok(body)
+    } else {
+        Err(format!(
+            "{} {body:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
+}
+
 /// Answers counted by body.
 pub fn tally(answers: &[String]) -> BTreeMap<&str, usize> {
     let mut t = BTreeMap::new();
