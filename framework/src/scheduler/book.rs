@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use mesos_proto::v1::{AgentId, TaskId, TaskState, TaskStatus};
+use mesos_proto::v1::{task_status, AgentId, TaskId, TaskState, TaskStatus};
 use ovn::services::ServiceKey;
 
 use crate::launch::Load;
@@ -681,7 +681,10 @@ impl Book {
             let mut task = self.remove(id).expect("the task is in the book");
             task.record.state = state;
             task.message = status.message.clone().or(task.message);
-            self.account_end(&task, state, now);
+            // Mesos lost track of it (or never had it: a port made by a
+            // leader that died before its ACCEPT) rather than it failing.
+            let reconciled = status.reason() == task_status::Reason::Reconciliation;
+            self.account_end(&task, state, reconciled, now);
             return StatusOutcome::Ended(Box::new(task));
         }
         if from != state {
@@ -707,7 +710,7 @@ impl Book {
         }
     }
 
-    fn account_end(&mut self, task: &LiveTask, state: TaskState, now: Instant) {
+    fn account_end(&mut self, task: &LiveTask, state: TaskState, reconciled: bool, now: Instant) {
         let Some(t) = self.templates.get_mut(&task.record.definition) else {
             return;
         };
@@ -723,6 +726,11 @@ impl Book {
         }
         if !t.restart.restarts_after(state) {
             t.done += 1;
+            return;
+        }
+        if reconciled {
+            // Not the version's failure: replaced at once, no backoff, and
+            // a deployment is not held for it.
             return;
         }
         let stable = task.was_running && now.duration_since(task.state_since) >= STABLE_RUN;

@@ -197,6 +197,31 @@ fn a_template_wants_its_missing_instances() {
 }
 
 #[test]
+fn a_task_mesos_never_had_is_replaced_at_once_and_is_no_failure() {
+    // A leader that died between a port and its ACCEPT: its successor
+    // adopts the port, and reconciliation says the task is gone.
+    let now = Instant::now();
+    let mut book = Book::new(&services(1, "always"));
+    for (i, id) in ["web.1", "web.2", "web.3", "web.4"].into_iter().enumerate() {
+        book.insert(task(id, i as u8 + 2, now));
+        let mut gone = status(id, TaskState::TaskGone);
+        gone.set_reason(mesos_proto::v1::task_status::Reason::Reconciliation);
+        gone.message = Some("Reconciliation: Task is unknown to the agent".into());
+        assert!(matches!(book.on_status(&gone, now), StatusOutcome::Ended(_)));
+        assert_eq!(
+            wanted(&mut book, now),
+            vec![("web".to_owned(), 1)],
+            "replaced at once, without a backoff, after {} such ends",
+            i + 1
+        );
+    }
+    // A real failure still counts.
+    book.insert(task("web.5", 7, now));
+    book.on_status(&status("web.5", TaskState::TaskFailed), now);
+    assert!(wanted(&mut book, now).is_empty(), "a failure waits its backoff");
+}
+
+#[test]
 fn a_failed_task_is_relaunched_after_a_growing_backoff() {
     let now = Instant::now();
     let mut book = Book::new(&services(1, "always"));
