@@ -207,7 +207,10 @@ fn a_task_mesos_never_had_is_replaced_at_once_and_is_no_failure() {
         let mut gone = status(id, TaskState::TaskGone);
         gone.set_reason(mesos_proto::v1::task_status::Reason::Reconciliation);
         gone.message = Some("Reconciliation: Task is unknown to the agent".into());
-        assert!(matches!(book.on_status(&gone, now), StatusOutcome::Ended(_)));
+        assert!(matches!(
+            book.on_status(&gone, now),
+            StatusOutcome::Ended(_)
+        ));
         assert_eq!(
             wanted(&mut book, now),
             vec![("web".to_owned(), 1)],
@@ -218,7 +221,10 @@ fn a_task_mesos_never_had_is_replaced_at_once_and_is_no_failure() {
     // A real failure still counts.
     book.insert(task("web.5", 7, now));
     book.on_status(&status("web.5", TaskState::TaskFailed), now);
-    assert!(wanted(&mut book, now).is_empty(), "a failure waits its backoff");
+    assert!(
+        wanted(&mut book, now).is_empty(),
+        "a failure waits its backoff"
+    );
 }
 
 #[test]
