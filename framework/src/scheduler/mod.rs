@@ -48,7 +48,7 @@ use crate::api::{Command, Commands, EventHub, Metrics, Snapshot, Views};
 use crate::launch::ExecutorSettings;
 use crate::mesos::MesosConfig;
 use crate::state::StateStore;
-use crate::tasks::{load_paths, Services};
+use crate::tasks::{load_paths, Services, TaskDefinition, Warning};
 
 pub use error::SchedulerError;
 pub use repair::RepairReport;
@@ -138,23 +138,36 @@ impl Scheduler {
         view_tx: watch::Sender<Arc<Snapshot>>,
     ) -> Result<Scheduler, SchedulerError> {
         // A bad task file is refused before the state dir is made.
-        load_paths(&config.task_paths)?;
+        let loaded = load_paths(&config.task_paths)?;
         let store = StateStore::open(&config.state_dir)?;
         let hub = EventHub::new(EVENT_BACKLOG);
-        Self::prepare_with(config, store, hub, nb, metrics, view_tx).await
+        Self::prepare_loaded(config, loaded, store, hub, nb, metrics, view_tx).await
     }
 
     /// [`Scheduler::prepare`] with an open store (the shared state of an
     /// HA leader) and the event hub the API already serves.
     pub async fn prepare_with(
         config: SchedulerConfig,
+        store: StateStore,
+        hub: EventHub,
+        nb: Client,
+        metrics: Arc<Metrics>,
+        view_tx: watch::Sender<Arc<Snapshot>>,
+    ) -> Result<Scheduler, SchedulerError> {
+        let loaded = load_paths(&config.task_paths)?;
+        Self::prepare_loaded(config, loaded, store, hub, nb, metrics, view_tx).await
+    }
+
+    /// Both of the above, once the task files are read.
+    async fn prepare_loaded(
+        config: SchedulerConfig,
+        (files, warnings): (Vec<TaskDefinition>, Vec<Warning>),
         mut store: StateStore,
         hub: EventHub,
         nb: Client,
         metrics: Arc<Metrics>,
         view_tx: watch::Sender<Arc<Snapshot>>,
     ) -> Result<Scheduler, SchedulerError> {
-        let (files, warnings) = load_paths(&config.task_paths)?;
         for w in &warnings {
             warn!("{w}");
         }
