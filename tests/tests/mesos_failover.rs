@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use mesos_local::client::{ClientError, EventStream};
 use mesos_local::testing::scheduler::{
-    accept, acknowledge, call, next_offers, next_update, reach, start_cluster, subscribe, WAIT,
+    accept, acknowledge, call, executor_pid, launch_running, next_offers, next_update, reach,
+    start_cluster, subscribe, WAIT,
 };
 use mesos_local::testing::{command_task, framework_info};
 use mesos_proto::v1::scheduler::{call, event, Event};
@@ -140,18 +141,10 @@ async fn the_failover_timeout_removes_a_disconnected_framework_and_kills_its_tas
         "sleep 1000",
         "cpus:0.5;mem:64",
     );
-    client
-        .call(accept(&[&offer], vec![task], None))
-        .await
-        .expect("ACCEPT accepted");
-    let running = reach(&client, &mut events, "sleeper", TaskState::TaskRunning)
+    let running = launch_running(&client, &mut events, &offer, task)
         .await
         .expect("running");
-    let pid = running
-        .container_status
-        .as_ref()
-        .and_then(|c| c.executor_pid)
-        .expect("task pid reported");
+    let pid = executor_pid(&running).expect("task pid reported");
     drop(events);
     let deadline = Instant::now() + WAIT;
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {

@@ -22,7 +22,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mesos_local::client::SchedulerClient;
-use mesos_local::testing::scheduler::{accept, acknowledge, call, next_offers, next_update, reach};
+use mesos_local::testing::scheduler::{
+    acknowledge, call, executor_pid, launch_running, next_offers, next_update,
+};
 use mesos_local::testing::{
     agreed_leader, command_task, framework_info, get_unfollowed, master_state,
     post_subscribe_unfollowed, MesosProcess, TEST_RESOURCES,
@@ -240,18 +242,10 @@ async fn a_task_survives_the_leaders_death_through_agent_reregistration() {
     let offer = next_offers(&mut events).await.expect("offers").remove(0);
     let agent_id = offer.agent_id.clone();
     let task = command_task("long", &agent_id.value, "sleep 1000", "cpus:0.5;mem:64");
-    client
-        .call(accept(&[&offer], vec![task], None))
-        .await
-        .expect("accepted");
-    let running = reach(&client, &mut events, "long", TaskState::TaskRunning)
+    let running = launch_running(&client, &mut events, &offer, task)
         .await
         .expect("running");
-    let pid = running
-        .container_status
-        .as_ref()
-        .and_then(|c| c.executor_pid)
-        .expect("task pid");
+    let pid = executor_pid(&running).expect("task pid");
 
     // The leader crashes.
     let dead = addrs.iter().position(|a| *a == leader).unwrap();

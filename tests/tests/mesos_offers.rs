@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use mesos_local::client::ClientError;
 use mesos_local::testing::scheduler::{
-    accept, acknowledge, call, decline, next_offers, next_update, partition_aware, reach,
-    start_cluster, subscribe, WAIT,
+    accept, acknowledge, call, decline, launch_running, next_offers, next_update, partition_aware,
+    reach, start_cluster, subscribe, WAIT,
 };
 use mesos_local::testing::{command_task, framework_info};
 use mesos_proto::v1::scheduler::{call, event, Call};
@@ -284,11 +284,7 @@ async fn kill_and_reconciliation_report_master_generated_states() {
         let offer = next_offers(&mut events).await.expect("offers").remove(0);
         let agent = offer.agent_id.clone();
         let task = command_task("long", &agent.value, "sleep 1000", "cpus:0.5;mem:64");
-        client
-            .call(accept(&[&offer], vec![task], None))
-            .await
-            .expect("accepted");
-        let running = reach(&client, &mut events, "long", TaskState::TaskRunning)
+        let running = launch_running(&client, &mut events, &offer, task)
             .await
             .expect("running");
         assert!(running.uuid.as_ref().is_some_and(|u| u.len() == 16));

@@ -8,7 +8,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mesos_local::testing::scheduler::{accept, next_offers, next_update, reach, subscribe, WAIT};
+use mesos_local::testing::scheduler::{
+    executor_pid, launch_running, next_offers, next_update, subscribe, WAIT,
+};
 use mesos_local::testing::{command_task, framework_info, MesosProcess, TEST_RESOURCES};
 use mesos_proto::v1::{task_status, TaskState};
 use mesos_proto::Encoding;
@@ -94,18 +96,10 @@ async fn a_crashed_agent_loses_its_tasks_and_its_successor_cleans_up() {
         "sleep 1000",
         "cpus:0.5;mem:64",
     );
-    client
-        .call(accept(&[&offer], vec![task], None))
-        .await
-        .expect("accepted");
-    let running = reach(&client, &mut events, "orphan", TaskState::TaskRunning)
+    let running = launch_running(&client, &mut events, &offer, task)
         .await
         .expect("running");
-    let pid = running
-        .container_status
-        .as_ref()
-        .and_then(|c| c.executor_pid)
-        .expect("task pid");
+    let pid = executor_pid(&running).expect("task pid");
     let _leftover = Leftover {
         pid,
         sandbox_root: work_dir.clone(),

@@ -226,6 +226,24 @@ pub async fn reach_all(
     Ok(found.into_iter().flatten().collect())
 }
 
+/// ACCEPTs `offer` with `task` (no filter) and waits for the task's
+/// TASK_RUNNING: its status.
+pub async fn launch_running(
+    client: &SchedulerClient,
+    events: &mut EventStream,
+    offer: &Offer,
+    task: TaskInfo,
+) -> Result<TaskStatus, ClientError> {
+    let id = task.task_id.value.clone();
+    client.call(accept(&[offer], vec![task], None)).await?;
+    reach(client, events, &id, TaskState::TaskRunning).await
+}
+
+/// The pid a status reports for its task's executor, if any.
+pub fn executor_pid(status: &TaskStatus) -> Option<u32> {
+    status.container_status.as_ref()?.executor_pid
+}
+
 /// [`updates_until`], returning the last status only.
 pub async fn reach(
     client: &SchedulerClient,
